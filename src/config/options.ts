@@ -1,0 +1,302 @@
+/**
+ * The one options schema. Every option has a key (config file, camelCase), an environment
+ * variable (QUIVER_*), a CLI flag, a default with its unit, and a validator whose message
+ * names the option. Sources are merged defaults < config file < environment < CLI flags,
+ * validated once at start-up and frozen.
+ */
+import { availableParallelism } from 'node:os';
+
+import { invalidConfig } from '../core/errors.js';
+
+export interface ModelSpec {
+  readonly name: string;
+  readonly version: number;
+  readonly path: string;
+}
+
+export interface Options {
+  readonly grpcHost: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly dataDir: string;
+  readonly models: readonly ModelSpec[];
+  readonly modelRepository: string;
+  readonly demo: boolean;
+  readonly workers: number;
+  readonly intraOpThreads: number;
+  readonly tasksPerWorker: number;
+  readonly inlineMaxUs: number;
+  readonly maxBatchRows: number;
+  readonly maxQueueDelayUs: number;
+  readonly maxQueueRows: number;
+  readonly maxRequestRows: number;
+  readonly retryPushbackMs: number;
+  readonly rejectNonFinite: boolean;
+  readonly maxReceiveMessageBytes: number;
+  readonly maxSendMessageBytes: number;
+  readonly maxConcurrentStreams: number;
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: string;
+  readonly faultInjection: boolean;
+}
+
+type Kind = 'string' | 'port' | 'int' | 'bool' | 'enum' | 'models';
+
+export interface OptionDef {
+  readonly key: keyof Options;
+  readonly kind: Kind;
+  /** Lower bound for `int` options. */
+  readonly min?: number;
+  /** Upper bound for `int` options. */
+  readonly max?: number;
+  readonly values?: readonly string[];
+  readonly default: (partial: Partial<Record<keyof Options, unknown>>) => unknown;
+  readonly unit?: string;
+  readonly doc: string;
+}
+
+const cores = (): number => availableParallelism();
+const MiB = 1024 * 1024;
+
+/** The schema, in the order the README's configuration table shows it. */
+export const OPTION_DEFS: readonly OptionDef[] = [
+  { key: 'grpcHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the gRPC server binds' },
+  { key: 'grpcPort', kind: 'port', default: () => 50051, doc: 'gRPC port (0 picks a free port)' },
+  { key: 'httpPort', kind: 'port', default: () => 8080, doc: 'REST gateway port (used by the gateway)' },
+  { key: 'dataDir', kind: 'string', default: () => './var', doc: 'data directory (demo model, later the registry)' },
+  {
+    key: 'models',
+    kind: 'models',
+    default: () => [],
+    doc: 'ONNX files to serve, `name=path.onnx` or `name:version=path.onnx`, comma-separated in the environment, repeatable as a flag',
+  },
+  {
+    key: 'modelRepository',
+    kind: 'string',
+    default: () => '',
+    doc: 'a Triton-style model directory `<dir>/<name>/<version>/model.onnx`, all versions served',
+  },
+  { key: 'demo', kind: 'bool', default: () => false, doc: 'write the demo model into the data dir if absent and serve it as `production-model`' },
+  {
+    key: 'workers',
+    kind: 'int',
+    min: 1,
+    max: 256,
+    default: () => Math.max(1, cores() - 1),
+    doc: 'inference worker threads (default: cores - 1, the main thread keeps one core for gRPC)',
+  },
+  {
+    key: 'intraOpThreads',
+    kind: 'int',
+    min: 1,
+    max: 256,
+    default: (p) => Math.max(1, Math.floor((cores() - 1) / Number(p.workers ?? 1))),
+    doc: 'onnxruntime intra-op threads per session (default: the cores left to each worker, at least 1, so workers do not oversubscribe the CPU)',
+  },
+  {
+    key: 'tasksPerWorker',
+    kind: 'int',
+    min: 1,
+    max: 16,
+    default: () => 2,
+    doc: 'batches queued at each worker at once; 2 overlaps message passing with inference',
+  },
+  {
+    key: 'inlineMaxUs',
+    kind: 'int',
+    min: 0,
+    max: 10_000,
+    default: () => 100,
+    unit: 'µs',
+    doc: 'models whose single-row run takes at most this long may answer a lone request on the main thread when every worker is idle (the inline lane); 0 = always use the workers',
+  },
+  { key: 'maxBatchRows', kind: 'int', min: 1, max: 1 << 20, default: () => 256, unit: 'rows', doc: 'the most rows the batcher merges into one inference' },
+  {
+    key: 'maxQueueDelayUs',
+    kind: 'int',
+    min: 0,
+    max: 10_000_000,
+    default: () => 0,
+    unit: 'µs',
+    doc: 'how long a partial batch may wait for more rows when a worker is free; 0 sends at once (batches still form while workers are busy)',
+  },
+  { key: 'maxQueueRows', kind: 'int', min: 1, max: 1 << 24, default: () => 8192, unit: 'rows', doc: 'rows waiting per model version before requests are shed with RESOURCE_EXHAUSTED' },
+  { key: 'maxRequestRows', kind: 'int', min: 1, max: 1 << 24, default: () => 8192, unit: 'rows', doc: 'the most rows (instances) one request may carry' },
+  { key: 'retryPushbackMs', kind: 'int', min: 0, max: 60_000, default: () => 50, unit: 'ms', doc: 'the `grpc-retry-pushback-ms` sent with RESOURCE_EXHAUSTED' },
+  { key: 'rejectNonFinite', kind: 'bool', default: () => true, doc: 'reject NaN and ±Infinity inputs with INVALID_ARGUMENT' },
+  {
+    key: 'maxReceiveMessageBytes',
+    kind: 'int',
+    min: 1024,
+    max: 2 ** 31 - 1,
+    default: () => 16 * MiB,
+    unit: 'bytes',
+    doc: 'largest request message (grpc-js defaults to 4 MiB, too small for big batches)',
+  },
+  { key: 'maxSendMessageBytes', kind: 'int', min: 1024, max: 2 ** 31 - 1, default: () => 16 * MiB, unit: 'bytes', doc: 'largest response message' },
+  { key: 'maxConcurrentStreams', kind: 'int', min: 1, max: 2 ** 31 - 1, default: () => 1000, doc: 'HTTP/2 streams per connection (grpc-js has no limit by default)' },
+  { key: 'keepaliveTimeMs', kind: 'int', min: 1000, max: 2 ** 31 - 1, default: () => 60_000, unit: 'ms', doc: 'server keepalive ping interval' },
+  { key: 'keepaliveTimeoutMs', kind: 'int', min: 100, max: 2 ** 31 - 1, default: () => 20_000, unit: 'ms', doc: 'how long a keepalive ping may go unanswered before the connection closes' },
+  {
+    key: 'maxConnectionAgeMs',
+    kind: 'int',
+    min: 0,
+    max: 2 ** 31 - 1,
+    default: () => 0,
+    unit: 'ms',
+    doc: 'close connections after this age so clients rebalance across replicas; 0 = never',
+  },
+  { key: 'maxConnectionAgeGraceMs', kind: 'int', min: 0, max: 2 ** 31 - 1, default: () => 30_000, unit: 'ms', doc: 'time calls get to finish on a connection closed for age' },
+  {
+    key: 'shutdownGraceMs',
+    kind: 'int',
+    min: 0,
+    max: 600_000,
+    default: () => 10_000,
+    unit: 'ms',
+    doc: 'on SIGTERM/SIGINT, how long in-flight calls get to finish before the server closes them',
+  },
+  {
+    key: 'logLevel',
+    kind: 'enum',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: () => 'info',
+    doc: 'pino log level',
+  },
+  {
+    key: 'faultInjection',
+    kind: 'bool',
+    default: () => false,
+    doc: 'tests only: lets a request id `quiver-fault:worker-exit` / `quiver-fault:worker-throw` kill or break the worker running its batch',
+  },
+];
+
+export const envName = (key: string): string => 'QUIVER_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+export const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+/** A value as it came in, with where it came from, for error messages. */
+interface Raw {
+  readonly value: unknown;
+  readonly source: string;
+}
+
+function describe(def: OptionDef, raw: Raw): string {
+  return `option ${def.key} (${raw.source})`;
+}
+
+const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export function parseModelSpec(text: string, where: string): ModelSpec {
+  const eq = text.indexOf('=');
+  if (eq <= 0 || eq === text.length - 1) {
+    throw invalidConfig(`${where}: model '${text}' must be name=path.onnx or name:version=path.onnx`);
+  }
+  const left = text.slice(0, eq).trim();
+  const path = text.slice(eq + 1).trim();
+  const colon = left.indexOf(':');
+  const name = colon < 0 ? left : left.slice(0, colon);
+  const versionText = colon < 0 ? '1' : left.slice(colon + 1);
+  if (!MODEL_NAME.test(name)) {
+    throw invalidConfig(`${where}: model name '${name}' must match ${MODEL_NAME.source}`);
+  }
+  if (!/^[1-9][0-9]{0,8}$/.test(versionText)) {
+    throw invalidConfig(`${where}: model version '${versionText}' must be a positive integer`);
+  }
+  return { name, version: Number(versionText), path };
+}
+
+function coerce(def: OptionDef, raw: Raw): unknown {
+  const { value } = raw;
+  const where = describe(def, raw);
+  switch (def.kind) {
+    case 'string': {
+      if (typeof value !== 'string') throw invalidConfig(`${where} must be a string, got ${JSON.stringify(value)}`);
+      return value;
+    }
+    case 'bool': {
+      if (typeof value === 'boolean') return value;
+      if (typeof value === 'string' && /^(true|1|yes|on)$/i.test(value)) return true;
+      if (typeof value === 'string' && /^(false|0|no|off)$/i.test(value)) return false;
+      throw invalidConfig(`${where} must be a boolean (true/false), got ${JSON.stringify(value)}`);
+    }
+    case 'port':
+    case 'int': {
+      const min = def.kind === 'port' ? 0 : (def.min ?? 0);
+      const max = def.kind === 'port' ? 65535 : (def.max ?? Number.MAX_SAFE_INTEGER);
+      const n = typeof value === 'string' && /^-?[0-9]+$/.test(value.trim()) ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+        const unit = def.unit ? ` ${def.unit}` : '';
+        throw invalidConfig(`${where} must be an integer from ${min} to ${max}${unit}, got ${JSON.stringify(value)}`);
+      }
+      return n;
+    }
+    case 'enum': {
+      if (typeof value !== 'string' || !def.values?.includes(value)) {
+        throw invalidConfig(`${where} must be one of ${def.values?.join(', ')}, got ${JSON.stringify(value)}`);
+      }
+      return value;
+    }
+    case 'models': {
+      const items = typeof value === 'string' ? value.split(',').filter((s) => s.trim() !== '') : value;
+      if (!Array.isArray(items)) throw invalidConfig(`${where} must be a list of name=path.onnx, got ${JSON.stringify(value)}`);
+      return items.map((item: unknown) => {
+        if (typeof item === 'string') return parseModelSpec(item, where);
+        if (item !== null && typeof item === 'object') {
+          const o = item as Record<string, unknown>;
+          const version = o.version === undefined ? '' : `:${String(o.version)}`;
+          return parseModelSpec(`${String(o.name)}${version}=${String(o.path)}`, where);
+        }
+        throw invalidConfig(`${where}: each model must be name=path.onnx, got ${JSON.stringify(item)}`);
+      });
+    }
+  }
+}
+
+export interface Sources {
+  /** Parsed config file contents (camelCase keys). */
+  readonly file?: Record<string, unknown>;
+  readonly filePath?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** CLI flag values by option key. */
+  readonly flags?: Partial<Record<keyof Options, unknown>>;
+}
+
+/** Merges the sources, validates every option and returns the frozen result. */
+export function resolveOptions(sources: Sources): Options {
+  const known = new Set<string>(OPTION_DEFS.map((d) => d.key));
+  for (const key of Object.keys(sources.file ?? {})) {
+    if (!known.has(key)) {
+      throw invalidConfig(`config file ${sources.filePath ?? ''}: unknown option '${key}' (known: ${[...known].join(', ')})`);
+    }
+  }
+  for (const key of Object.keys(sources.flags ?? {})) {
+    if (!known.has(key)) throw invalidConfig(`unknown option '${key}'`);
+  }
+  const out: Partial<Record<keyof Options, unknown>> = {};
+  for (const def of OPTION_DEFS) {
+    let raw: Raw | undefined;
+    const fileValue = sources.file?.[def.key];
+    if (fileValue !== undefined) raw = { value: fileValue, source: `config file ${sources.filePath ?? ''}`.trim() };
+    const envValue = sources.env?.[envName(def.key)];
+    if (envValue !== undefined && envValue !== '') raw = { value: envValue, source: `env ${envName(def.key)}` };
+    const flagValue = sources.flags?.[def.key];
+    if (flagValue !== undefined) raw = { value: flagValue, source: `flag --${flagName(def.key)}` };
+    out[def.key] = raw === undefined ? def.default(out) : coerce(def, raw);
+  }
+  const options = out as unknown as Options;
+  checkModels(options.models);
+  return Object.freeze({ ...options, models: Object.freeze(options.models.map((m) => Object.freeze({ ...m }))) });
+}
+
+function checkModels(models: readonly ModelSpec[]): void {
+  const seen = new Set<string>();
+  for (const m of models) {
+    const id = `${m.name}:${m.version}`;
+    if (seen.has(id)) throw invalidConfig(`option models: ${m.name} version ${m.version} is given twice`);
+    seen.add(id);
+  }
+}

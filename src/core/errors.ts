@@ -1,0 +1,116 @@
+/**
+ * Coded errors. Every error the core raises carries a `QUIVER_ERR_*` code; each code maps
+ * once, here, to a gRPC status and an HTTP status (grpc-gateway's mapping). The `cause` is
+ * for logs and never reaches the wire.
+ */
+/** The canonical status codes (google.rpc.Code), shared by gRPC and by grpc-gateway's JSON. */
+export enum Code {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  ALREADY_EXISTS = 6,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  OUT_OF_RANGE = 11,
+  UNIMPLEMENTED = 12,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  DATA_LOSS = 15,
+  UNAUTHENTICATED = 16,
+}
+
+interface CodeInfo {
+  readonly grpc: Code;
+  readonly http: number;
+}
+
+const CODES = {
+  QUIVER_ERR_INVALID_ARGUMENT: { grpc: Code.INVALID_ARGUMENT, http: 400 },
+  QUIVER_ERR_MODEL_NOT_FOUND: { grpc: Code.NOT_FOUND, http: 404 },
+  QUIVER_ERR_QUEUE_FULL: { grpc: Code.RESOURCE_EXHAUSTED, http: 429 },
+  QUIVER_ERR_DEADLINE_EXCEEDED: { grpc: Code.DEADLINE_EXCEEDED, http: 504 },
+  QUIVER_ERR_CANCELLED: { grpc: Code.CANCELLED, http: 499 },
+  QUIVER_ERR_UNAVAILABLE: { grpc: Code.UNAVAILABLE, http: 503 },
+  QUIVER_ERR_MODEL_LOAD: { grpc: Code.FAILED_PRECONDITION, http: 400 },
+  QUIVER_ERR_INFERENCE: { grpc: Code.INTERNAL, http: 500 },
+  QUIVER_ERR_INTERNAL: { grpc: Code.INTERNAL, http: 500 },
+  QUIVER_ERR_INVALID_CONFIG: { grpc: Code.INVALID_ARGUMENT, http: 400 },
+} as const satisfies Record<string, CodeInfo>;
+
+export type ErrorCode = keyof typeof CODES;
+
+export class QuiverError extends Error {
+  readonly code: ErrorCode;
+  /** Extra key/value pairs sent as response metadata (e.g. grpc-retry-pushback-ms). */
+  readonly metadata: Readonly<Record<string, string>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; metadata?: Record<string, string> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'QuiverError';
+    this.code = code;
+    this.metadata = Object.freeze({ ...options.metadata });
+  }
+
+  get grpcStatus(): Code {
+    return CODES[this.code].grpc;
+  }
+
+  get httpStatus(): number {
+    return CODES[this.code].http;
+  }
+}
+
+export function grpcStatusOf(code: ErrorCode): Code {
+  return CODES[code].grpc;
+}
+
+export function httpStatusOf(code: ErrorCode): number {
+  return CODES[code].http;
+}
+
+export const invalidArgument = (message: string): QuiverError =>
+  new QuiverError('QUIVER_ERR_INVALID_ARGUMENT', message);
+
+export const modelNotFound = (message: string): QuiverError =>
+  new QuiverError('QUIVER_ERR_MODEL_NOT_FOUND', message);
+
+export const queueFull = (message: string, retryPushbackMs: number): QuiverError =>
+  new QuiverError('QUIVER_ERR_QUEUE_FULL', message, {
+    metadata: { 'grpc-retry-pushback-ms': String(retryPushbackMs) },
+  });
+
+export const deadlineExceeded = (message: string): QuiverError =>
+  new QuiverError('QUIVER_ERR_DEADLINE_EXCEEDED', message);
+
+export const cancelled = (message: string): QuiverError =>
+  new QuiverError('QUIVER_ERR_CANCELLED', message);
+
+export const unavailable = (message: string): QuiverError =>
+  new QuiverError('QUIVER_ERR_UNAVAILABLE', message);
+
+export const modelLoadFailed = (message: string, cause?: unknown): QuiverError =>
+  new QuiverError('QUIVER_ERR_MODEL_LOAD', message, { cause });
+
+export const inferenceFailed = (message: string, cause?: unknown): QuiverError =>
+  new QuiverError('QUIVER_ERR_INFERENCE', message, { cause });
+
+export const internal = (message: string, cause?: unknown): QuiverError =>
+  new QuiverError('QUIVER_ERR_INTERNAL', message, { cause });
+
+export const invalidConfig = (message: string): QuiverError =>
+  new QuiverError('QUIVER_ERR_INVALID_CONFIG', message);
+
+/** Any thrown value as a QuiverError; unknown errors become INTERNAL with a generic message. */
+export function toQuiverError(err: unknown): QuiverError {
+  if (err instanceof QuiverError) return err;
+  return internal('internal error', err);
+}

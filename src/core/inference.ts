@@ -1,0 +1,158 @@
+/**
+ * The inference core: the one API the transports (gRPC quiver.v1, later OIP v2 and REST)
+ * translate to. It knows no gRPC and no HTTP.
+ */
+import type { BatchOutcome } from './batcher.js';
+import type { CallContext } from './context.js';
+import { invalidArgument, QuiverError, toQuiverError } from './errors.js';
+import type { LoadedVersion, ModelManager } from './model-manager.js';
+import { type Prediction, postprocess } from './postprocess.js';
+import { concatRows, type HostTensor, sliceRows } from './tensor.js';
+import { denseInputs, type InstanceInput, type ModelInputs, toModelInputs, type ValidationLimits } from './validate.js';
+
+export interface PredictInput {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly input: InstanceInput;
+  readonly id: string;
+}
+
+export interface PredictResult extends Prediction {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  /** Raw outputs by output name, this instance's rows only. */
+  readonly outputs: ReadonlyMap<string, HostTensor>;
+  readonly id: string;
+}
+
+export interface BatchItemResult {
+  readonly ok: boolean;
+  readonly result?: PredictResult;
+  readonly error?: QuiverError;
+}
+
+export interface BatchResult {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly items: readonly BatchItemResult[];
+}
+
+export interface DenseResult {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly outputs: ReadonlyMap<string, HostTensor>;
+}
+
+export interface CoreOptions extends ValidationLimits {
+  readonly faultInjection: boolean;
+}
+
+const FAULT_PREFIX = 'quiver-fault:';
+
+export class InferenceCore {
+  constructor(
+    readonly models: ModelManager,
+    private readonly options: CoreOptions,
+  ) {}
+
+  private fault(id: string): 'exit' | 'throw' | undefined {
+    if (!this.options.faultInjection || !id.startsWith(FAULT_PREFIX)) return undefined;
+    const kind = id.slice(FAULT_PREFIX.length);
+    if (kind === 'worker-exit') return 'exit';
+    if (kind === 'worker-throw') return 'throw';
+    return undefined;
+  }
+
+  private outputsOf(v: LoadedVersion, outputs: readonly HostTensor[]): Map<string, HostTensor> {
+    const map = new Map<string, HostTensor>();
+    v.signature.outputs.forEach((spec, i) => map.set(spec.name, outputs[i] as HostTensor));
+    return map;
+  }
+
+  private result(v: LoadedVersion, outputs: readonly HostTensor[], id: string): PredictResult {
+    return {
+      modelName: v.name,
+      modelVersion: String(v.version),
+      ...postprocess(v.signature, outputs),
+      outputs: this.outputsOf(v, outputs),
+      id,
+    };
+  }
+
+  private resolve(modelName: string, modelVersion: string): LoadedVersion {
+    if (modelName === '') throw invalidArgument('model_name: required');
+    return this.models.resolve(modelName, modelVersion);
+  }
+
+  async predict(req: PredictInput, ctx: CallContext): Promise<PredictResult> {
+    const v = this.resolve(req.modelName, req.modelVersion);
+    const inputs = toModelInputs(v.signature, req.input, '', this.options);
+    const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx, this.fault(req.id));
+    return this.result(v, outcome.outputs, req.id);
+  }
+
+  /** The `requests` form: items are validated one by one and fail independently. */
+  async batchPredict(
+    modelName: string,
+    modelVersion: string,
+    instances: ReadonlyArray<{ readonly input: InstanceInput; readonly id: string }>,
+    ctx: CallContext,
+  ): Promise<BatchResult> {
+    const v = this.resolve(modelName, modelVersion);
+    if (instances.length === 0) throw invalidArgument('requests: empty batch; send at least one instance');
+    if (instances.length > this.options.maxRequestRows) {
+      throw invalidArgument(`requests: ${instances.length} instances is over the limit of ${this.options.maxRequestRows} per request`);
+    }
+    const items: BatchItemResult[] = new Array<BatchItemResult>(instances.length);
+    const valid: Array<{ index: number; inputs: ModelInputs }> = [];
+    let rows = 0;
+    instances.forEach((inst, index) => {
+      try {
+        const inputs = toModelInputs(v.signature, inst.input, `requests[${index}].`, this.options);
+        valid.push({ index, inputs });
+        rows += inputs.rows;
+      } catch (err) {
+        items[index] = { ok: false, error: toQuiverError(err) };
+      }
+    });
+    if (rows > this.options.maxRequestRows) {
+      throw invalidArgument(`requests: ${rows} rows in all is over the limit of ${this.options.maxRequestRows} per request`);
+    }
+    if (valid.length > 0) {
+      const fault = instances.map((i) => this.fault(i.id)).find((f) => f !== undefined);
+      let outcome: BatchOutcome | undefined;
+      let failure: QuiverError | undefined;
+      const tensors = v.signature.inputs.map((_, i) => concatRows(valid.map((x) => x.inputs.tensors[i] as HostTensor)));
+      try {
+        outcome = await v.batcher.submit(tensors, rows, ctx, fault);
+      } catch (err) {
+        failure = toQuiverError(err);
+      }
+      let offset = 0;
+      for (const { index, inputs } of valid) {
+        if (outcome === undefined) {
+          items[index] = { ok: false, error: failure as QuiverError };
+          continue;
+        }
+        const mine = outcome.outputs.map((o) =>
+          valid.length === 1 || o.dims[0] !== rows ? o : sliceRows(o, offset, offset + inputs.rows),
+        );
+        offset += inputs.rows;
+        items[index] = { ok: true, result: this.result(v, mine, (instances[index] as { id: string }).id) };
+      }
+    }
+    return { modelName: v.name, modelVersion: String(v.version), items };
+  }
+
+  /** The dense [N, F] FP32 form: one tensor in, the raw outputs for all rows out. */
+  async batchPredictDense(modelName: string, modelVersion: string, dense: HostTensor, ctx: CallContext): Promise<DenseResult> {
+    const v = this.resolve(modelName, modelVersion);
+    const inputs = denseInputs(v.signature, dense, this.options);
+    const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx);
+    return { modelName: v.name, modelVersion: String(v.version), outputs: this.outputsOf(v, outcome.outputs) };
+  }
+
+  metadata(modelName: string, modelVersion: string): LoadedVersion {
+    return this.resolve(modelName, modelVersion);
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The models a server holds: for each name, its loaded versions and its aliases. Loading
+ * reads and hashes the artifact, derives the serving signature, warms the version up on the
+ * workers, and only then publishes it. Unloading unpublishes first, drains the version's
+ * queue and in-flight batches, and only then releases the sessions.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+
+import type { Logger } from 'pino';
+
+import { type BatchLimits, Batcher, type BatchScheduler } from './batcher.js';
+import { InlineRunner } from './inline-runner.js';
+import { modelLoadFailed, modelNotFound } from './errors.js';
+import type { InferencePool } from './pool.js';
+import { deriveSignature, type ServingSignature } from './signature.js';
+import { allocate, elementCount, type HostTensor } from './tensor.js';
+import { readOnnxModelInfo } from '../onnx/model-info.js';
+
+export interface LoadedVersion {
+  readonly name: string;
+  readonly version: number;
+  readonly path: string;
+  readonly sha256: string;
+  readonly sizeBytes: number;
+  readonly signature: ServingSignature;
+  readonly batcher: Batcher;
+  readonly loadedAt: Date;
+  /** "name version N", for messages. */
+  readonly label: string;
+}
+
+interface ModelEntry {
+  readonly versions: Map<number, LoadedVersion>;
+  readonly aliases: Map<string, number>;
+}
+
+export interface ModelSummary {
+  readonly name: string;
+  readonly versions: readonly number[];
+  readonly defaultVersion: number;
+  readonly aliases: ReadonlyMap<string, number>;
+}
+
+/** The alias a model's default version follows when it is set (the registry's Production). */
+export const DEFAULT_ALIAS = 'production';
+
+function warmupInputs(sig: ServingSignature): HostTensor[] {
+  return sig.inputs.map((spec) => {
+    const dims = (spec.dims ?? [1]).map((d) => (d < 0 ? 1 : d));
+    return { dtype: spec.dtype, dims, data: allocate(spec.dtype, elementCount(dims)) };
+  });
+}
+
+export class ModelManager {
+  private readonly models = new Map<string, ModelEntry>();
+
+  constructor(
+    private readonly pool: InferencePool,
+    private readonly scheduler: BatchScheduler,
+    private readonly limits: BatchLimits & { readonly inlineMaxUs: number },
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads and warms up a version; it serves only once this resolves. */
+  async load(name: string, version: number, path: string): Promise<LoadedVersion> {
+    const absolute = resolvePath(path);
+    const label = `model '${name}' version ${version}`;
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(absolute);
+    } catch (err) {
+      throw modelLoadFailed(`${label}: cannot read ${absolute}: ${(err as Error).message}`, err);
+    }
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    let signature: ServingSignature;
+    try {
+      signature = deriveSignature(readOnnxModelInfo(bytes));
+    } catch (err) {
+      throw modelLoadFailed(`${label}: ${(err as Error).message}`, err);
+    }
+    const key = `${name}/${version}/${sha256.slice(0, 16)}`;
+    const batcher = new Batcher({ key, path: absolute, label, signature }, this.scheduler, this.limits);
+    const loaded: LoadedVersion = Object.freeze({
+      name,
+      version,
+      path: absolute,
+      sha256,
+      sizeBytes: bytes.byteLength,
+      signature,
+      batcher,
+      loadedAt: new Date(),
+      label,
+    });
+    await this.warmUp(loaded, key);
+    try {
+      batcher.setInline(await InlineRunner.create(absolute, signature, this.limits.inlineMaxUs));
+    } catch (err) {
+      // The workers load it, so this cannot normally fail; serve without the inline lane.
+      this.log.warn({ err, model: name, version }, 'inline lane unavailable');
+    }
+    const entry = this.models.get(name) ?? { versions: new Map(), aliases: new Map() };
+    const previous = entry.versions.get(version);
+    entry.versions.set(version, loaded);
+    this.models.set(name, entry);
+    this.log.info(
+      { model: name, version, sha256, path: absolute, batchable: signature.batchable, inlineUs: batcher.inlineRunner?.runUs ?? null },
+      'model version loaded',
+    );
+    if (previous !== undefined) await this.retire(previous);
+    return loaded;
+  }
+
+  /** One warm-up batch per worker, at once, so every worker creates its session now. */
+  private async warmUp(v: LoadedVersion, key: string): Promise<void> {
+    const runs = Array.from({ length: Math.max(1, this.pool.workers) }, () =>
+      this.pool.run({
+        key,
+        path: v.path,
+        inputs: warmupInputs(v.signature).map((t, i) => ({ name: (v.signature.inputs[i] as { name: string }).name, ...t })),
+        outputNames: v.signature.outputs.map((o) => o.name),
+      }),
+    );
+    const results = await Promise.allSettled(runs);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      this.pool.release(key);
+      const reason = failed.reason as Error;
+      throw modelLoadFailed(`${v.label}: onnxruntime could not load or run it: ${reason.message}`, reason);
+    }
+  }
+
+  async unload(name: string, version: number): Promise<void> {
+    const entry = this.models.get(name);
+    const v = entry?.versions.get(version);
+    if (entry === undefined || v === undefined) throw modelNotFound(`model '${name}' version ${version} is not loaded`);
+    entry.versions.delete(version);
+    for (const [alias, target] of entry.aliases) if (target === version) entry.aliases.delete(alias);
+    if (entry.versions.size === 0) this.models.delete(name);
+    await this.retire(v);
+  }
+
+  private async retire(v: LoadedVersion): Promise<void> {
+    await v.batcher.drain();
+    this.pool.release(v.batcher.spec.key);
+    await v.batcher.inlineRunner?.release();
+    this.log.info({ model: v.name, version: v.version }, 'model version released');
+  }
+
+  setAlias(name: string, alias: string, version: number): void {
+    const entry = this.models.get(name);
+    if (entry?.versions.has(version) !== true) throw modelNotFound(`model '${name}' version ${version} is not loaded`);
+    entry.aliases.set(alias, version);
+  }
+
+  /**
+   * Resolves a request's model name and version: empty = the default version (the
+   * `production` alias when set, else the highest loaded), digits = that version, anything
+   * else = an alias.
+   */
+  resolve(name: string, versionSpec: string): LoadedVersion {
+    const entry = this.models.get(name);
+    if (entry === undefined) {
+      const available = [...this.models.keys()].sort();
+      throw modelNotFound(
+        `model '${name}' is not served; available: ${available.length === 0 ? '(none)' : available.join(', ')}`,
+      );
+    }
+    let version: number | undefined;
+    if (versionSpec === '') version = this.defaultVersion(entry);
+    else if (/^[0-9]+$/.test(versionSpec)) version = Number(versionSpec);
+    else version = entry.aliases.get(versionSpec);
+    const loaded = version === undefined ? undefined : entry.versions.get(version);
+    if (loaded === undefined) {
+      const versions = [...entry.versions.keys()].sort((a, b) => a - b).join(', ');
+      const aliases = [...entry.aliases.keys()].sort().join(', ');
+      throw modelNotFound(
+        `model '${name}' has no version '${versionSpec}'; available versions: ${versions}${aliases === '' ? '' : `; aliases: ${aliases}`}`,
+      );
+    }
+    return loaded;
+  }
+
+  private defaultVersion(entry: ModelEntry): number | undefined {
+    const aliased = entry.aliases.get(DEFAULT_ALIAS);
+    if (aliased !== undefined) return aliased;
+    let max: number | undefined;
+    for (const v of entry.versions.keys()) if (max === undefined || v > max) max = v;
+    return max;
+  }
+
+  list(): ModelSummary[] {
+    return [...this.models.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, entry]) => ({
+        name,
+        versions: [...entry.versions.keys()].sort((a, b) => a - b),
+        defaultVersion: this.defaultVersion(entry) ?? 0,
+        aliases: new Map(entry.aliases),
+      }));
+  }
+
+  versionsOf(name: string): LoadedVersion[] {
+    const entry = this.models.get(name);
+    return entry === undefined ? [] : [...entry.versions.values()].sort((a, b) => a.version - b.version);
+  }
+
+  aliasesOf(name: string): ReadonlyMap<string, number> {
+    return this.models.get(name)?.aliases ?? new Map();
+  }
+
+  get size(): number {
+    return this.models.size;
+  }
+
+  /** Stops every batcher and waits for their queued and in-flight requests. */
+  async drainAll(): Promise<void> {
+    const all = [...this.models.values()].flatMap((e) => [...e.versions.values()]);
+    await Promise.all(all.map((v) => v.batcher.drain()));
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Request validation against a model version's serving signature, before anything is
+ * queued. Every error is INVALID_ARGUMENT and names the field and what was expected.
+ */
+import { invalidArgument } from './errors.js';
+import type { ServingSignature, TensorSpec } from './signature.js';
+import type { HostTensor } from './tensor.js';
+
+/** One instance as the transports hand it over. */
+export type InstanceInput =
+  | {
+      readonly kind: 'features';
+      readonly features: ReadonlyMap<string, number>;
+      /** Feature names that appeared more than once on the wire. */
+      readonly duplicates?: readonly string[];
+    }
+  | { readonly kind: 'tensors'; readonly inputs: ReadonlyMap<string, HostTensor> }
+  | { readonly kind: 'empty' }
+  /** The transport could not even convert it; validation reports this error for the item. */
+  | { readonly kind: 'invalid'; readonly error: Error };
+
+export interface ValidationLimits {
+  readonly rejectNonFinite: boolean;
+  readonly maxRequestRows: number;
+}
+
+export interface ModelInputs {
+  /** In the signature's input order. */
+  readonly tensors: readonly HostTensor[];
+  readonly rows: number;
+}
+
+const DTYPE_NAME: Record<string, string> = {
+  float32: 'FP32',
+  float64: 'FP64',
+  int32: 'INT32',
+  int64: 'INT64',
+  bool: 'BOOL',
+};
+
+export const wireDtypeName = (dtype: string): string => DTYPE_NAME[dtype] ?? dtype;
+
+function listNames(names: readonly string[], max = 12): string {
+  const shown = names.slice(0, max).join(', ');
+  return names.length > max ? `${shown}, ... (${names.length} in all)` : shown;
+}
+
+export function shapeText(dims: readonly number[] | null): string {
+  if (dims === null) return '[any]';
+  return `[${dims.map((d) => (d < 0 ? '-1' : String(d))).join(', ')}]`;
+}
+
+function checkFinite(t: HostTensor, field: string): void {
+  if (t.dtype !== 'float32' && t.dtype !== 'float64') return;
+  const data = t.data as Float32Array | Float64Array;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw invalidArgument(`${field}: element ${i} is ${String(data[i])}; only finite numbers are accepted`);
+    }
+  }
+}
+
+function featureVector(sig: ServingSignature, input: Extract<InstanceInput, { kind: 'features' }>, field: string, limits: ValidationLimits): ModelInputs {
+  const names = sig.featureNames;
+  const spec = sig.inputs[0] as TensorSpec;
+  if (names === null) {
+    throw invalidArgument(
+      `${field}: this model does not take a feature map; send 'inputs' with tensors ${sig.inputs.map((i) => `${i.name} ${wireDtypeName(i.dtype)} ${shapeText(i.dims)}`).join(', ')}`,
+    );
+  }
+  if (input.duplicates !== undefined && input.duplicates.length > 0) {
+    throw invalidArgument(`${field}: feature '${input.duplicates[0]}' is given more than once`);
+  }
+  const f = input.features;
+  const width = names.length;
+  const data = spec.dtype === 'float64' ? new Float64Array(width) : new Float32Array(width);
+  let missing: string[] | undefined;
+  for (let i = 0; i < width; i++) {
+    const name = names[i] as string;
+    const v = f.get(name);
+    if (v === undefined) {
+      (missing ??= []).push(name);
+      continue;
+    }
+    if (limits.rejectNonFinite && !Number.isFinite(v)) {
+      throw invalidArgument(`${field}.${name}: ${String(v)} is not allowed; expected a finite number`);
+    }
+    data[i] = v;
+  }
+  if (f.size !== width - (missing?.length ?? 0)) {
+    const unknown = [...f.keys()].filter((k) => !names.includes(k));
+    throw invalidArgument(`${field}: unknown feature${unknown.length > 1 ? 's' : ''} ${listNames(unknown.map((u) => `'${u}'`))}; expected ${listNames(names)}`);
+  }
+  if (missing !== undefined) {
+    throw invalidArgument(`${field}: missing feature${missing.length > 1 ? 's' : ''} ${listNames(missing)} (the model takes ${width} features: ${listNames(names)})`);
+  }
+  return { tensors: [{ dtype: spec.dtype, dims: [1, width], data }], rows: 1 };
+}
+
+function tensorInputs(sig: ServingSignature, input: Extract<InstanceInput, { kind: 'tensors' }>, field: string, limits: ValidationLimits): ModelInputs {
+  for (const name of input.inputs.keys()) {
+    if (!sig.inputs.some((s) => s.name === name)) {
+      throw invalidArgument(`${field}: unknown input '${name}'; the model's inputs are ${listNames(sig.inputs.map((s) => s.name))}`);
+    }
+  }
+  let rows = -1;
+  const tensors = sig.inputs.map((spec) => {
+    const t = input.inputs.get(spec.name);
+    const where = `${field}.${spec.name}`;
+    if (t === undefined) {
+      throw invalidArgument(`${field}: missing input '${spec.name}' (${wireDtypeName(spec.dtype)} ${shapeText(spec.dims)})`);
+    }
+    if (t.dtype !== spec.dtype) {
+      throw invalidArgument(`${where}: datatype ${wireDtypeName(t.dtype)} does not match the model's ${wireDtypeName(spec.dtype)}`);
+    }
+    if (spec.dims !== null) {
+      const ok = t.dims.length === spec.dims.length && spec.dims.every((d, i) => d < 0 || d === t.dims[i]);
+      if (!ok) throw invalidArgument(`${where}: shape ${shapeText(t.dims)} does not match the model's ${shapeText(spec.dims)}`);
+    }
+    if (sig.batchable) {
+      const r = t.dims[0] as number;
+      if (rows >= 0 && r !== rows) {
+        throw invalidArgument(`${where}: ${r} rows, but other inputs have ${rows}; every input needs the same first dimension`);
+      }
+      rows = r;
+    }
+    if (limits.rejectNonFinite) checkFinite(t, where);
+    return t;
+  });
+  if (!sig.batchable) rows = 1;
+  if (rows === 0) throw invalidArgument(`${field}: the inputs have zero rows; send at least one`);
+  if (rows > limits.maxRequestRows) {
+    throw invalidArgument(`${field}: ${rows} rows is over the limit of ${limits.maxRequestRows} per request`);
+  }
+  return { tensors, rows };
+}
+
+/** Validates one instance and returns the model's input tensors for it. */
+export function toModelInputs(sig: ServingSignature, input: InstanceInput, field: string, limits: ValidationLimits): ModelInputs {
+  switch (input.kind) {
+    case 'features':
+      return featureVector(sig, input, `${field}features`, limits);
+    case 'tensors':
+      return tensorInputs(sig, input, `${field}inputs`, limits);
+    case 'invalid':
+      throw input.error;
+    case 'empty':
+      throw invalidArgument(
+        sig.featureNames === null
+          ? `${field}inputs: required (${sig.inputs.map((i) => `${i.name} ${wireDtypeName(i.dtype)} ${shapeText(i.dims)}`).join(', ')})`
+          : `${field}features: required (${listNames(sig.featureNames)})`,
+      );
+  }
+}
+
+/** Validates the dense [N, F] FP32 batch form. */
+export function denseInputs(sig: ServingSignature, dense: HostTensor, limits: ValidationLimits): ModelInputs {
+  const names = sig.featureNames;
+  const spec = sig.inputs[0] as TensorSpec;
+  if (names === null) {
+    throw invalidArgument(`dense: this model does not take one [N, F] feature matrix; send 'requests' with 'inputs'`);
+  }
+  if (dense.dtype !== 'float32') {
+    throw invalidArgument(`dense.datatype: ${wireDtypeName(dense.dtype)} is not accepted; the dense form is FP32`);
+  }
+  if (dense.dims.length !== 2 || dense.dims[1] !== names.length) {
+    throw invalidArgument(`dense.shape: ${shapeText(dense.dims)} does not match [N, ${names.length}]`);
+  }
+  const rows = dense.dims[0] as number;
+  if (rows === 0) throw invalidArgument('dense: empty batch; send at least one row');
+  if (rows > limits.maxRequestRows) {
+    throw invalidArgument(`dense: ${rows} rows is over the limit of ${limits.maxRequestRows} per request`);
+  }
+  if (limits.rejectNonFinite) checkFinite(dense, 'dense');
+  const tensor: HostTensor = spec.dtype === 'float64' ? { dtype: 'float64', dims: dense.dims, data: Float64Array.from(dense.data as Float32Array) } : dense;
+  return { tensors: [tensor], rows };
+}

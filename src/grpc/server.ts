@@ -1,0 +1,65 @@
+/** Builds the grpc-js server: quiver.v1 services, grpc.health.v1, reflection, explicit limits. */
+import { fileURLToPath } from 'node:url';
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { Logger } from 'pino';
+
+import type { Options } from '../config/options.js';
+import type { InferenceCore } from '../core/inference.js';
+import { PREDICTION_SERVICE_NAME, predictionServiceDefinition, predictionServiceHandlers } from './prediction-service.js';
+
+export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
+
+/** The services whose health is reported (plus "" for the server as a whole). */
+export const HEALTH_SERVICES = ['', PREDICTION_SERVICE_NAME] as const;
+
+export function grpcServerOptions(options: Options): grpc.ServerOptions {
+  return {
+    'grpc.max_receive_message_length': options.maxReceiveMessageBytes,
+    'grpc.max_send_message_length': options.maxSendMessageBytes,
+    'grpc.max_concurrent_streams': options.maxConcurrentStreams,
+    'grpc.keepalive_time_ms': options.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs,
+    ...(options.maxConnectionAgeMs > 0
+      ? {
+          'grpc.max_connection_age_ms': options.maxConnectionAgeMs,
+          'grpc.max_connection_age_grace_ms': options.maxConnectionAgeGraceMs,
+        }
+      : {}),
+  };
+}
+
+export interface GrpcServer {
+  readonly server: grpc.Server;
+  readonly health: HealthImplementation;
+  setServing(status: ServingStatus): void;
+}
+
+export function buildGrpcServer(core: InferenceCore, options: Options, log: Logger): GrpcServer {
+  const server = new grpc.Server(grpcServerOptions(options));
+  server.addService(predictionServiceDefinition, predictionServiceHandlers(core, log.child({ component: 'grpc' })));
+
+  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
+  health.addToServer(server);
+
+  const definitions = protoLoader.loadSync(['quiver/v1/prediction.proto'], {
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  new ReflectionService(definitions).addToServer(server);
+
+  return {
+    server,
+    health,
+    setServing(status) {
+      for (const s of HEALTH_SERVICES) health.setStatus(s, status);
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * A running Quiver server: the worker pool, the batch scheduler, the loaded models, the
+ * inference core and the gRPC transport, started and stopped in the right order.
+ */
+import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+
+import type { Options } from './config/options.js';
+import { BatchScheduler } from './core/batcher.js';
+import { InferenceCore } from './core/inference.js';
+import { ModelManager } from './core/model-manager.js';
+import { InferencePool } from './core/pool.js';
+import { buildGrpcServer, type GrpcServer } from './grpc/server.js';
+import { buildDemoModel, DEMO_MODEL_NAME } from './onnx/demo-model.js';
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export interface ModelSource {
+  readonly name: string;
+  readonly version: number;
+  readonly path: string;
+}
+
+/** Lists `<dir>/<name>/<version>/model.onnx`, Triton's model repository layout. */
+export async function scanModelRepository(dir: string, log: Logger): Promise<ModelSource[]> {
+  const found: ModelSource[] = [];
+  for (const name of (await readdir(dir)).sort()) {
+    const modelDir = join(dir, name);
+    if (!(await stat(modelDir)).isDirectory()) continue;
+    if (!NAME.test(name)) {
+      log.warn({ dir: modelDir }, `skipping '${name}': model names must match ${NAME.source}`);
+      continue;
+    }
+    for (const version of await readdir(modelDir)) {
+      if (!/^[1-9][0-9]{0,8}$/.test(version)) continue;
+      const path = join(modelDir, version, 'model.onnx');
+      try {
+        if ((await stat(path)).isFile()) found.push({ name, version: Number(version), path });
+      } catch {
+        log.warn({ path }, 'skipping a version directory without model.onnx');
+      }
+    }
+  }
+  return found;
+}
+
+/** Writes the demo model into the data directory unless it is there already. */
+export async function ensureDemoModel(dataDir: string): Promise<ModelSource> {
+  const dir = join(dataDir, 'demo', DEMO_MODEL_NAME, '1');
+  const path = join(dir, 'model.onnx');
+  try {
+    await stat(path);
+  } catch {
+    await mkdir(dir, { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, buildDemoModel());
+    await rename(tmp, path);
+  }
+  return { name: DEMO_MODEL_NAME, version: 1, path };
+}
+
+export class QuiverServer {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly options: Options,
+    readonly core: InferenceCore,
+    private readonly pool: InferencePool,
+    private readonly grpc: GrpcServer,
+    readonly grpcPort: number,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(options: Options, log: Logger): Promise<QuiverServer> {
+    const pool = new InferencePool(options);
+    const scheduler = new BatchScheduler(pool);
+    const models = new ModelManager(pool, scheduler, options, log.child({ component: 'models' }));
+    const core = new InferenceCore(models, options);
+    const grpcServer = buildGrpcServer(core, options, log);
+    let port: number;
+    try {
+      // Bound before the models load, so health checks see NOT_SERVING meanwhile.
+      port = await new Promise<number>((resolve, reject) =>
+        grpcServer.server.bindAsync(
+          `${options.grpcHost.includes(':') ? `[${options.grpcHost}]` : options.grpcHost}:${options.grpcPort}`,
+          grpc.ServerCredentials.createInsecure(),
+          (err, p) => (err ? reject(err) : resolve(p)),
+        ),
+      );
+      const sources: ModelSource[] = [...options.models];
+      if (options.modelRepository !== '') sources.push(...(await scanModelRepository(options.modelRepository, log)));
+      if (options.demo && !sources.some((s) => s.name === DEMO_MODEL_NAME)) sources.push(await ensureDemoModel(options.dataDir));
+      if (sources.length === 0) log.warn('no models configured: pass --model name=path.onnx, --model-repository or --demo');
+      for (const s of sources) await models.load(s.name, s.version, s.path);
+    } catch (err) {
+      grpcServer.server.forceShutdown();
+      await pool.close();
+      throw err;
+    }
+    grpcServer.setServing('SERVING');
+    log.info({ grpcPort: port, models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`) }, 'quiver serving');
+    return new QuiverServer(options, core, pool, grpcServer, port, log);
+  }
+
+  /**
+   * Graceful stop: health NOT_SERVING, no new calls, in-flight calls finish (up to
+   * shutdownGraceMs, then they are cut), queued batches drain, and only then the worker
+   * pool closes (a worker must never be terminated inside session.run).
+   */
+  shutdown(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info({ graceMs: this.options.shutdownGraceMs }, 'shutting down');
+      this.grpc.setServing('NOT_SERVING');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.log.warn('grace period over: closing the remaining calls');
+          this.grpc.server.forceShutdown();
+          resolve();
+        }, this.options.shutdownGraceMs);
+        this.grpc.server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await this.core.models.drainAll();
+      await this.pool.close();
+      this.log.info('stopped');
+    })();
+    return this.stopping;
+  }
+}
