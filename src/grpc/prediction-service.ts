@@ -190,8 +190,10 @@ export function predictionServiceHandlers(core: InferenceCore, log: Logger): Unt
       if (dense && req.requests.length > 0) throw invalidArgument('give either requests or dense, not both');
       if (dense) {
         const t = req.dense as Tensor;
+        // Read before inference: the input's buffer is transferred to a worker (detached).
+        const raw = t.rawData.length > 0;
         const r = await core.batchPredictDense(req.modelName, req.modelVersion, tensorToHost(t, 'dense'), ctx);
-        return { modelName: r.modelName, modelVersion: r.modelVersion, dense: { outputs: r.outputs, raw: t.rawData.length > 0 } };
+        return { modelName: r.modelName, modelVersion: r.modelVersion, dense: { outputs: r.outputs, raw } };
       }
       const instances = req.requests.map((inst, i) => {
         try {

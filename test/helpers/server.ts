@@ -1,0 +1,97 @@
+/** Starts real Quiver servers on ephemeral loopback ports, with real grpc-js clients. */
+import * as grpc from '@grpc/grpc-js';
+
+import { type Options, resolveOptions } from '../../src/config/options.js';
+import { createLogger } from '../../src/log/logger.js';
+import { QuiverServer } from '../../src/server.js';
+import {
+  type BatchPredictRequest,
+  type BatchPredictResponse,
+  type GetModelMetadataResponse,
+  type ListModelsResponse,
+  type PredictRequest,
+  type PredictResponse,
+  PredictionServiceClient,
+} from '../../src/gen/quiver/v1/prediction.js';
+
+export interface Running {
+  readonly server: QuiverServer;
+  readonly port: number;
+  readonly address: string;
+  readonly client: Client;
+  close(): Promise<void>;
+}
+
+export async function startServer(flags: Partial<Record<keyof Options, unknown>> = {}): Promise<Running> {
+  const options = resolveOptions({
+    flags: { grpcHost: '127.0.0.1', grpcPort: 0, logLevel: 'silent', workers: 1, shutdownGraceMs: 5000, ...flags },
+  });
+  const server = await QuiverServer.start(options, createLogger(options.logLevel));
+  const address = `127.0.0.1:${server.grpcPort}`;
+  const client = new Client(address);
+  return {
+    server,
+    port: server.grpcPort,
+    address,
+    client,
+    async close() {
+      client.close();
+      await server.shutdown();
+    },
+  };
+}
+
+export function request(partial: Partial<PredictRequest>): PredictRequest {
+  return { modelName: 'production-model', modelVersion: '', features: new Map(), inputs: new Map(), id: '', ...partial };
+}
+
+type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
+
+function call<Req, Res>(fn: Unary<Req, Res>, req: Req, opts: Partial<grpc.CallOptions> = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn(req, new grpc.Metadata(), opts, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** A promise-returning wrapper over the generated client. */
+export class Client {
+  readonly raw: PredictionServiceClient;
+
+  constructor(address: string, options: Partial<grpc.ClientOptions> = {}) {
+    this.raw = new PredictionServiceClient(address, grpc.credentials.createInsecure(), options);
+  }
+
+  predict(req: Partial<PredictRequest>, opts?: Partial<grpc.CallOptions>): Promise<PredictResponse> {
+    return call(this.raw.predict.bind(this.raw) as Unary<PredictRequest, PredictResponse>, request(req), opts);
+  }
+
+  batchPredict(req: Partial<BatchPredictRequest>, opts?: Partial<grpc.CallOptions>): Promise<BatchPredictResponse> {
+    const full: BatchPredictRequest = { modelName: 'production-model', modelVersion: '', requests: [], dense: undefined, ...req };
+    return call(this.raw.batchPredict.bind(this.raw) as Unary<BatchPredictRequest, BatchPredictResponse>, full, opts);
+  }
+
+  metadata(modelName: string, modelVersion = ''): Promise<GetModelMetadataResponse> {
+    return call(this.raw.getModelMetadata.bind(this.raw) as Unary<{ modelName: string; modelVersion: string }, GetModelMetadataResponse>, {
+      modelName,
+      modelVersion,
+    });
+  }
+
+  listModels(): Promise<ListModelsResponse> {
+    return call(this.raw.listModels.bind(this.raw) as Unary<object, ListModelsResponse>, {});
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+/** Resolves to the gRPC error a promise rejects with; fails if it resolves. */
+export async function grpcError(p: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
