@@ -18,6 +18,11 @@ import { buildDemoModel, DEMO_MODEL_NAME } from './onnx/demo-model.js';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
+/** Time given to the last responses to leave the socket before idle streams are cut. */
+const FLUSH_MS = 250;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 export interface ModelSource {
   readonly name: string;
   readonly version: number;
@@ -114,17 +119,19 @@ export class QuiverServer {
     this.stopping ??= (async () => {
       this.log.info({ graceMs: this.options.shutdownGraceMs }, 'shutting down');
       this.grpc.setServing('NOT_SERVING');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.log.warn('grace period over: closing the remaining calls');
-          this.grpc.server.forceShutdown();
-          resolve();
-        }, this.options.shutdownGraceMs);
-        this.grpc.server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      // No new calls from here on; in-flight ones finish. Long-lived streams with nothing
+      // in flight (health watchers, idle PredictStreams) are cut once every request has its
+      // answer (plus a moment to flush), instead of holding shutdown for the whole grace.
+      const closed = new Promise<void>((resolve) => this.grpc.server.tryShutdown(() => resolve()));
+      const answered = this.grpc.inflight.idle().then(() => sleep(FLUSH_MS));
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'grace'>((resolve) => (timer = setTimeout(() => resolve('grace'), this.options.shutdownGraceMs)));
+      const outcome = await Promise.race([closed.then(() => 'closed' as const), answered.then(() => 'answered' as const), grace]);
+      clearTimeout(timer);
+      if (outcome !== 'closed') {
+        if (outcome === 'grace') this.log.warn({ inflight: this.grpc.inflight.size }, 'grace period over: cutting the remaining calls');
+        this.grpc.server.forceShutdown();
+      }
       await this.core.models.drainAll();
       await this.pool.close();
       this.log.info('stopped');

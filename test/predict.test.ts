@@ -25,7 +25,13 @@ let running: Running;
 let session: ort.InferenceSession;
 
 test.before(async () => {
-  running = await startServer({ models: [`production-model=${demoPath}`, `regressor=${writeModel(dir, 'reg.onnx', regressorModel())}`, `typed=${writeModel(dir, 'typed.onnx', typedModel())}`] });
+  running = await startServer({
+    models: [
+      `production-model=${demoPath}`,
+      `regressor=${writeModel(dir, 'reg.onnx', regressorModel())}`,
+      `typed=${writeModel(dir, 'typed.onnx', typedModel())}`,
+    ],
+  });
   session = await ort.InferenceSession.create(demoPath);
 });
 
@@ -192,7 +198,10 @@ test('GetModelMetadata describes the signature, features and task', async (t) =>
   t.is(m.modelVersion, '1');
   t.deepEqual(m.versions, ['1']);
   t.is(m.platform, 'onnxruntime');
-  t.deepEqual(m.featureNames, Array.from({ length: 10 }, (_, i) => `feature_${i}`));
+  t.deepEqual(
+    m.featureNames,
+    Array.from({ length: 10 }, (_, i) => `feature_${i}`),
+  );
   t.deepEqual(m.inputs, [{ name: 'features', datatype: DataType.DATA_TYPE_FP32, shape: [-1, 10] }]);
   t.deepEqual(
     m.outputs.map((o) => [o.name, o.datatype, o.shape]),
@@ -229,7 +238,13 @@ test('ListModels lists every served model with its versions', async (t) => {
 });
 
 test('a regressor with FP64 features and metadata feature names predicts its value', async (t) => {
-  const res = await running.client.predict({ modelName: 'regressor', features: new Map([['a', 3], ['b', 1.25]]) });
+  const res = await running.client.predict({
+    modelName: 'regressor',
+    features: new Map([
+      ['a', 3],
+      ['b', 1.25],
+    ]),
+  });
   t.is(res.prediction, 2 * 3 - 1.25 + 0.5);
   t.deepEqual(res.probabilities, []);
   t.deepEqual(res.outputs.get('y')!.fp64Data, [5.25]);
@@ -278,7 +293,10 @@ test('a Triton-style model repository serves every version; empty version = high
   const srv = await startServer({ modelRepository: repo });
   try {
     const list = await srv.client.listModels();
-    t.deepEqual(list.models.map((m) => [m.name, m.versions]), [['blueprint', ['1', '2']]]);
+    t.deepEqual(
+      list.models.map((m) => [m.name, m.versions]),
+      [['blueprint', ['1', '2']]],
+    );
     const latest = await srv.client.predict({ modelName: 'blueprint', features: blueprintFeatures(BLUEPRINT_ROW) });
     t.is(latest.modelVersion, '2');
     t.is(latest.prediction, Math.fround(BLUEPRINT_ROW.reduce((a, b) => a + Math.fround(b), 0)));

@@ -36,11 +36,19 @@ async function invalid(t: import('ava').ExecutionContext, p: Promise<unknown>, p
 }
 
 test('missing feature: INVALID_ARGUMENT naming it and listing what the model takes', async (t) => {
-  await invalid(t, running.client.predict({ features: row({}, ['feature_3']) }), /^features: missing feature feature_3 \(the model takes 10 features: feature_0, feature_1,/);
+  await invalid(
+    t,
+    running.client.predict({ features: row({}, ['feature_3']) }),
+    /^features: missing feature feature_3 \(the model takes 10 features: feature_0, feature_1,/,
+  );
 });
 
 test('unknown feature: INVALID_ARGUMENT naming it', async (t) => {
-  await invalid(t, running.client.predict({ features: row({ feature_10: 1 }) }), /^features: unknown feature 'feature_10'; expected feature_0, feature_1/);
+  await invalid(
+    t,
+    running.client.predict({ features: row({ feature_10: 1 }) }),
+    /^features: unknown feature 'feature_10'; expected feature_0, feature_1/,
+  );
 });
 
 test('no features at all: INVALID_ARGUMENT saying they are required', async (t) => {
@@ -74,18 +82,30 @@ function rawCall(address: string, method: string, body: Buffer): Promise<Buffer>
 }
 
 test('duplicate feature on the wire: INVALID_ARGUMENT naming it', async (t) => {
-  await invalid(t, rawCall(running.address, '/quiver.v1.PredictionService/Predict', duplicateFeatureRequest()), /^features: feature 'feature_0' is given more than once/);
+  await invalid(
+    t,
+    rawCall(running.address, '/quiver.v1.PredictionService/Predict', duplicateFeatureRequest()),
+    /^features: feature 'feature_0' is given more than once/,
+  );
 });
 
 test('bytes that are not a PredictRequest: INVALID_ARGUMENT, server stays up', async (t) => {
-  await invalid(t, rawCall(running.address, '/quiver.v1.PredictionService/Predict', Buffer.from([0x1a, 0xff, 0xff, 0xff, 0x0f, 0x01])), /could not be decoded/);
+  await invalid(
+    t,
+    rawCall(running.address, '/quiver.v1.PredictionService/Predict', Buffer.from([0x1a, 0xff, 0xff, 0xff, 0x0f, 0x01])),
+    /could not be decoded/,
+  );
   const ok = await running.client.predict({ features: row() });
   t.is(ok.prediction, 1);
 });
 
 test('non-finite values are rejected by default and accepted when configured', async (t) => {
   for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
-    await invalid(t, running.client.predict({ features: row({ feature_4: bad }) }), /^features\.feature_4: (NaN|-?Infinity) is not allowed; expected a finite number/);
+    await invalid(
+      t,
+      running.client.predict({ features: row({ feature_4: bad }) }),
+      /^features\.feature_4: (NaN|-?Infinity) is not allowed; expected a finite number/,
+    );
   }
   const res = await lenient.client.predict({ features: row({ feature_4: Number.POSITIVE_INFINITY }) });
   t.is(res.modelVersion, '1');
@@ -110,28 +130,52 @@ test('wrong dtype: INVALID_ARGUMENT naming the input, the given and the expected
   await invalid(t, running.client.predict({ modelName: 'typed', inputs }), /^inputs\.scale: datatype FP64 does not match the model's FP32/);
   const unset = goodTyped();
   unset.set('ids', tensor(DataType.DATA_TYPE_UNSPECIFIED, [1, 3], {}));
-  await invalid(t, running.client.predict({ modelName: 'typed', inputs: unset }), /^inputs\.ids\.datatype: required, one of FP32, FP64, INT32, INT64, BOOL/);
+  await invalid(
+    t,
+    running.client.predict({ modelName: 'typed', inputs: unset }),
+    /^inputs\.ids\.datatype: required, one of FP32, FP64, INT32, INT64, BOOL/,
+  );
   const mixed = goodTyped();
   mixed.set('ids', tensor(DataType.DATA_TYPE_INT64, [1, 3], { int64Data: [1, 2, 3], fp32Data: [1] }));
-  await invalid(t, running.client.predict({ modelName: 'typed', inputs: mixed }), /^inputs\.ids\.fp32_data: given for a INT64 tensor; use int64_data or raw_data/);
+  await invalid(
+    t,
+    running.client.predict({ modelName: 'typed', inputs: mixed }),
+    /^inputs\.ids\.fp32_data: given for a INT64 tensor; use int64_data or raw_data/,
+  );
 });
 
 test('wrong shape or length: INVALID_ARGUMENT with the shape given and expected', async (t) => {
   const shape = goodTyped();
   shape.set('ids', tensor(DataType.DATA_TYPE_INT64, [1, 4], { int64Data: [1, 2, 3, 4] }));
-  await invalid(t, running.client.predict({ modelName: 'typed', inputs: shape }), /^inputs\.ids: shape \[1, 4\] does not match the model's \[-1, 3\]/);
+  await invalid(
+    t,
+    running.client.predict({ modelName: 'typed', inputs: shape }),
+    /^inputs\.ids: shape \[1, 4\] does not match the model's \[-1, 3\]/,
+  );
   const length = goodTyped();
   length.set('ids', tensor(DataType.DATA_TYPE_INT64, [1, 3], { int64Data: [1, 2] }));
-  await invalid(t, running.client.predict({ modelName: 'typed', inputs: length }), /^inputs\.ids\.int64_data: 2 elements, but shape \[1, 3\] needs 3/);
+  await invalid(
+    t,
+    running.client.predict({ modelName: 'typed', inputs: length }),
+    /^inputs\.ids\.int64_data: 2 elements, but shape \[1, 3\] needs 3/,
+  );
   const raw = goodTyped();
   raw.set('scale', tensor(DataType.DATA_TYPE_FP32, [1, 1], { rawData: Buffer.alloc(3) }));
-  await invalid(t, running.client.predict({ modelName: 'typed', inputs: raw }), /^inputs\.scale\.raw_data: 3 bytes, but shape \[1, 1\] of FP32 needs 4/);
+  await invalid(
+    t,
+    running.client.predict({ modelName: 'typed', inputs: raw }),
+    /^inputs\.scale\.raw_data: 3 bytes, but shape \[1, 1\] of FP32 needs 4/,
+  );
   const rows = goodTyped();
   rows.set('scale', tensor(DataType.DATA_TYPE_FP32, [2, 1], { fp32Data: [1, 2] }));
   await invalid(t, running.client.predict({ modelName: 'typed', inputs: rows }), /^inputs\.scale: 2 rows, but other inputs have 1/);
   const negative = goodTyped();
   negative.set('scale', tensor(DataType.DATA_TYPE_FP32, [-1, 1], { fp32Data: [1] }));
-  await invalid(t, running.client.predict({ modelName: 'typed', inputs: negative }), /^inputs\.scale\.shape\[0\]: -1 is not a valid dimension/);
+  await invalid(
+    t,
+    running.client.predict({ modelName: 'typed', inputs: negative }),
+    /^inputs\.scale\.shape\[0\]: -1 is not a valid dimension/,
+  );
   const huge = goodTyped();
   huge.set('ids', tensor(DataType.DATA_TYPE_INT64, [2 ** 20, 2 ** 20, 3], {}));
   await invalid(t, running.client.predict({ modelName: 'typed', inputs: huge }), /^inputs\.ids\.shape: more than 2147483647 elements/);
@@ -146,8 +190,16 @@ test('missing or unknown input tensor, and features sent to a tensor model', asy
   await invalid(t, running.client.predict({ modelName: 'typed', inputs: missing }), /^inputs: missing input 'mask' \(BOOL \[-1, 3\]\)/);
   const extra = goodTyped();
   extra.set('other', tensor(DataType.DATA_TYPE_FP32, [1], { fp32Data: [1] }));
-  await invalid(t, running.client.predict({ modelName: 'typed', inputs: extra }), /^inputs: unknown input 'other'; the model's inputs are ids, mask, scale/);
-  await invalid(t, running.client.predict({ modelName: 'typed', features: row() }), /^features: this model does not take a feature map; send 'inputs' with tensors ids INT64 \[-1, 3\]/);
+  await invalid(
+    t,
+    running.client.predict({ modelName: 'typed', inputs: extra }),
+    /^inputs: unknown input 'other'; the model's inputs are ids, mask, scale/,
+  );
+  await invalid(
+    t,
+    running.client.predict({ modelName: 'typed', features: row() }),
+    /^features: this model does not take a feature map; send 'inputs' with tensors ids INT64 \[-1, 3\]/,
+  );
   await invalid(t, running.client.predict({ features: row(), inputs: goodTyped() }), /either features or inputs, not both/);
 });
 

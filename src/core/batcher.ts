@@ -211,7 +211,12 @@ export class Batcher {
 
   /** Whether a batch may take the inline lane instead of a worker. */
   canRunInline(batch: readonly Pending[]): boolean {
-    return this.inline !== null && batch.length === 1 && (batch[0] as Pending).rows <= INLINE_MAX_ROWS && (batch[0] as Pending).fault === undefined;
+    return (
+      this.inline !== null &&
+      batch.length === 1 &&
+      (batch[0] as Pending).rows <= INLINE_MAX_ROWS &&
+      (batch[0] as Pending).fault === undefined
+    );
   }
 
   /** Runs a one-request batch on the main thread's session (the inline lane). */

@@ -49,11 +49,7 @@ export class QuiverError extends Error {
   /** Extra key/value pairs sent as response metadata (e.g. grpc-retry-pushback-ms). */
   readonly metadata: Readonly<Record<string, string>>;
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    options: { cause?: unknown; metadata?: Record<string, string> } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; metadata?: Record<string, string> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'QuiverError';
     this.code = code;
@@ -77,25 +73,20 @@ export function httpStatusOf(code: ErrorCode): number {
   return CODES[code].http;
 }
 
-export const invalidArgument = (message: string): QuiverError =>
-  new QuiverError('QUIVER_ERR_INVALID_ARGUMENT', message);
+export const invalidArgument = (message: string): QuiverError => new QuiverError('QUIVER_ERR_INVALID_ARGUMENT', message);
 
-export const modelNotFound = (message: string): QuiverError =>
-  new QuiverError('QUIVER_ERR_MODEL_NOT_FOUND', message);
+export const modelNotFound = (message: string): QuiverError => new QuiverError('QUIVER_ERR_MODEL_NOT_FOUND', message);
 
 export const queueFull = (message: string, retryPushbackMs: number): QuiverError =>
   new QuiverError('QUIVER_ERR_QUEUE_FULL', message, {
     metadata: { 'grpc-retry-pushback-ms': String(retryPushbackMs) },
   });
 
-export const deadlineExceeded = (message: string): QuiverError =>
-  new QuiverError('QUIVER_ERR_DEADLINE_EXCEEDED', message);
+export const deadlineExceeded = (message: string): QuiverError => new QuiverError('QUIVER_ERR_DEADLINE_EXCEEDED', message);
 
-export const cancelled = (message: string): QuiverError =>
-  new QuiverError('QUIVER_ERR_CANCELLED', message);
+export const cancelled = (message: string): QuiverError => new QuiverError('QUIVER_ERR_CANCELLED', message);
 
-export const unavailable = (message: string): QuiverError =>
-  new QuiverError('QUIVER_ERR_UNAVAILABLE', message);
+export const unavailable = (message: string): QuiverError => new QuiverError('QUIVER_ERR_UNAVAILABLE', message);
 
 export const modelLoadFailed = (message: string, cause?: unknown): QuiverError =>
   new QuiverError('QUIVER_ERR_MODEL_LOAD', message, { cause });
@@ -103,11 +94,9 @@ export const modelLoadFailed = (message: string, cause?: unknown): QuiverError =
 export const inferenceFailed = (message: string, cause?: unknown): QuiverError =>
   new QuiverError('QUIVER_ERR_INFERENCE', message, { cause });
 
-export const internal = (message: string, cause?: unknown): QuiverError =>
-  new QuiverError('QUIVER_ERR_INTERNAL', message, { cause });
+export const internal = (message: string, cause?: unknown): QuiverError => new QuiverError('QUIVER_ERR_INTERNAL', message, { cause });
 
-export const invalidConfig = (message: string): QuiverError =>
-  new QuiverError('QUIVER_ERR_INVALID_CONFIG', message);
+export const invalidConfig = (message: string): QuiverError => new QuiverError('QUIVER_ERR_INVALID_CONFIG', message);
 
 /** Any thrown value as a QuiverError; unknown errors become INTERNAL with a generic message. */
 export function toQuiverError(err: unknown): QuiverError {

@@ -163,9 +163,7 @@ export class ModelManager {
     const entry = this.models.get(name);
     if (entry === undefined) {
       const available = [...this.models.keys()].sort();
-      throw modelNotFound(
-        `model '${name}' is not served; available: ${available.length === 0 ? '(none)' : available.join(', ')}`,
-      );
+      throw modelNotFound(`model '${name}' is not served; available: ${available.length === 0 ? '(none)' : available.join(', ')}`);
     }
     let version: number | undefined;
     if (versionSpec === '') version = this.defaultVersion(entry);

@@ -82,10 +82,7 @@ export class InferencePool {
     for (const t of task.inputs) transferList.push(t.data.buffer as ArrayBuffer);
     this.inflightCount++;
     try {
-      return (await this.piscina.run(
-        { ...task, postedAt: performance.timeOrigin + performance.now() },
-        { transferList },
-      )) as RunResult;
+      return (await this.piscina.run({ ...task, postedAt: performance.timeOrigin + performance.now() }, { transferList })) as RunResult;
     } finally {
       this.inflightCount--;
       if (this.inflightCount === 0) {

@@ -49,7 +49,9 @@ export function deriveSignature(info: OnnxModelInfo): ServingSignature {
   const inputs: TensorSpec[] = info.inputs.map((v) => {
     const dtype = dtypeFromOnnx(v.elemType);
     if (dtype === undefined) {
-      throw new Error(`input '${v.name}' has ONNX element type ${v.elemType}, which Quiver does not serve (FP32, FP64, INT32, INT64, BOOL)`);
+      throw new Error(
+        `input '${v.name}' has ONNX element type ${v.elemType}, which Quiver does not serve (FP32, FP64, INT32, INT64, BOOL)`,
+      );
     }
     return { name: v.name, dtype, dims: v.dims };
   });

@@ -28,9 +28,7 @@ export const ONNX_ELEM_TYPE: Readonly<Record<DType, number>> = {
   float64: 11,
 };
 
-const ONNX_TO_DTYPE = new Map<number, DType>(
-  Object.entries(ONNX_ELEM_TYPE).map(([k, v]) => [v, k as DType]),
-);
+const ONNX_TO_DTYPE = new Map<number, DType>(Object.entries(ONNX_ELEM_TYPE).map(([k, v]) => [v, k as DType]));
 
 export function dtypeFromOnnx(elemType: number): DType | undefined {
   return ONNX_TO_DTYPE.get(elemType);

@@ -60,7 +60,12 @@ function checkFinite(t: HostTensor, field: string): void {
   }
 }
 
-function featureVector(sig: ServingSignature, input: Extract<InstanceInput, { kind: 'features' }>, field: string, limits: ValidationLimits): ModelInputs {
+function featureVector(
+  sig: ServingSignature,
+  input: Extract<InstanceInput, { kind: 'features' }>,
+  field: string,
+  limits: ValidationLimits,
+): ModelInputs {
   const names = sig.featureNames;
   const spec = sig.inputs[0] as TensorSpec;
   if (names === null) {
@@ -89,15 +94,24 @@ function featureVector(sig: ServingSignature, input: Extract<InstanceInput, { ki
   }
   if (f.size !== width - (missing?.length ?? 0)) {
     const unknown = [...f.keys()].filter((k) => !names.includes(k));
-    throw invalidArgument(`${field}: unknown feature${unknown.length > 1 ? 's' : ''} ${listNames(unknown.map((u) => `'${u}'`))}; expected ${listNames(names)}`);
+    throw invalidArgument(
+      `${field}: unknown feature${unknown.length > 1 ? 's' : ''} ${listNames(unknown.map((u) => `'${u}'`))}; expected ${listNames(names)}`,
+    );
   }
   if (missing !== undefined) {
-    throw invalidArgument(`${field}: missing feature${missing.length > 1 ? 's' : ''} ${listNames(missing)} (the model takes ${width} features: ${listNames(names)})`);
+    throw invalidArgument(
+      `${field}: missing feature${missing.length > 1 ? 's' : ''} ${listNames(missing)} (the model takes ${width} features: ${listNames(names)})`,
+    );
   }
   return { tensors: [{ dtype: spec.dtype, dims: [1, width], data }], rows: 1 };
 }
 
-function tensorInputs(sig: ServingSignature, input: Extract<InstanceInput, { kind: 'tensors' }>, field: string, limits: ValidationLimits): ModelInputs {
+function tensorInputs(
+  sig: ServingSignature,
+  input: Extract<InstanceInput, { kind: 'tensors' }>,
+  field: string,
+  limits: ValidationLimits,
+): ModelInputs {
   for (const name of input.inputs.keys()) {
     if (!sig.inputs.some((s) => s.name === name)) {
       throw invalidArgument(`${field}: unknown input '${name}'; the model's inputs are ${listNames(sig.inputs.map((s) => s.name))}`);
@@ -172,6 +186,7 @@ export function denseInputs(sig: ServingSignature, dense: HostTensor, limits: Va
     throw invalidArgument(`dense: ${rows} rows is over the limit of ${limits.maxRequestRows} per request`);
   }
   if (limits.rejectNonFinite) checkFinite(dense, 'dense');
-  const tensor: HostTensor = spec.dtype === 'float64' ? { dtype: 'float64', dims: dense.dims, data: Float64Array.from(dense.data as Float32Array) } : dense;
+  const tensor: HostTensor =
+    spec.dtype === 'float64' ? { dtype: 'float64', dims: dense.dims, data: Float64Array.from(dense.data as Float32Array) } : dense;
   return { tensors: [tensor], rows };
 }

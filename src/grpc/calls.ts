@@ -10,6 +10,38 @@ import { CallContext } from '../core/context.js';
 import { invalidArgument, QuiverError, toQuiverError } from '../core/errors.js';
 import { UndecodableRequest } from './codec.js';
 
+/**
+ * Counts calls (and stream items) being answered, so shutdown can tell "every request has
+ * its answer" apart from "idle long-lived streams are still open" (health watchers, idle
+ * PredictStreams), which would otherwise hold grpc-js's tryShutdown for the whole grace.
+ */
+export class InflightCalls {
+  private count = 0;
+  private waiters: Array<() => void> = [];
+
+  enter(): void {
+    this.count++;
+  }
+
+  leave(): void {
+    this.count--;
+    if (this.count === 0) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  idle(): Promise<void> {
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
   const q = toQuiverError(err);
   if (!(err instanceof QuiverError)) log.error({ err, method }, 'unhandled error in handler');
@@ -38,19 +70,24 @@ export function ensureDecoded<T>(request: T | UndecodableRequest): T {
 export function unary<Req, Res>(
   method: string,
   log: Logger,
+  inflight: InflightCalls,
   handler: (request: Req, ctx: CallContext, call: ServerUnaryCall<Req | UndecodableRequest, Res>) => Promise<Res> | Res,
 ): (call: ServerUnaryCall<Req | UndecodableRequest, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
-    let ctx: CallContext | undefined;
+    inflight.enter();
+    const reply: sendUnaryData<Res> = (err, res) => {
+      inflight.leave();
+      callback(err, res);
+    };
     try {
-      ctx = contextOf(call);
+      const ctx = contextOf(call);
       const request = ensureDecoded(call.request);
       Promise.resolve(handler(request, ctx, call)).then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toServiceError(err, log, method)),
+        (res) => reply(null, res),
+        (err: unknown) => reply(toServiceError(err, log, method)),
       );
     } catch (err) {
-      callback(toServiceError(err, log, method));
+      reply(toServiceError(err, log, method));
     }
   };
 }

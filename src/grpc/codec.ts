@@ -8,12 +8,7 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 
 import { Tensor } from '../gen/quiver/v1/tensor.js';
-import type {
-  BatchPredictRequest,
-  Instance,
-  PredictRequest,
-  PredictStreamRequest,
-} from '../gen/quiver/v1/prediction.js';
+import type { BatchPredictRequest, Instance, PredictRequest, PredictStreamRequest } from '../gen/quiver/v1/prediction.js';
 
 /** Map keys that appeared more than once, by map field name. */
 export interface Duplicates {

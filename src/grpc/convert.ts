@@ -132,6 +132,9 @@ export function hostToTensor(t: HostTensor, raw: boolean): Tensor {
 export function isEmptyTensor(t: Tensor | undefined): boolean {
   return (
     t === undefined ||
-    (t.datatype === DataType.DATA_TYPE_UNSPECIFIED && t.shape.length === 0 && t.rawData.length === 0 && TYPED_FIELDS.every((f) => t[f].length === 0))
+    (t.datatype === DataType.DATA_TYPE_UNSPECIFIED &&
+      t.shape.length === 0 &&
+      t.rawData.length === 0 &&
+      TYPED_FIELDS.every((f) => t[f].length === 0))
   );
 }

@@ -16,7 +16,7 @@ import {
   PredictionServiceService,
 } from '../gen/quiver/v1/prediction.js';
 import type { Tensor } from '../gen/quiver/v1/tensor.js';
-import { contextOf, ensureDecoded, toServiceError, unary } from './calls.js';
+import { contextOf, ensureDecoded, type InflightCalls, toServiceError, unary } from './calls.js';
 import {
   type DecodedBatchPredictRequest,
   type DecodedInstance,
@@ -127,7 +127,7 @@ function predictInput(req: DecodedPredictRequest) {
 /** Items in flight per stream before the server stops reading from it. */
 const STREAM_WINDOW = 256;
 
-function predictStream(core: InferenceCore, log: Logger) {
+function predictStream(core: InferenceCore, log: Logger, calls: InflightCalls) {
   return (call: ServerDuplexStream<DecodedPredictStreamRequest | UndecodableRequest, StreamItem>): void => {
     let ctx: CallContext;
     try {
@@ -146,6 +146,7 @@ function predictStream(core: InferenceCore, log: Logger) {
     };
     call.on('data', (msg: DecodedPredictStreamRequest | UndecodableRequest) => {
       inflight++;
+      calls.enter();
       let id = '';
       const work = (async (): Promise<StreamItem> => {
         try {
@@ -163,6 +164,7 @@ function predictStream(core: InferenceCore, log: Logger) {
         const item = await work;
         if (!call.cancelled) call.write(item);
         inflight--;
+        calls.leave();
         if (paused && inflight < STREAM_WINDOW / 2) {
           paused = false;
           call.resume();
@@ -182,10 +184,10 @@ function predictStream(core: InferenceCore, log: Logger) {
   };
 }
 
-export function predictionServiceHandlers(core: InferenceCore, log: Logger): UntypedServiceImplementation {
+export function predictionServiceHandlers(core: InferenceCore, log: Logger, calls: InflightCalls): UntypedServiceImplementation {
   return {
-    predict: unary<DecodedPredictRequest, PredictResult>('Predict', log, (req, ctx) => core.predict(predictInput(req), ctx)),
-    batchPredict: unary<DecodedBatchPredictRequest, BatchWire>('BatchPredict', log, async (req, ctx) => {
+    predict: unary<DecodedPredictRequest, PredictResult>('Predict', log, calls, (req, ctx) => core.predict(predictInput(req), ctx)),
+    batchPredict: unary<DecodedBatchPredictRequest, BatchWire>('BatchPredict', log, calls, async (req, ctx) => {
       const dense = !isEmptyTensor(req.dense);
       if (dense && req.requests.length > 0) throw invalidArgument('give either requests or dense, not both');
       if (dense) {
@@ -204,11 +206,11 @@ export function predictionServiceHandlers(core: InferenceCore, log: Logger): Unt
       });
       return core.batchPredict(req.modelName, req.modelVersion, instances, ctx);
     }),
-    predictStream: predictStream(core, log),
-    getModelMetadata: unary<GetModelMetadataRequest, GetModelMetadataResponse>('GetModelMetadata', log, (req) =>
+    predictStream: predictStream(core, log, calls),
+    getModelMetadata: unary<GetModelMetadataRequest, GetModelMetadataResponse>('GetModelMetadata', log, calls, (req) =>
       metadataResponse(core, core.metadata(req.modelName, req.modelVersion)),
     ),
-    listModels: unary<unknown, ListModelsResponse>('ListModels', log, () => ({
+    listModels: unary<unknown, ListModelsResponse>('ListModels', log, calls, () => ({
       models: core.models.list().map((m) => ({
         name: m.name,
         versions: m.versions.map(String),

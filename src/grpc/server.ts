@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 
 import type { Options } from '../config/options.js';
 import type { InferenceCore } from '../core/inference.js';
+import { InflightCalls } from './calls.js';
 import { PREDICTION_SERVICE_NAME, predictionServiceDefinition, predictionServiceHandlers } from './prediction-service.js';
 
 export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
@@ -35,12 +36,14 @@ export function grpcServerOptions(options: Options): grpc.ServerOptions {
 export interface GrpcServer {
   readonly server: grpc.Server;
   readonly health: HealthImplementation;
+  readonly inflight: InflightCalls;
   setServing(status: ServingStatus): void;
 }
 
 export function buildGrpcServer(core: InferenceCore, options: Options, log: Logger): GrpcServer {
   const server = new grpc.Server(grpcServerOptions(options));
-  server.addService(predictionServiceDefinition, predictionServiceHandlers(core, log.child({ component: 'grpc' })));
+  const inflight = new InflightCalls();
+  server.addService(predictionServiceDefinition, predictionServiceHandlers(core, log.child({ component: 'grpc' }), inflight));
 
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
@@ -58,6 +61,7 @@ export function buildGrpcServer(core: InferenceCore, options: Options, log: Logg
   return {
     server,
     health,
+    inflight,
     setServing(status) {
       for (const s of HEALTH_SERVICES) health.setStatus(s, status);
     },

@@ -45,7 +45,12 @@ export function request(partial: Partial<PredictRequest>): PredictRequest {
   return { modelName: 'production-model', modelVersion: '', features: new Map(), inputs: new Map(), id: '', ...partial };
 }
 
-type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  opts: Partial<grpc.CallOptions>,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => grpc.ClientUnaryCall;
 
 function call<Req, Res>(fn: Unary<Req, Res>, req: Req, opts: Partial<grpc.CallOptions> = {}): Promise<Res> {
   return new Promise((resolve, reject) => {

@@ -1,0 +1,49 @@
+/** Runs `quiver serve` from source in a child process, as users and Kubernetes would. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Child {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  readonly logs: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the CLI and resolves once it logs 'quiver serving' (with its port). */
+export function startCli(args: string[], env: Record<string, string> = {}): Promise<Child> {
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--grpc-host', '127.0.0.1', '--grpc-port', '0', ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const logs: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    proc.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
+    proc.stdout.on('data', (d: Buffer) => {
+      buffer += d.toString();
+      let nl;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        logs.push(line);
+        try {
+          const entry = JSON.parse(line) as { msg?: string; grpcPort?: number };
+          if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined) resolve({ proc, port: entry.grpcPort, logs, exited });
+        } catch {
+          // not a JSON log line
+        }
+      }
+    });
+    void exited.then(({ code }) => reject(new Error(`quiver exited early with ${code}: ${logs.join('')}`)));
+  });
+}

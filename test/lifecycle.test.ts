@@ -1,0 +1,160 @@
+import * as grpc from '@grpc/grpc-js';
+import test from 'ava';
+
+import { resolveOptions } from '../src/config/options.js';
+import { createLogger } from '../src/log/logger.js';
+import { QuiverServer } from '../src/server.js';
+import { BLUEPRINT_ROW, blueprintFeatures, demoModel, slowModel, tmp, writeModel } from './helpers/fixtures.js';
+import { check, healthClient } from './helpers/health.js';
+import { startCli } from './helpers/process.js';
+import { Client, grpcError, startServer } from './helpers/server.js';
+
+const dir = tmp();
+const demoPath = writeModel(dir, 'demo.onnx', demoModel());
+const slowPath = writeModel(dir, 'slow.onnx', slowModel(100));
+const slowFeatures = (i: number): Map<string, number> => new Map([0, 1, 2, 3].map((j) => [`feature_${j}`, (i + j) / 10]));
+
+test('health: NOT_SERVING while models load, SERVING once loaded, NOT_SERVING while draining', async (t) => {
+  // A large model takes long enough to load that a watcher sees the first state.
+  const big = writeModel(dir, 'big.onnx', slowModel(4));
+  const options = resolveOptions({
+    flags: { grpcHost: '127.0.0.1', grpcPort: 0, logLevel: 'silent', workers: 1, models: [`slow=${big}`, `production-model=${demoPath}`] },
+  });
+  // Port 0 is only known after start; bind a fixed free port instead so the watcher can connect early.
+  const probe = new grpc.Server();
+  const port = await new Promise<number>((resolve, reject) =>
+    probe.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  probe.forceShutdown();
+  const starting = QuiverServer.start({ ...options, grpcPort: port }, createLogger('silent'));
+  const health = healthClient(`127.0.0.1:${port}`);
+  const seen: string[] = [];
+  let bound = false;
+  while (!bound) {
+    try {
+      seen.push(await check(health, 'quiver.v1.PredictionService'));
+      bound = true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+  const server = await starting;
+  seen.push(await check(health, 'quiver.v1.PredictionService'));
+  t.deepEqual(seen, ['NOT_SERVING', 'SERVING']);
+  t.is(await check(health, ''), 'SERVING');
+  const watch = health.watch({ service: '' });
+  const states: string[] = [];
+  watch.on('data', (m: { status: string }) => states.push(m.status));
+  watch.on('error', () => undefined);
+  await new Promise((r) => setTimeout(r, 50));
+  const stopping = server.shutdown();
+  await stopping;
+  watch.cancel();
+  health.close();
+  t.deepEqual(states, ['SERVING', 'NOT_SERVING']);
+});
+
+test('a server that cannot load a configured model fails to start with a clear error', async (t) => {
+  const notOnnx = writeModel(dir, 'not-onnx.onnx', new TextEncoder().encode('this is not a model'));
+  const err = await t.throwsAsync(startServer({ models: [`broken=${notOnnx}`] }));
+  t.regex(err!.message, /^model 'broken' version 1: not an ONNX model/);
+  const missing = await t.throwsAsync(startServer({ models: [`gone=${dir}/nothing.onnx`] }));
+  t.regex(missing!.message, /^model 'gone' version 1: cannot read .*nothing\.onnx/);
+});
+
+test('SIGTERM with 200 requests in flight: every one completes, then the process exits 0', async (t) => {
+  const child = await startCli(['--model', `slow=${slowPath}`, '--max-batch-rows', '1', '--workers', '1', '--log-level', 'info']);
+  const client = new Client(`127.0.0.1:${child.port}`);
+  let first!: () => void;
+  const firstDone = new Promise<void>((r) => (first = r));
+  const calls = Array.from({ length: 200 }, (_, i) =>
+    client.predict({ modelName: 'slow', features: slowFeatures(i), id: String(i) }).then((r) => {
+      first();
+      return r;
+    }),
+  );
+  await firstDone;
+  child.proc.kill('SIGTERM');
+  const results = await Promise.allSettled(calls);
+  const failed = results.filter((r) => r.status === 'rejected');
+  t.is(failed.length, 0, failed.map((f) => String((f as PromiseRejectedResult).reason)).join('\n'));
+  results.forEach((r, i) => t.is((r as PromiseFulfilledResult<{ id: string }>).value.id, String(i)));
+  const exit = await child.exited;
+  t.deepEqual(exit, { code: 0, signal: null });
+  t.true(child.logs.some((l) => l.includes('"msg":"stopped"')));
+  // A call after shutdown is refused, not hung.
+  const after = await grpcError(client.predict({ modelName: 'slow', features: slowFeatures(0) }, { deadline: Date.now() + 2000 }));
+  t.is(after.code, grpc.status.UNAVAILABLE);
+  client.close();
+});
+
+test('overload: a full queue sheds with RESOURCE_EXHAUSTED and a retry pushback, and the server stays up', async (t) => {
+  const srv = await startServer({ models: [`slow=${slowPath}`], maxBatchRows: 1, maxQueueRows: 4, retryPushbackMs: 75 });
+  try {
+    const settled = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) => srv.client.predict({ modelName: 'slow', features: slowFeatures(i) })),
+    );
+    const shed = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as grpc.ServiceError);
+    const ok = settled.filter((s) => s.status === 'fulfilled');
+    t.true(shed.length > 0, 'some requests must be shed');
+    t.true(ok.length >= 4, 'the queued ones are served');
+    for (const e of shed) {
+      t.is(e.code, grpc.status.RESOURCE_EXHAUSTED);
+      t.regex(e.details, /^model 'slow' version 1: queue full \(\d+ rows waiting, limit 4\); retry later$/);
+      t.deepEqual(e.metadata.get('grpc-retry-pushback-ms'), ['75']);
+    }
+    const after = await srv.client.predict({ modelName: 'slow', features: slowFeatures(1) });
+    t.is(after.modelName, 'slow');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a request whose deadline passes in the queue is dropped before inference: DEADLINE_EXCEEDED', async (t) => {
+  const srv = await startServer({ models: [`slow=${slowPath}`], maxBatchRows: 1 });
+  try {
+    const model = srv.server.core.models.resolve('slow', '');
+    const busy = Array.from({ length: 20 }, (_, i) => srv.client.predict({ modelName: 'slow', features: slowFeatures(i) }));
+    const late = await grpcError(srv.client.predict({ modelName: 'slow', features: slowFeatures(99) }, { deadline: Date.now() + 5 }));
+    t.is(late.code, grpc.status.DEADLINE_EXCEEDED);
+    await Promise.all(busy);
+    t.is(model.batcher.queuedRows, 0);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a worker that dies mid-batch fails only that batch; the pool replaces it', async (t) => {
+  const srv = await startServer({
+    models: [`production-model=${demoPath}`, `slow=${slowPath}`],
+    faultInjection: true,
+    workers: 2,
+    tasksPerWorker: 1,
+    inlineMaxUs: 0,
+  });
+  try {
+    // A slow batch occupies one worker while the other dies under the faulty batch.
+    const slow = srv.client.predict({ modelName: 'slow', features: slowFeatures(1) });
+    await new Promise((r) => setTimeout(r, 20));
+    const dead = await grpcError(srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW), id: 'quiver-fault:worker-exit' }));
+    t.is(dead.code, grpc.status.INTERNAL);
+    t.is(dead.details, "inference failed for model 'production-model' version 1");
+    t.is((await slow).modelName, 'slow');
+    const thrown = await grpcError(srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW), id: 'quiver-fault:worker-throw' }));
+    t.is(thrown.code, grpc.status.INTERNAL);
+    const after = await Promise.all(Array.from({ length: 50 }, () => srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) })));
+    t.true(after.every((r) => r.prediction === 1));
+  } finally {
+    await srv.close();
+  }
+});
+
+test('fault ids do nothing unless fault injection is enabled', async (t) => {
+  const srv = await startServer({ models: [`production-model=${demoPath}`], inlineMaxUs: 0 });
+  try {
+    const res = await srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW), id: 'quiver-fault:worker-exit' });
+    t.is(res.prediction, 1);
+  } finally {
+    await srv.close();
+  }
+});
