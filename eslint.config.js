@@ -42,6 +42,11 @@ export default tseslint.config(
     },
   },
   {
+    // k6 scripts run in k6's JavaScript runtime, which provides these globals.
+    files: ['benchmarks/k6/*.js'],
+    languageOptions: { globals: { __ENV: 'readonly', __ITER: 'readonly', __VU: 'readonly' } },
+  },
+  {
     files: ['benchmarks/**/*.ts', 'scripts/**/*.mjs'],
     rules: { 'no-console': 'off' },
   },

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 
@@ -5,8 +8,8 @@ import { resolveOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log/logger.js';
 import { QuiverServer } from '../src/server.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, slowModel, tmp, writeModel } from './helpers/fixtures.js';
-import { check, healthClient } from './helpers/health.js';
-import { startCli } from './helpers/process.js';
+import { check, healthClient } from '../src/grpc/health-client.js';
+import { ROOT, startCli } from './helpers/process.js';
 import { Client, grpcError, startServer } from './helpers/server.js';
 
 const dir = tmp();
@@ -157,4 +160,25 @@ test('fault ids do nothing unless fault injection is enabled', async (t) => {
   } finally {
     await srv.close();
   }
+});
+
+test('quiver health exits 0 against a serving server and 1 when nothing answers', async (t) => {
+  const run = promisify(execFile);
+  const srv = await startServer({ models: [`production-model=${demoPath}`] });
+  try {
+    const ok = await run(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'health', '--address', srv.address], { cwd: ROOT });
+    t.is(ok.stdout.trim(), 'SERVING');
+    const svc = await run(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/bin.ts', 'health', '--address', srv.address, '--service', 'quiver.v1.PredictionService'],
+      { cwd: ROOT },
+    );
+    t.is(svc.stdout.trim(), 'SERVING');
+  } finally {
+    await srv.close();
+  }
+  const down = await t.throwsAsync(
+    run(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'health', '--address', srv.address, '--timeout', '500'], { cwd: ROOT }),
+  );
+  t.is((down as { code?: number }).code, 1);
 });

@@ -5,12 +5,18 @@
  */
 import * as grpc from '@grpc/grpc-js';
 
-import { PredictionServiceService, type PredictRequest, type PredictResponse } from '../../src/gen/quiver/v1/prediction.js';
+import {
+  type BatchPredictRequest,
+  type BatchPredictResponse,
+  PredictionServiceService,
+  type PredictRequest,
+  type PredictResponse,
+} from '../../src/gen/quiver/v1/prediction.js';
 import { DataType } from '../../src/gen/quiver/v1/tensor.js';
 
 const port = Number(process.argv[2] ?? 50061);
 
-const tensor = (datatype: DataType, shape: number[], fp32: number[], int64: number[]) => ({
+const tensor = (datatype: DataType, shape: number[], fp32: number[], int64: number[], raw = Buffer.alloc(0)) => ({
   datatype,
   shape,
   fp32Data: fp32,
@@ -18,8 +24,22 @@ const tensor = (datatype: DataType, shape: number[], fp32: number[], int64: numb
   int32Data: [],
   int64Data: int64,
   boolData: [],
-  rawData: Buffer.alloc(0),
+  rawData: raw,
 });
+
+/** The dense answer: the same outputs, sizes and encoding as Quiver's (raw_data). */
+function respondBatch(req: BatchPredictRequest): BatchPredictResponse {
+  const rows = req.dense?.shape[0] ?? 0;
+  return {
+    modelName: req.modelName,
+    modelVersion: '1',
+    responses: [],
+    denseOutputs: new Map([
+      ['label', tensor(DataType.DATA_TYPE_INT64, [rows], [], [], Buffer.alloc(rows * 8))],
+      ['probabilities', tensor(DataType.DATA_TYPE_FP32, [rows, 2], [], [], Buffer.alloc(rows * 8))],
+    ]),
+  };
+}
 
 function respond(req: PredictRequest): PredictResponse {
   return {
@@ -40,6 +60,8 @@ const server = new grpc.Server({ 'grpc.max_concurrent_streams': 1000 });
 server.addService(PredictionServiceService, {
   predict: (call: grpc.ServerUnaryCall<PredictRequest, PredictResponse>, cb: grpc.sendUnaryData<PredictResponse>) =>
     cb(null, respond(call.request)),
+  batchPredict: (call: grpc.ServerUnaryCall<BatchPredictRequest, BatchPredictResponse>, cb: grpc.sendUnaryData<BatchPredictResponse>) =>
+    cb(null, respondBatch(call.request)),
 });
 server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
   if (err) throw err;

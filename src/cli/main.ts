@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+import { optionsTable } from '../config/docs.js';
 import { envName, flagName, OPTION_DEFS, type Options, resolveOptions } from '../config/options.js';
+import { checkHealth } from '../grpc/health-client.js';
 import { QuiverError } from '../core/errors.js';
 import { createLogger } from '../log/logger.js';
 import { QuiverServer } from '../server.js';
@@ -15,6 +17,8 @@ function usage(): string {
     '',
     'Commands:',
     '  serve      serve ONNX models over gRPC',
+    '  health     check a server over grpc.health.v1 (exit 0 when SERVING): [--address HOST:PORT] [--service NAME]',
+    '  options    print the configuration table (markdown)',
     '  version    print the version',
     '  help       print this help',
     '',
@@ -106,11 +110,34 @@ async function serve(args: string[]): Promise<number> {
   });
 }
 
+/** `quiver health`: a gRPC health probe for container HEALTHCHECKs and exec probes. */
+async function health(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { address: { type: 'string' }, service: { type: 'string' }, timeout: { type: 'string' } },
+    strict: true,
+  });
+  const address = values.address ?? `127.0.0.1:${process.env.QUIVER_GRPC_PORT ?? '50051'}`;
+  try {
+    const status = await checkHealth(address, values.service ?? '', Number(values.timeout ?? 3000));
+    process.stdout.write(`${status}\n`);
+    return status === 'SERVING' ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`quiver health: ${address}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'health':
+      return health(rest);
+    case 'options':
+      process.stdout.write(optionsTable() + '\n');
+      return 0;
     case 'version':
     case '--version':
       process.stdout.write(`quiver ${PACKAGE.version}\n`);

@@ -107,8 +107,8 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     kind: 'int',
     min: 1,
     max: 16,
-    default: () => 2,
-    doc: 'batches queued at each worker at once; 2 overlaps message passing with inference',
+    default: () => 4,
+    doc: 'batches queued at each worker at once; more than 1 overlaps message passing with inference',
   },
   {
     key: 'inlineMaxUs',

@@ -1,0 +1,39 @@
+/** What a benchmark result must record: the machine, Node and the package versions. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { arch, cpus, hostname, platform, release, totalmem } from 'node:os';
+
+const PACKAGES = ['@grpc/grpc-js', 'onnxruntime-node', 'piscina', '@bufbuild/protobuf', 'ts-proto'];
+
+export interface MachineInfo {
+  readonly hostname: string;
+  readonly os: string;
+  readonly cpuModel: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  readonly node: string;
+  readonly packages: Readonly<Record<string, string>>;
+  readonly commit: string;
+}
+
+export function machineInfo(root: string): MachineInfo {
+  const lock = JSON.parse(readFileSync(`${root}/package-lock.json`, 'utf8')) as { packages: Record<string, { version?: string }> };
+  const packages: Record<string, string> = {};
+  for (const p of PACKAGES) packages[p] = lock.packages[`node_modules/${p}`]?.version ?? 'missing';
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    hostname: hostname(),
+    os: `${platform()} ${release()} ${arch()}`,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    packages,
+    commit,
+  };
+}

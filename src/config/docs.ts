@@ -1,0 +1,25 @@
+/** The README's configuration table, generated from the options schema (a test keeps them equal). */
+import { envName, flagName, OPTION_DEFS } from './options.js';
+
+function defaultText(key: string, value: unknown): string {
+  if (key === 'workers') return 'cores - 1 (min 1)';
+  if (key === 'intraOpThreads') return '(cores - 1) / workers (min 1)';
+  if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.join(',');
+  if (value === '') return '(none)';
+  return String(value);
+}
+
+export function optionsTable(): string {
+  const rows = ['| option (config file) | environment | flag | default | meaning |', '|---|---|---|---|---|'];
+  const partial: Record<string, unknown> = {};
+  for (const def of OPTION_DEFS) {
+    const value = def.default(partial);
+    partial[def.key] = value;
+    const flag = def.key === 'models' ? '`--model`' : `\`--${flagName(def.key)}\``;
+    const unit = def.unit === undefined ? '' : ` ${def.unit}`;
+    rows.push(
+      `| \`${def.key}\` | \`${envName(def.key)}\` | ${flag} | ${defaultText(def.key, value)}${unit} | ${def.doc.replace(/\|/g, '\\|')} |`,
+    );
+  }
+  return rows.join('\n');
+}
