@@ -68,7 +68,7 @@ export async function ensureDemoModel(dataDir: string): Promise<ModelSource> {
 }
 
 export class QuiverServer {
-  private stopping: Promise<void> | undefined;
+  private stopping: Promise<boolean> | undefined;
 
   private constructor(
     readonly options: Options,
@@ -113,10 +113,12 @@ export class QuiverServer {
   /**
    * Graceful stop: health NOT_SERVING, no new calls, in-flight calls finish (up to
    * shutdownGraceMs, then they are cut), queued batches drain, and only then the worker
-   * pool closes (a worker must never be terminated inside session.run).
+   * pool closes (a worker must never be terminated inside session.run). Resolves false when
+   * it had to give up waiting for inference.
    */
-  shutdown(): Promise<void> {
+  shutdown(): Promise<boolean> {
     this.stopping ??= (async () => {
+      const deadline = Date.now() + this.options.shutdownGraceMs;
       this.log.info({ graceMs: this.options.shutdownGraceMs }, 'shutting down');
       this.grpc.setServing('NOT_SERVING');
       // No new calls from here on; in-flight ones finish. Long-lived streams with nothing
@@ -124,18 +126,42 @@ export class QuiverServer {
       // answer (plus a moment to flush), instead of holding shutdown for the whole grace.
       const closed = new Promise<void>((resolve) => this.grpc.server.tryShutdown(() => resolve()));
       const answered = this.grpc.inflight.idle().then(() => sleep(FLUSH_MS));
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<'grace'>((resolve) => (timer = setTimeout(() => resolve('grace'), this.options.shutdownGraceMs)));
-      const outcome = await Promise.race([closed.then(() => 'closed' as const), answered.then(() => 'answered' as const), grace]);
-      clearTimeout(timer);
+      const outcome = await raceDeadline(
+        Promise.race([closed.then(() => 'closed' as const), answered.then(() => 'answered' as const)]),
+        deadline,
+      );
       if (outcome !== 'closed') {
-        if (outcome === 'grace') this.log.warn({ inflight: this.grpc.inflight.size }, 'grace period over: cutting the remaining calls');
+        if (outcome === 'timeout') this.log.warn({ inflight: this.grpc.inflight.size }, 'grace period over: cutting the remaining calls');
         this.grpc.server.forceShutdown();
       }
-      await this.core.models.drainAll();
-      await this.pool.close();
+      // Queued batches drain and the pool closes after its last batch. A batch stuck in
+      // onnxruntime past the grace period is not waited for (the process exits anyway).
+      const drained = await raceDeadline(
+        (async () => {
+          await this.core.models.drainAll();
+          await this.pool.close();
+          return 'done' as const;
+        })(),
+        Math.max(deadline, Date.now() + FLUSH_MS),
+      );
+      if (drained === 'timeout') {
+        this.log.error('inference still running after the grace period: stopping without waiting for it');
+        return false;
+      }
       this.log.info('stopped');
+      return true;
     })();
     return this.stopping;
+  }
+}
+
+/** Resolves with the promise's value, or 'timeout' at the deadline (epoch ms). */
+async function raceDeadline<T>(p: Promise<T>, deadline: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

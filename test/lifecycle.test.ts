@@ -117,11 +117,18 @@ test('a request whose deadline passes in the queue is dropped before inference: 
   const srv = await startServer({ models: [`slow=${slowPath}`], maxBatchRows: 1 });
   try {
     const model = srv.server.core.models.resolve('slow', '');
-    const busy = Array.from({ length: 20 }, (_, i) => srv.client.predict({ modelName: 'slow', features: slowFeatures(i) }));
-    const late = await grpcError(srv.client.predict({ modelName: 'slow', features: slowFeatures(99) }, { deadline: Date.now() + 5 }));
+    // 300 single-row batches of ~2 ms each queue ahead of it; its deadline is 200 ms away.
+    const busy = Array.from({ length: 300 }, (_, i) => srv.client.predict({ modelName: 'slow', features: slowFeatures(i) }));
+    const late = await grpcError(srv.client.predict({ modelName: 'slow', features: slowFeatures(99) }, { deadline: Date.now() + 200 }));
     t.is(late.code, grpc.status.DEADLINE_EXCEEDED);
     await Promise.all(busy);
     t.is(model.batcher.queuedRows, 0);
+    // The server dropped it from the queue (on its deadline, or on the cancel the client
+    // sends at that deadline) and never ran it: only the 300 others reached onnxruntime.
+    const stats = model.batcher.stats;
+    for (let i = 0; i < 100 && stats.deadlineDropped + stats.cancelledDropped === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    t.is(stats.deadlineDropped + stats.cancelledDropped, 1);
+    t.is(stats.rows, 300);
   } finally {
     await srv.close();
   }
@@ -132,7 +139,6 @@ test('a worker that dies mid-batch fails only that batch; the pool replaces it',
     models: [`production-model=${demoPath}`, `slow=${slowPath}`],
     faultInjection: true,
     workers: 2,
-    tasksPerWorker: 1,
     inlineMaxUs: 0,
   });
   try {
@@ -147,6 +153,28 @@ test('a worker that dies mid-batch fails only that batch; the pool replaces it',
     t.is(thrown.code, grpc.status.INTERNAL);
     const after = await Promise.all(Array.from({ length: 50 }, () => srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) })));
     t.true(after.every((r) => r.prediction === 1));
+  } finally {
+    await srv.close();
+  }
+});
+
+test('batches queued behind a dying worker never started, so they run again elsewhere and succeed', async (t) => {
+  // One worker that takes four batches at once (the default): the faulty batch goes first.
+  const srv = await startServer({
+    models: [`production-model=${demoPath}`, `slow=${slowPath}`],
+    faultInjection: true,
+    workers: 1,
+    inlineMaxUs: 0,
+  });
+  try {
+    const dead = srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW), id: 'quiver-fault:worker-exit' });
+    const behind = Array.from({ length: 3 }, (_, i) => srv.client.predict({ modelName: 'slow', features: slowFeatures(i) }));
+    const err = await grpcError(dead);
+    t.is(err.code, grpc.status.INTERNAL);
+    const ok = await Promise.all(behind);
+    t.is(ok.length, 3);
+    const slow = srv.server.core.models.resolve('slow', '').batcher.stats;
+    t.true(slow.retried >= 1, `retried ${slow.retried}`);
   } finally {
     await srv.close();
   }

@@ -6,7 +6,10 @@ import { CallContext } from '../src/core/context.js';
 import { InflightCalls, unary } from '../src/grpc/calls.js';
 import { QuiverError } from '../src/core/errors.js';
 import { createLogger } from '../src/log/logger.js';
-import { BLUEPRINT_ROW, blueprintFeatures, demoModel, slowModel, tmp, writeModel } from './helpers/fixtures.js';
+import type { HostTensor } from '../src/core/tensor.js';
+import { DataType, type Tensor } from '../src/gen/quiver/v1/tensor.js';
+import { buildOnnxModel } from '../src/onnx/builder.js';
+import { BLUEPRINT_ROW, blueprintFeatures, demoModel, fixedBatchModel, slowModel, tmp, writeModel } from './helpers/fixtures.js';
 import { grpcError, startServer } from './helpers/server.js';
 
 const dir = tmp();
@@ -112,7 +115,7 @@ test('a cancelled request still queued frees its queue slot at once and is never
   try {
     const v = srv.server.core.models.resolve('slow', '');
     const f = new Map([0, 1, 2, 3].map((j) => [`feature_${j}`, j]));
-    const busy = Array.from({ length: 6 }, () =>
+    const busy = Array.from({ length: 30 }, () =>
       v.batcher.submit([{ dtype: 'float32', dims: [1, 4], data: Float32Array.from(f.values()) }], 1, new CallContext()),
     );
     const ctx = new CallContext();
@@ -127,7 +130,15 @@ test('a cancelled request still queued frees its queue slot at once and is never
       v.batcher.submit([{ dtype: 'float32', dims: [1, 4], data: new Float32Array(4) }], 1, new CallContext(Date.now() - 1)),
     );
     t.is((expired as QuiverError).code, 'QUIVER_ERR_DEADLINE_EXCEEDED');
+    // A deadline that passes while the request waits behind the busy ones.
+    const soon = await t.throwsAsync(
+      v.batcher.submit([{ dtype: 'float32', dims: [1, 4], data: new Float32Array(4) }], 1, new CallContext(Date.now() + 3)),
+    );
+    t.is((soon as QuiverError).code, 'QUIVER_ERR_DEADLINE_EXCEEDED');
+    t.regex((soon as QuiverError).message, /^deadline exceeded after \d+ ms in the model 'slow' version 1 queue$/);
     await Promise.all(busy);
+    t.is(v.batcher.stats.deadlineDropped, 2);
+    t.is(v.batcher.stats.rows, 30);
   } finally {
     await srv.close();
   }
@@ -150,6 +161,166 @@ test('a client cancel over gRPC mid-queue answers nothing and the server keeps s
     const ok = await srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) });
     t.is(ok.prediction, 1);
     t.is(srv.server.core.models.resolve('slow', '').batcher.queuedRows, 0);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('one context shared by many requests (a stream) keeps no listener once they settle', async (t) => {
+  const srv = await startServer({ models: [`production-model=${demoPath}`] });
+  try {
+    const v = srv.server.core.models.resolve('production-model', '');
+    const ctx = new CallContext();
+    const input = (): HostTensor[] => [{ dtype: 'float32', dims: [1, 10], data: Float32Array.from(BLUEPRINT_ROW) }];
+    await Promise.all(Array.from({ length: 1000 }, () => v.batcher.submit(input(), 1, ctx)));
+    t.is(ctx.listenerCount, 0);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('under concurrent load requests go to the workers in batches, not down the inline lane', async (t) => {
+  // A generous inlineMaxUs: the eligibility measurement must not depend on how busy the test machine is.
+  const srv = await startServer({ models: [`production-model=${demoPath}`], inlineMaxUs: 10_000 });
+  try {
+    const v = srv.server.core.models.resolve('production-model', '');
+    t.not(v.batcher.inlineRunner, null);
+    await Promise.all(Array.from({ length: 300 }, () => srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) })));
+    t.true(v.batcher.stats.inlineRuns < 30, `inline runs: ${v.batcher.stats.inlineRuns}`);
+    t.true(v.batcher.stats.batches >= 1);
+    t.true(v.batcher.stats.rows / v.batcher.stats.batches > 2, 'batches merge several requests');
+    // Alone again, a request takes the inline lane.
+    const before = v.batcher.stats.inlineRuns;
+    await srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) });
+    t.is(v.batcher.stats.inlineRuns, before + 1);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('aliases: a request may name one, and the default version follows `production`', async (t) => {
+  const repo = tmp();
+  const srv = await startServer({ models: [`m=${demoPath}`, `m:2=${writeModel(repo, 'sum.onnx', sumModel())}`] });
+  try {
+    t.is((await srv.client.predict({ modelName: 'm', features: blueprintFeatures(BLUEPRINT_ROW) })).modelVersion, '2');
+    srv.server.core.models.setAlias('m', 'production', 1);
+    srv.server.core.models.setAlias('m', 'champion', 2);
+    t.is((await srv.client.predict({ modelName: 'm', features: blueprintFeatures(BLUEPRINT_ROW) })).modelVersion, '1');
+    t.is(
+      (await srv.client.predict({ modelName: 'm', modelVersion: 'champion', features: blueprintFeatures(BLUEPRINT_ROW) })).modelVersion,
+      '2',
+    );
+    t.is(
+      (await srv.client.predict({ modelName: 'm', modelVersion: 'production', features: blueprintFeatures(BLUEPRINT_ROW) })).modelVersion,
+      '1',
+    );
+    const meta = await srv.client.metadata('m');
+    t.deepEqual(Object.fromEntries(meta.aliases), { production: '1', champion: '2' });
+    const err = await grpcError(
+      srv.client.predict({ modelName: 'm', modelVersion: 'staging', features: blueprintFeatures(BLUEPRINT_ROW) }),
+    );
+    t.is(err.details, "model 'm' has no version 'staging'; available versions: 1, 2; aliases: champion, production");
+  } finally {
+    await srv.close();
+  }
+});
+
+/** y = sum of the row, over a dynamic number of columns: x [N, M] -> y [N, 1]. */
+function raggedModel(): Uint8Array {
+  return buildOnnxModel({
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['N', 'M'] }],
+    outputs: [{ name: 'y', dtype: 'float32', dims: ['N', 1] }],
+    initializers: [{ name: 'axes', dtype: 'int64', dims: [1], values: [1] }],
+    nodes: [{ opType: 'ReduceSum', inputs: ['x', 'axes'], outputs: ['y'], attributes: { keepdims: { i: 1 } } }],
+  });
+}
+
+function sumModel(): Uint8Array {
+  return buildOnnxModel({
+    inputs: [{ name: 'features', dtype: 'float32', dims: ['N', 10] }],
+    outputs: [{ name: 'y', dtype: 'float32', dims: ['N', 1] }],
+    initializers: [{ name: 'axes', dtype: 'int64', dims: [1], values: [1] }],
+    nodes: [{ opType: 'ReduceSum', inputs: ['features', 'axes'], outputs: ['y'], attributes: { keepdims: { i: 1 } } }],
+  });
+}
+
+const f32 = (rows: number[][]): Tensor => ({
+  datatype: DataType.DATA_TYPE_FP32,
+  shape: [rows.length, rows[0]!.length],
+  fp32Data: rows.flat(),
+  fp64Data: [],
+  int32Data: [],
+  int64Data: [],
+  boolData: [],
+  rawData: Buffer.alloc(0),
+});
+
+test('requests whose non-batch dimensions differ are never merged into one batch', async (t) => {
+  const srv = await startServer({ models: [`ragged=${writeModel(tmp(), 'ragged.onnx', raggedModel())}`], inlineMaxUs: 0 });
+  try {
+    const widths = [4, 2, 6, 2, 4];
+    const rows = widths.map((w, i) => Array.from({ length: w }, (_, j) => (i + 1) * 10 + j));
+    const batch = await srv.client.batchPredict({
+      modelName: 'ragged',
+      requests: rows.map((r) => ({ features: new Map(), inputs: new Map([['x', f32([r])]]), id: '' })),
+    });
+    t.deepEqual(
+      batch.responses.map((r) => r.result?.prediction),
+      rows.map((r) => r.reduce((a, b) => a + b, 0)),
+    );
+    const single = await Promise.all(rows.map((r) => srv.client.predict({ modelName: 'ragged', inputs: new Map([['x', f32([r])]]) })));
+    t.deepEqual(
+      single.map((r) => r.prediction),
+      rows.map((r) => r.reduce((a, b) => a + b, 0)),
+    );
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a fixed-batch model: BatchPredict runs each instance alone; dense with several rows is refused', async (t) => {
+  const srv = await startServer({ models: [`fixed=${writeModel(tmp(), 'fixed.onnx', fixedBatchModel())}`] });
+  try {
+    const meta = await srv.client.metadata('fixed');
+    t.is(meta.maxBatchRows, 1);
+    const res = await srv.client.batchPredict({
+      modelName: 'fixed',
+      requests: [1, 2, 3].map((v) => ({ features: new Map([0, 1, 2].map((j) => [`feature_${j}`, v + j])), inputs: new Map(), id: '' })),
+    });
+    t.deepEqual(
+      res.responses.map((r) => r.result?.outputs.get('y')?.fp32Data),
+      [
+        [2, 4, 6],
+        [4, 6, 8],
+        [6, 8, 10],
+      ],
+    );
+    const err = await grpcError(
+      srv.client.batchPredict({
+        modelName: 'fixed',
+        dense: f32([
+          [1, 2, 3],
+          [4, 5, 6],
+        ]),
+      }),
+    );
+    t.is(err.code, grpc.status.INVALID_ARGUMENT);
+    t.regex(err.details, /^dense: this model takes exactly one row per inference \(\[1, 3\]\)/);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a BatchPredict over the instance limit is refused while decoding, before it is built', async (t) => {
+  const srv = await startServer({ models: [`production-model=${demoPath}`], maxRequestRows: 1000 });
+  try {
+    const requests = Array.from({ length: 5000 }, () => ({ features: new Map(), inputs: new Map(), id: '' }));
+    const err = await grpcError(srv.client.batchPredict({ requests }));
+    t.is(err.code, grpc.status.INVALID_ARGUMENT);
+    t.is(err.details, 'requests: more than 1000 instances in one request');
+    const many = new Map(Array.from({ length: 70_000 }, (_, i) => [`f${i}`, i]));
+    const wide = await grpcError(srv.client.predict({ features: many }));
+    t.is(wide.details, 'features: more than 65536 entries in one instance');
   } finally {
     await srv.close();
   }

@@ -206,7 +206,7 @@ test('missing or unknown input tensor, and features sent to a tensor model', asy
 test('empty batch and batch over the limit: INVALID_ARGUMENT', async (t) => {
   await invalid(t, running.client.batchPredict({ requests: [] }), /^requests: empty batch/);
   const many = Array.from({ length: 101 }, () => ({ features: row(), inputs: new Map(), id: '' }));
-  await invalid(t, running.client.batchPredict({ requests: many }), /^requests: 101 instances is over the limit of 100 per request/);
+  await invalid(t, running.client.batchPredict({ requests: many }), /^requests: more than 100 instances in one request$/);
   const dense = tensor(DataType.DATA_TYPE_FP32, [101, 10], { rawData: Buffer.alloc(101 * 10 * 4) });
   await invalid(t, running.client.batchPredict({ dense }), /^dense: 101 rows is over the limit of 100 per request/);
   const emptyDense = tensor(DataType.DATA_TYPE_FP32, [0, 10], {});

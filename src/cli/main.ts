@@ -98,7 +98,7 @@ async function serve(args: string[]): Promise<number> {
       }
       log.info({ signal }, 'signal received');
       server.shutdown().then(
-        () => resolve(0),
+        (clean) => resolve(clean ? 0 : 1),
         (err: unknown) => {
           log.error({ err }, 'shutdown failed');
           resolve(1);

@@ -1,18 +1,18 @@
 /**
  * Server-side dynamic batching. Each loaded model version has a Batcher: a bounded queue of
  * validated requests. The BatchScheduler hands batches to the worker pool whenever it has a
- * free slot, round-robin across model versions. A batch takes queued requests in order up
- * to `maxBatchRows`, so under load batches grow by themselves while at concurrency 1 a
- * request goes out at once (no timer unless `maxQueueDelayUs` > 0). Requests that were
+ * free slot, once per event-loop turn and round-robin across model versions. A batch takes
+ * queued requests in order up to `maxBatchRows` (only requests whose non-batch dimensions
+ * agree share a batch), so under load batches grow by themselves. Requests that were
  * cancelled or whose deadline passed are dropped before inference.
  */
 import type { CallContext } from './context.js';
 import { cancelled, deadlineExceeded, inferenceFailed, queueFull, unavailable } from './errors.js';
 import type { InlineRunner } from './inline-runner.js';
-import type { InferencePool } from './pool.js';
+import { type InferencePool, TaskFailure } from './pool.js';
 import type { ServingSignature } from './signature.js';
-import { concatRows, type HostTensor, sliceRows, type TypedData } from './tensor.js';
-import type { WireTensor } from './worker-protocol.js';
+import { concatRows, type HostTensor, sliceRows, trailingShapeKey } from './tensor.js';
+import type { RunResult, WireTensor } from './worker-protocol.js';
 
 export interface BatchLimits {
   readonly maxBatchRows: number;
@@ -36,15 +36,30 @@ export interface BatchOutcome {
   readonly timing: Timing;
 }
 
+/** Counters for metrics and tests. */
+export interface BatcherStats {
+  batches: number;
+  rows: number;
+  inlineRuns: number;
+  shed: number;
+  deadlineDropped: number;
+  cancelledDropped: number;
+  /** Batches that were re-sent because their worker died before starting them. */
+  retried: number;
+}
+
 interface Pending {
   readonly tensors: readonly HostTensor[];
   readonly rows: number;
+  readonly shapeKey: string;
   readonly enqueuedAt: number;
   readonly ctx: CallContext;
   readonly fault: 'exit' | 'throw' | undefined;
   readonly resolve: (outcome: BatchOutcome) => void;
   readonly reject: (err: Error) => void;
-  settled: boolean;
+  /** Set once taken out of the queue (sent, dropped or cancelled). */
+  taken: boolean;
+  offCancel: () => void;
 }
 
 export interface BatcherSpec {
@@ -58,11 +73,15 @@ const nowMs = (): number => performance.timeOrigin + performance.now();
 
 /** The largest request the inline lane takes; bigger ones are worth a worker. */
 const INLINE_MAX_ROWS = 8;
+/** A delayed partial batch leaves this long before its earliest deadline. */
+const DEADLINE_MARGIN_MS = 2;
+/** Attempts for a batch whose worker died before starting it. */
+const MAX_ATTEMPTS = 3;
 
-function owned(data: TypedData): TypedData {
-  // Transferring a view would detach the whole underlying buffer (for example a pooled
-  // Buffer slab holding other requests): copy views, transfer only whole buffers.
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : (data.slice() as TypedData);
+function settle(p: Pending, outcome: BatchOutcome | Error): void {
+  p.offCancel();
+  if (outcome instanceof Error) p.reject(outcome);
+  else p.resolve(outcome);
 }
 
 export class Batcher {
@@ -72,18 +91,20 @@ export class Batcher {
   private inflight = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private drainWaiters: Array<() => void> = [];
   private inline: InlineRunner | null = null;
+  /** Whether validated requests can differ in non-batch dimensions (some input has a dynamic one). */
+  private readonly ragged: boolean;
+  readonly stats: BatcherStats = { batches: 0, rows: 0, inlineRuns: 0, shed: 0, deadlineDropped: 0, cancelledDropped: 0, retried: 0 };
   scheduled = false;
 
   constructor(
     readonly spec: BatcherSpec,
     private readonly scheduler: BatchScheduler,
     private readonly limits: BatchLimits,
-  ) {}
-
-  get queuedRows(): number {
-    return this.queuedRowsCount;
+  ) {
+    this.ragged = spec.signature.inputs.some((t) => t.dims === null || t.dims.slice(1).some((d) => d < 0));
   }
 
   /** Enables the inline lane for this version (see inline-runner.ts). */
@@ -99,14 +120,22 @@ export class Batcher {
     return this.limits.maxBatchRows;
   }
 
+  get queuedRows(): number {
+    return this.queuedRowsCount;
+  }
+
   get inflightBatches(): number {
     return this.inflight;
   }
 
-  /** Queues a validated request; rejects at once with RESOURCE_EXHAUSTED when full. */
+  /**
+   * Queues a validated request; rejects at once with RESOURCE_EXHAUSTED when full. The
+   * tensors are only read (copied into batches), never transferred.
+   */
   submit(tensors: readonly HostTensor[], rows: number, ctx: CallContext, fault?: 'exit' | 'throw'): Promise<BatchOutcome> {
     if (this.closed) return Promise.reject(unavailable(`${this.spec.label} is being unloaded`));
     if (this.queuedRowsCount + rows > this.limits.maxQueueRows && this.queuedRowsCount > 0) {
+      this.stats.shed++;
       return Promise.reject(
         queueFull(
           `${this.spec.label}: queue full (${this.queuedRowsCount} rows waiting, limit ${this.limits.maxQueueRows}); retry later`,
@@ -115,17 +144,42 @@ export class Batcher {
       );
     }
     return new Promise<BatchOutcome>((resolve, reject) => {
-      const pending: Pending = { tensors, rows, enqueuedAt: nowMs(), ctx, fault, resolve, reject, settled: false };
+      const pending: Pending = {
+        tensors,
+        rows,
+        shapeKey: this.ragged ? trailingShapeKey(tensors) : '',
+        enqueuedAt: nowMs(),
+        ctx,
+        fault,
+        resolve,
+        reject,
+        taken: false,
+        offCancel: noop,
+      };
+      // Nothing else is queued or running anywhere: a worker round trip would only add
+      // latency, so a small request for a cheap model takes the inline lane.
+      if (
+        this.inline !== null &&
+        fault === undefined &&
+        rows <= INLINE_MAX_ROWS &&
+        this.queuedRowsCount === 0 &&
+        !ctx.cancelled &&
+        this.scheduler.idle()
+      ) {
+        pending.taken = true;
+        this.scheduler.runInline(this, pending);
+        return;
+      }
       this.queue.push(pending);
       this.queuedRowsCount += rows;
-      ctx.onCancel(() => {
-        if (pending.settled) return;
-        // Still queued (not yet sent to a worker): free its queue slot now.
-        if (this.queue.indexOf(pending, this.head) >= 0) {
-          pending.settled = true;
-          this.queuedRowsCount -= pending.rows;
-          reject(cancelled('the call was cancelled'));
-        }
+      pending.offCancel = ctx.onCancel(() => {
+        if (pending.taken) return;
+        // Still queued: free its queue slot now.
+        pending.taken = true;
+        this.queuedRowsCount -= pending.rows;
+        this.stats.cancelledDropped++;
+        settle(pending, cancelled('the call was cancelled'));
+        this.checkDrained();
       });
       this.scheduler.notify(this);
     });
@@ -136,40 +190,42 @@ export class Batcher {
   }
 
   /**
-   * Takes the next batch, or null when there is nothing to send or a partial batch
-   * should wait (`maxQueueDelayUs`); in that case a timer re-notifies the scheduler.
+   * Takes the next batch, or null when there is nothing to send or a partial batch should
+   * wait (`maxQueueDelayUs`); in that case a timer re-notifies the scheduler.
    */
   takeBatch(): Pending[] | null {
     const now = nowMs();
-    this.skipSettled(now);
+    this.skipTaken(now);
     if (this.head >= this.queue.length) return null;
+    const sig = this.spec.signature;
     const delayMs = this.limits.maxQueueDelayUs / 1000;
-    if (delayMs > 0 && this.spec.signature.batchable && this.queuedRowsCount < this.limits.maxBatchRows && !this.closed) {
+    if (delayMs > 0 && sig.batchable && this.queuedRowsCount < this.limits.maxBatchRows && !this.closed) {
       const oldest = this.queue[this.head] as Pending;
       let flushAt = oldest.enqueuedAt + delayMs;
       for (let i = this.head; i < this.queue.length; i++) {
-        flushAt = Math.min(flushAt, (this.queue[i] as Pending).ctx.deadline);
+        const p = this.queue[i] as Pending;
+        if (!p.taken) flushAt = Math.min(flushAt, p.ctx.deadline - DEADLINE_MARGIN_MS);
       }
       if (now < flushAt) {
-        this.timer ??= setTimeout(() => {
-          this.timer = undefined;
-          this.scheduler.notify(this);
-        }, flushAt - now);
+        this.armTimer(flushAt, now);
         return null;
       }
     }
     const batch: Pending[] = [];
     let rows = 0;
+    let shapeKey = '';
     while (this.head < this.queue.length) {
       const p = this.queue[this.head] as Pending;
-      if (p.settled || this.drop(p, now)) {
+      if (p.taken || this.drop(p, now)) {
         this.head++;
         continue;
       }
-      if (batch.length > 0 && (!this.spec.signature.batchable || rows + p.rows > this.limits.maxBatchRows)) break;
+      if (batch.length > 0 && (!sig.batchable || rows + p.rows > this.limits.maxBatchRows || p.shapeKey !== shapeKey)) break;
       this.head++;
-      p.settled = true;
+      p.taken = true;
+      p.offCancel();
       this.queuedRowsCount -= p.rows;
+      if (batch.length === 0) shapeKey = p.shapeKey;
       batch.push(p);
       rows += p.rows;
     }
@@ -177,74 +233,97 @@ export class Batcher {
     return batch.length === 0 ? null : batch;
   }
 
-  /** Runs a batch taken by takeBatch on the pool and settles its requests. */
+  private armTimer(at: number, now: number): void {
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        this.scheduler.notify(this);
+      },
+      Math.max(0, at - now),
+    );
+  }
+
+  /** Runs a batch taken by takeBatch on the pool and settles every request in it. */
   async execute(batch: Pending[], pool: InferencePool): Promise<void> {
     this.inflight++;
     const dispatchedAt = nowMs();
     try {
       const sig = this.spec.signature;
-      const inputs: WireTensor[] = sig.inputs.map((spec, i) => {
-        const t = concatRows(batch.map((p) => p.tensors[i] as HostTensor));
-        return { name: spec.name, dtype: t.dtype, dims: t.dims, data: owned(t.data) };
-      });
       const fault = batch.find((p) => p.fault !== undefined)?.fault;
-      let result;
-      try {
-        result = await pool.run({
-          key: this.spec.key,
-          path: this.spec.path,
-          inputs,
-          outputNames: sig.outputs.map((o) => o.name),
-          ...(fault === undefined ? {} : { fault }),
-        });
-      } catch (err) {
-        const error = inferenceFailed(`inference failed for ${this.spec.label}`, err);
-        for (const p of batch) p.reject(error);
-        return;
+      let result: RunResult | undefined;
+      for (let attempt = 1; result === undefined; attempt++) {
+        // Fresh buffers each attempt: they are transferred to the worker and gone after.
+        const inputs: WireTensor[] = sig.inputs.map((spec, i) => ({
+          name: spec.name,
+          ...concatRows(batch.map((p) => p.tensors[i] as HostTensor)),
+        }));
+        try {
+          result = await pool.run({
+            key: this.spec.key,
+            path: this.spec.path,
+            inputs,
+            outputNames: sig.outputs.map((o) => o.name),
+            ...(fault === undefined ? {} : { fault }),
+          });
+        } catch (err) {
+          // A batch that never started (its worker died with another batch) runs again.
+          if (err instanceof TaskFailure && !err.started && attempt < MAX_ATTEMPTS) {
+            this.stats.retried++;
+            continue;
+          }
+          throw err;
+        }
       }
-      this.settle(batch, result.outputs, dispatchedAt, result.runUs, inputs[0]?.dims[0] ?? 1);
+      const batchRows = batch.reduce((n, p) => n + p.rows, 0);
+      this.stats.batches++;
+      this.stats.rows += batchRows;
+      this.distribute(batch, result.outputs, dispatchedAt, result.runUs, batchRows);
+    } catch (err) {
+      const error = inferenceFailed(`inference failed for ${this.spec.label}`, err instanceof TaskFailure ? err.cause : err);
+      for (const p of batch) settle(p, error);
     } finally {
       this.inflight--;
       this.checkDrained();
     }
   }
 
-  /** Whether a batch may take the inline lane instead of a worker. */
-  canRunInline(batch: readonly Pending[]): boolean {
-    return (
-      this.inline !== null &&
-      batch.length === 1 &&
-      (batch[0] as Pending).rows <= INLINE_MAX_ROWS &&
-      (batch[0] as Pending).fault === undefined
-    );
-  }
-
-  /** Runs a one-request batch on the main thread's session (the inline lane). */
-  async executeInline(batch: Pending[]): Promise<void> {
+  /** Runs one small request on the main thread's session (the inline lane). */
+  async executeInline(p: Pending): Promise<void> {
     this.inflight++;
     const dispatchedAt = nowMs();
     try {
-      const p = batch[0] as Pending;
-      let outputs: HostTensor[];
-      try {
-        outputs = await (this.inline as InlineRunner).run(p.tensors);
-      } catch (err) {
-        p.reject(inferenceFailed(`inference failed for ${this.spec.label}`, err));
-        return;
-      }
-      this.settle(batch, outputs, dispatchedAt, Math.round((nowMs() - dispatchedAt) * 1000), p.rows);
+      const outputs = await (this.inline as InlineRunner).run(p.tensors);
+      this.stats.inlineRuns++;
+      this.stats.rows += p.rows;
+      this.distribute([p], outputs, dispatchedAt, Math.round((nowMs() - dispatchedAt) * 1000), p.rows);
+    } catch (err) {
+      settle(p, inferenceFailed(`inference failed for ${this.spec.label}`, err));
     } finally {
       this.inflight--;
       this.checkDrained();
     }
   }
 
-  private settle(batch: Pending[], outputs: readonly HostTensor[], dispatchedAt: number, runUs: number, batchRows: number): void {
+  /** Splits batch outputs back to their requests along the batch dimension. */
+  private distribute(batch: Pending[], outputs: readonly HostTensor[], dispatchedAt: number, runUs: number, batchRows: number): void {
+    if (batch.length > 1) {
+      outputs.forEach((o, i) => {
+        if (o.dims[0] !== batchRows) {
+          throw new Error(
+            `output '${this.spec.signature.outputs[i]?.name}' has first dimension ${o.dims[0]}, not the batch's ${batchRows} rows: it cannot be split per request`,
+          );
+        }
+      });
+    }
     let offset = 0;
     for (const p of batch) {
-      const mine = outputs.map((o) => (batch.length === 1 || o.dims[0] !== batchRows ? o : sliceRows(o, offset, offset + p.rows)));
+      const mine = batch.length === 1 ? outputs : outputs.map((o) => sliceRows(o, offset, offset + p.rows));
       offset += p.rows;
-      p.resolve({ outputs: mine, timing: { queueUs: Math.round((dispatchedAt - p.enqueuedAt) * 1000), runUs, batchRows } });
+      settle(p, { outputs: mine, timing: { queueUs: Math.round((dispatchedAt - p.enqueuedAt) * 1000), runUs, batchRows } });
     }
   }
 
@@ -254,6 +333,7 @@ export class Batcher {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
+      this.timerAt = Infinity;
       this.scheduler.notify(this);
     }
     return new Promise((resolve) => {
@@ -271,24 +351,26 @@ export class Batcher {
 
   private drop(p: Pending, now: number): boolean {
     if (p.ctx.cancelled) {
-      p.settled = true;
+      p.taken = true;
       this.queuedRowsCount -= p.rows;
-      p.reject(cancelled('the call was cancelled'));
+      this.stats.cancelledDropped++;
+      settle(p, cancelled('the call was cancelled'));
       return true;
     }
     if (p.ctx.deadline <= now) {
-      p.settled = true;
+      p.taken = true;
       this.queuedRowsCount -= p.rows;
-      p.reject(deadlineExceeded(`deadline exceeded after ${Math.round(now - p.enqueuedAt)} ms in the ${this.spec.label} queue`));
+      this.stats.deadlineDropped++;
+      settle(p, deadlineExceeded(`deadline exceeded after ${Math.round(now - p.enqueuedAt)} ms in the ${this.spec.label} queue`));
       return true;
     }
     return false;
   }
 
-  private skipSettled(now: number): void {
+  private skipTaken(now: number): void {
     while (this.head < this.queue.length) {
       const p = this.queue[this.head] as Pending;
-      if (!p.settled && !this.drop(p, now)) break;
+      if (!p.taken && !this.drop(p, now)) break;
       this.head++;
     }
     this.compact();
@@ -306,6 +388,8 @@ export class Batcher {
   }
 }
 
+const noop = (): void => undefined;
+
 /**
  * Hands batches to the pool, round-robin over the model versions that have work. A new
  * request does not go out synchronously: the scheduler runs once per event-loop turn
@@ -316,9 +400,27 @@ export class BatchScheduler {
   private ready: Batcher[] = [];
   private pumping = false;
   private pumpScheduled = false;
+  private inlineInflight = 0;
 
   constructor(private readonly pool: InferencePool) {
     pool.onSlotFree(() => this.pump());
+  }
+
+  /** True when no batch is queued, on a worker or on the inline lane. */
+  idle(): boolean {
+    return this.pool.inflight === 0 && this.inlineInflight === 0 && this.ready.length === 0;
+  }
+
+  /** Runs a request on the inline lane; one at a time, so it cannot hog the main thread. */
+  runInline(batcher: Batcher, p: Pending): void {
+    this.inlineInflight++;
+    batcher
+      .executeInline(p)
+      .catch(() => undefined)
+      .finally(() => {
+        this.inlineInflight--;
+        this.pump();
+      });
   }
 
   notify(batcher: Batcher): void {
@@ -347,13 +449,8 @@ export class BatchScheduler {
         // null: nothing to send now; a pending maxQueueDelay timer notifies again.
         const batch = b.takeBatch();
         if (batch === null) continue;
-        // A lone small request with every worker idle and nothing else waiting: a worker
-        // round trip would only add latency, so it takes the inline lane.
-        if (this.pool.inflight === 0 && this.ready.length === 0 && !b.hasWork() && b.canRunInline(batch)) {
-          void b.executeInline(batch);
-          continue;
-        }
-        void b.execute(batch, this.pool);
+        // execute() settles every request itself; the catch only guards against a bug.
+        b.execute(batch, this.pool).catch(() => undefined);
         if (b.hasWork()) {
           b.scheduled = true;
           this.ready.push(b);

@@ -1,7 +1,7 @@
 /** Per-call state the transports hand to the core: the deadline and cancellation. */
 export class CallContext {
   private cancelledFlag = false;
-  private listeners: Array<() => void> | undefined;
+  private listeners: Set<() => void> | undefined;
 
   /** @param deadline epoch milliseconds; Infinity when the caller set none. */
   constructor(readonly deadline: number = Infinity) {}
@@ -22,11 +22,23 @@ export class CallContext {
     if (listeners !== undefined) for (const l of listeners) l();
   }
 
-  onCancel(listener: () => void): void {
+  /**
+   * Calls `listener` on cancellation. Returns the function that removes it: one context can
+   * outlive many requests (a PredictStream), so each request unsubscribes once it settles.
+   */
+  onCancel(listener: () => void): () => void {
     if (this.cancelledFlag) {
       listener();
-      return;
+      return noop;
     }
-    (this.listeners ??= []).push(listener);
+    (this.listeners ??= new Set()).add(listener);
+    return () => this.listeners?.delete(listener);
+  }
+
+  /** Listeners currently registered (for tests and leak checks). */
+  get listenerCount(): number {
+    return this.listeners?.size ?? 0;
   }
 }
+
+const noop = (): void => undefined;

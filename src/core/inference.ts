@@ -2,12 +2,11 @@
  * The inference core: the one API the transports (gRPC quiver.v1, later OIP v2 and REST)
  * translate to. It knows no gRPC and no HTTP.
  */
-import type { BatchOutcome } from './batcher.js';
 import type { CallContext } from './context.js';
 import { invalidArgument, QuiverError, toQuiverError } from './errors.js';
 import type { LoadedVersion, ModelManager } from './model-manager.js';
 import { type Prediction, postprocess } from './postprocess.js';
-import { concatRows, type HostTensor, sliceRows } from './tensor.js';
+import { concatRows, type HostTensor, sliceRows, trailingShapeKey } from './tensor.js';
 import { denseInputs, type InstanceInput, type ModelInputs, toModelInputs, type ValidationLimits } from './validate.js';
 
 export interface PredictInput {
@@ -118,29 +117,37 @@ export class InferenceCore {
     if (rows > this.options.maxRequestRows) {
       throw invalidArgument(`requests: ${rows} rows in all is over the limit of ${this.options.maxRequestRows} per request`);
     }
-    if (valid.length > 0) {
-      const fault = instances.map((i) => this.fault(i.id)).find((f) => f !== undefined);
-      let outcome: BatchOutcome | undefined;
-      let failure: QuiverError | undefined;
-      const tensors = v.signature.inputs.map((_, i) => concatRows(valid.map((x) => x.inputs.tensors[i] as HostTensor)));
-      try {
-        outcome = await v.batcher.submit(tensors, rows, ctx, fault);
-      } catch (err) {
-        failure = toQuiverError(err);
-      }
-      let offset = 0;
-      for (const { index, inputs } of valid) {
-        if (outcome === undefined) {
-          items[index] = { ok: false, error: failure as QuiverError };
-          continue;
-        }
-        const mine = outcome.outputs.map((o) =>
-          valid.length === 1 || o.dims[0] !== rows ? o : sliceRows(o, offset, offset + inputs.rows),
-        );
-        offset += inputs.rows;
-        items[index] = { ok: true, result: this.result(v, mine, (instances[index] as { id: string }).id) };
-      }
+    // Instances that can share one inference go together: all of them when the model batches
+    // and their non-batch dimensions agree; otherwise one submission each.
+    const groups = new Map<string, Array<{ index: number; inputs: ModelInputs }>>();
+    for (const item of valid) {
+      const key = v.signature.batchable ? trailingShapeKey(item.inputs.tensors) : String(item.index);
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, [item]);
+      else group.push(item);
     }
+    const fault = instances.map((i) => this.fault(i.id)).find((f) => f !== undefined);
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        const groupRows = group.reduce((n, g) => n + g.inputs.rows, 0);
+        const tensors =
+          group.length === 1
+            ? (group[0] as { inputs: ModelInputs }).inputs.tensors
+            : v.signature.inputs.map((_, i) => concatRows(group.map((g) => g.inputs.tensors[i] as HostTensor)));
+        try {
+          const outcome = await v.batcher.submit(tensors, groupRows, ctx, fault);
+          let offset = 0;
+          for (const { index, inputs } of group) {
+            const mine = group.length === 1 ? outcome.outputs : outcome.outputs.map((o) => sliceRows(o, offset, offset + inputs.rows));
+            offset += inputs.rows;
+            items[index] = { ok: true, result: this.result(v, mine, (instances[index] as { id: string }).id) };
+          }
+        } catch (err) {
+          const error = toQuiverError(err);
+          for (const { index } of group) items[index] = { ok: false, error };
+        }
+      }),
+    );
     return { modelName: v.name, modelVersion: String(v.version), items };
   }
 

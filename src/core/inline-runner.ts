@@ -3,14 +3,14 @@
  * otherwise wait for nothing (the pool is idle and the model's queue is empty). A worker
  * round trip costs ~100-150 µs on this class of machine, ten times a small model's own run
  * time, so at low concurrency the inline lane cuts latency to that of a plain in-process
- * call. A model qualifies only if its measured single-row run time is within `inlineMaxUs`,
- * which bounds how long it can hold the event loop; under load every request is batched
- * onto the workers as usual.
+ * call. A model qualifies only if its single-row run time, measured in a worker at warm-up,
+ * is within `inlineMaxUs`, which bounds how long it can hold the event loop; under load
+ * every request is batched onto the workers as usual.
  */
 import ort from 'onnxruntime-node';
 
 import type { ServingSignature } from './signature.js';
-import { allocate, elementCount, type HostTensor, type TypedData } from './tensor.js';
+import type { HostTensor, TypedData } from './tensor.js';
 
 const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
   executionProviders: ['cpu'],
@@ -21,38 +21,17 @@ const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
   logSeverityLevel: 3,
 };
 
-const TRIALS = 25;
-
 export class InlineRunner {
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly signature: ServingSignature,
-    /** Median single-row run time measured at load, µs. */
+    /** Single-row run time measured at load (in a worker), µs. */
     readonly runUs: number,
   ) {}
 
-  /** Creates the session and measures it; null when the model is too slow to run inline. */
-  static async create(path: string, signature: ServingSignature, maxUs: number): Promise<InlineRunner | null> {
-    if (maxUs <= 0) return null;
-    const session = await ort.InferenceSession.create(path, SESSION_OPTIONS);
-    const runner = new InlineRunner(session, signature, 0);
-    const times: number[] = [];
-    for (let i = 0; i < TRIALS; i++) {
-      const inputs = signature.inputs.map((spec): HostTensor => {
-        const dims = (spec.dims ?? [1]).map((d) => (d < 0 ? 1 : d));
-        return { dtype: spec.dtype, dims, data: allocate(spec.dtype, elementCount(dims)) };
-      });
-      const t0 = performance.now();
-      await runner.run(inputs);
-      times.push((performance.now() - t0) * 1000);
-    }
-    times.sort((a, b) => a - b);
-    const median = times[TRIALS >> 1] as number;
-    if (median > maxUs) {
-      await session.release();
-      return null;
-    }
-    return new InlineRunner(session, signature, Math.round(median));
+  /** Creates the main-thread session for a model whose single-row run measured `runUs`. */
+  static async create(path: string, signature: ServingSignature, runUs: number): Promise<InlineRunner> {
+    return new InlineRunner(await ort.InferenceSession.create(path, SESSION_OPTIONS), signature, runUs);
   }
 
   /** Runs on the calling (main) thread; inputs in signature order, outputs likewise. */

@@ -9,7 +9,18 @@ import { randomUUID } from 'node:crypto';
 
 import { Piscina } from 'piscina';
 
-import type { RunResult, RunTask, WorkerData } from './worker-protocol.js';
+import type { PostedTask, RunResult, RunTask, WorkerData } from './worker-protocol.js';
+
+/** A failed task, and whether a worker had started it (if not, it may run again). */
+export class TaskFailure extends Error {
+  constructor(
+    readonly started: boolean,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'TaskFailure';
+  }
+}
 
 export interface PoolOptions {
   readonly workers: number;
@@ -75,14 +86,21 @@ export class InferencePool {
     this.slotListeners.push(listener);
   }
 
-  /** Runs one batch. Input buffers must be owned outright: they are transferred. */
+  /**
+   * Runs one batch. Input buffers must be owned outright: they are transferred. Rejects with
+   * a TaskFailure that says whether a worker started the task.
+   */
   async run(task: RunTask): Promise<RunResult> {
-    if (this.closed) throw new Error('the worker pool is closed');
+    if (this.closed) throw new TaskFailure(false, new Error('the worker pool is closed'));
     const transferList: ArrayBuffer[] = [];
     for (const t of task.inputs) transferList.push(t.data.buffer as ArrayBuffer);
+    const started = new Int32Array(new SharedArrayBuffer(4));
+    const posted: PostedTask = { ...task, postedAt: performance.timeOrigin + performance.now(), started };
     this.inflightCount++;
     try {
-      return (await this.piscina.run({ ...task, postedAt: performance.timeOrigin + performance.now() }, { transferList })) as RunResult;
+      return (await this.piscina.run(posted, { transferList })) as RunResult;
+    } catch (err) {
+      throw new TaskFailure(Atomics.load(started, 0) === 1, err);
     } finally {
       this.inflightCount--;
       if (this.inflightCount === 0) {

@@ -71,6 +71,7 @@ export function deriveSignature(info: OnnxModelInfo): ServingSignature {
     (only.dtype === 'float32' || only.dtype === 'float64') &&
     only.dims !== null &&
     only.dims.length === 2 &&
+    (only.dims[0] === -1 || only.dims[0] === 1) &&
     (only.dims[1] ?? 0) > 0
   ) {
     const width = only.dims[1] as number;

@@ -84,11 +84,13 @@ export function sliceRows(t: HostTensor, start: number, end: number): HostTensor
   return { dtype: t.dtype, dims: [end - start, ...t.dims.slice(1)], data };
 }
 
-/** Concatenates tensors along the first dimension into one freshly allocated tensor. */
+/**
+ * Concatenates tensors along the first dimension into one freshly allocated tensor (even a
+ * single part is copied: the result's buffer is owned outright and may be transferred).
+ */
 export function concatRows(parts: readonly HostTensor[]): HostTensor {
   const first = parts[0];
   if (first === undefined) throw new Error('concatRows: no tensors');
-  if (parts.length === 1) return first;
   let length = 0;
   let rows = 0;
   for (const p of parts) {
@@ -102,4 +104,9 @@ export function concatRows(parts: readonly HostTensor[]): HostTensor {
     offset += p.data.length;
   }
   return { dtype: first.dtype, dims: [rows, ...first.dims.slice(1)], data };
+}
+
+/** A key equal for tensors lists whose dimensions after the first (batch) one agree. */
+export function trailingShapeKey(tensors: readonly HostTensor[]): string {
+  return tensors.map((t) => t.dims.slice(1).join('x')).join('|');
 }

@@ -182,6 +182,11 @@ export function denseInputs(sig: ServingSignature, dense: HostTensor, limits: Va
   }
   const rows = dense.dims[0] as number;
   if (rows === 0) throw invalidArgument('dense: empty batch; send at least one row');
+  if (!sig.batchable && rows !== 1) {
+    throw invalidArgument(
+      `dense: this model takes exactly one row per inference ([1, ${names.length}]); send ${rows} single-row requests instead`,
+    );
+  }
   if (rows > limits.maxRequestRows) {
     throw invalidArgument(`dense: ${rows} rows is over the limit of ${limits.maxRequestRows} per request`);
   }

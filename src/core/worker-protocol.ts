@@ -9,13 +9,21 @@ export interface WireTensor {
 }
 
 export interface RunTask {
-  /** Identifies one loaded model version (name, version, artifact hash). */
+  /** Identifies one loaded model version (name, version, artifact hash, load number). */
   readonly key: string;
   readonly path: string;
   readonly inputs: readonly WireTensor[];
   readonly outputNames: readonly string[];
   /** Fault injection (tests only, refused unless the pool enables it). */
   readonly fault?: 'exit' | 'throw';
+}
+
+/** What the pool actually posts: the task plus bookkeeping. */
+export interface PostedTask extends RunTask {
+  /** Epoch ms when the main thread posted it. */
+  readonly postedAt: number;
+  /** Int32Array(1) over a SharedArrayBuffer: the worker stores 1 when it starts the task. */
+  readonly started: Int32Array;
 }
 
 export interface RunResult {

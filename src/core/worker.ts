@@ -8,7 +8,7 @@ import { BroadcastChannel, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
 
-import type { ReleaseMessage, RunResult, RunTask, WireTensor, WorkerData } from './worker-protocol.js';
+import type { PostedTask, ReleaseMessage, RunResult, RunTask, WireTensor, WorkerData } from './worker-protocol.js';
 import type { TypedData } from './tensor.js';
 
 const config = workerData as WorkerData;
@@ -45,7 +45,7 @@ release.onmessage = (event: unknown) => {
 function dispose(key: string, entry: Entry): void {
   sessions.delete(key);
   entry.session.then(
-    (s) => s.release(),
+    (s) => s.release().catch(() => undefined),
     () => undefined,
   );
 }
@@ -65,7 +65,10 @@ function entryFor(task: RunTask): Entry {
 
 const now = (): number => performance.timeOrigin + performance.now();
 
-export default async function run(task: RunTask & { postedAt: number }): Promise<unknown> {
+export default async function run(task: PostedTask): Promise<unknown> {
+  // Tells the main thread this task began here: if the worker dies now, this batch is the
+  // one that killed it; tasks that never started can safely run again elsewhere.
+  Atomics.store(task.started, 0, 1);
   const started = now();
   if (task.fault !== undefined && config.faultInjection) {
     if (task.fault === 'exit') process.exit(1);

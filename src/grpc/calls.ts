@@ -62,7 +62,7 @@ export function contextOf(call: { getDeadline(): Date | number; on(event: 'cance
 
 export function ensureDecoded<T>(request: T | UndecodableRequest): T {
   if (request instanceof UndecodableRequest) {
-    throw invalidArgument(`the request message could not be decoded: ${request.reason}`);
+    throw invalidArgument(request.overLimit ? request.reason : `the request message could not be decoded: ${request.reason}`);
   }
   return request;
 }

@@ -22,9 +22,26 @@ export type DecodedPredictStreamRequest = { request: DecodedPredictRequest | und
 
 const MAX_DEPTH = 32;
 
+/**
+ * Bounds checked while decoding, before anything is allocated per element: a 16 MiB
+ * message of empty instances or map entries would otherwise become millions of objects.
+ */
+export interface DecodeLimits {
+  /** Instances in one BatchPredictRequest. */
+  readonly maxInstances: number;
+  /** Entries (features or inputs, repeated keys included) in one instance. */
+  readonly maxMapEntries: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxInstances: 8192, maxMapEntries: 65536 };
+
+/** A request over a decode limit: answered INVALID_ARGUMENT with this message. */
+export class LimitExceeded extends Error {}
+
 function noteDuplicate(target: Duplicates, field: 'features' | 'inputs', key: string): void {
   const d = (target.duplicates ??= {});
-  (d[field] ??= []).push(key);
+  // The first repeated key is enough to name in the error.
+  d[field] ??= [key];
 }
 
 function readFeatureEntry(reader: BinaryReader, end: number): [string, number] {
@@ -51,22 +68,40 @@ function readTensorEntry(reader: BinaryReader, end: number): [string, Tensor] {
   return [key, value ?? Tensor.fromPartial({})];
 }
 
-function addFeature(msg: { features: Map<string, number> } & Duplicates, reader: BinaryReader): void {
+interface Counter {
+  entries: number;
+}
+
+function countEntry(counter: Counter, limits: DecodeLimits, field: string): void {
+  if (++counter.entries > limits.maxMapEntries) {
+    throw new LimitExceeded(`${field}: more than ${limits.maxMapEntries} entries in one instance`);
+  }
+}
+
+function addFeature(
+  msg: { features: Map<string, number> } & Duplicates,
+  reader: BinaryReader,
+  counter: Counter,
+  limits: DecodeLimits,
+): void {
+  countEntry(counter, limits, 'features');
   const len = reader.uint32();
   const [key, value] = readFeatureEntry(reader, reader.pos + len);
   if (msg.features.has(key)) noteDuplicate(msg, 'features', key);
   else msg.features.set(key, value);
 }
 
-function addInput(msg: { inputs: Map<string, Tensor> } & Duplicates, reader: BinaryReader): void {
+function addInput(msg: { inputs: Map<string, Tensor> } & Duplicates, reader: BinaryReader, counter: Counter, limits: DecodeLimits): void {
+  countEntry(counter, limits, 'inputs');
   const len = reader.uint32();
   const [key, value] = readTensorEntry(reader, reader.pos + len);
   if (msg.inputs.has(key)) noteDuplicate(msg, 'inputs', key);
   else msg.inputs.set(key, value);
 }
 
-function readPredictRequest(reader: BinaryReader, end: number): DecodedPredictRequest {
+function readPredictRequest(reader: BinaryReader, end: number, limits: DecodeLimits): DecodedPredictRequest {
   const msg: DecodedPredictRequest = { modelName: '', modelVersion: '', features: new Map(), inputs: new Map(), id: '' };
+  const counter: Counter = { entries: 0 };
   while (reader.pos < end) {
     const tag = reader.uint32();
     switch (tag) {
@@ -77,10 +112,10 @@ function readPredictRequest(reader: BinaryReader, end: number): DecodedPredictRe
         msg.modelVersion = reader.string();
         break;
       case 26:
-        addFeature(msg, reader);
+        addFeature(msg, reader, counter, limits);
         break;
       case 34:
-        addInput(msg, reader);
+        addInput(msg, reader, counter, limits);
         break;
       case 42:
         msg.id = reader.string();
@@ -92,16 +127,17 @@ function readPredictRequest(reader: BinaryReader, end: number): DecodedPredictRe
   return msg;
 }
 
-function readInstance(reader: BinaryReader, end: number): DecodedInstance {
+function readInstance(reader: BinaryReader, end: number, limits: DecodeLimits): DecodedInstance {
   const msg: DecodedInstance = { features: new Map(), inputs: new Map(), id: '' };
+  const counter: Counter = { entries: 0 };
   while (reader.pos < end) {
     const tag = reader.uint32();
     switch (tag) {
       case 10:
-        addFeature(msg, reader);
+        addFeature(msg, reader, counter, limits);
         break;
       case 18:
-        addInput(msg, reader);
+        addInput(msg, reader, counter, limits);
         break;
       case 26:
         msg.id = reader.string();
@@ -113,12 +149,12 @@ function readInstance(reader: BinaryReader, end: number): DecodedInstance {
   return msg;
 }
 
-export function decodePredictRequest(bytes: Uint8Array): DecodedPredictRequest {
+export function decodePredictRequest(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedPredictRequest {
   const reader = new BinaryReader(bytes);
-  return readPredictRequest(reader, reader.len);
+  return readPredictRequest(reader, reader.len, limits);
 }
 
-export function decodeBatchPredictRequest(bytes: Uint8Array): DecodedBatchPredictRequest {
+export function decodeBatchPredictRequest(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedBatchPredictRequest {
   const reader = new BinaryReader(bytes);
   const msg: DecodedBatchPredictRequest = { modelName: '', modelVersion: '', requests: [], dense: undefined };
   while (reader.pos < reader.len) {
@@ -131,8 +167,11 @@ export function decodeBatchPredictRequest(bytes: Uint8Array): DecodedBatchPredic
         msg.modelVersion = reader.string();
         break;
       case 26: {
+        if (msg.requests.length >= limits.maxInstances) {
+          throw new LimitExceeded(`requests: more than ${limits.maxInstances} instances in one request`);
+        }
         const len = reader.uint32();
-        msg.requests.push(readInstance(reader, reader.pos + len));
+        msg.requests.push(readInstance(reader, reader.pos + len, limits));
         break;
       }
       case 34:
@@ -145,7 +184,7 @@ export function decodeBatchPredictRequest(bytes: Uint8Array): DecodedBatchPredic
   return msg;
 }
 
-export function decodePredictStreamRequest(bytes: Uint8Array): DecodedPredictStreamRequest {
+export function decodePredictStreamRequest(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedPredictStreamRequest {
   const reader = new BinaryReader(bytes);
   const msg: DecodedPredictStreamRequest = { request: undefined };
   while (reader.pos < reader.len) {
@@ -154,7 +193,7 @@ export function decodePredictStreamRequest(bytes: Uint8Array): DecodedPredictStr
       const len = reader.uint32();
       // A repeated embedded message merges on the wire; taking the last is close enough for a
       // field clients send once.
-      msg.request = readPredictRequest(reader, reader.pos + len);
+      msg.request = readPredictRequest(reader, reader.pos + len, limits);
     } else {
       reader.skip(tag & 7, tag >>> 3, MAX_DEPTH);
     }
@@ -164,7 +203,11 @@ export function decodePredictStreamRequest(bytes: Uint8Array): DecodedPredictStr
 
 /** Marks a request that could not be decoded, so the handler answers INVALID_ARGUMENT. */
 export class UndecodableRequest {
-  constructor(readonly reason: string) {}
+  constructor(
+    readonly reason: string,
+    /** True when the bytes were fine but over a decode limit. */
+    readonly overLimit = false,
+  ) {}
 }
 
 /** Wraps a decoder so malformed bytes become an UndecodableRequest instead of INTERNAL. */
@@ -173,7 +216,7 @@ export function safely<T>(decode: (bytes: Buffer) => T): (bytes: Buffer) => T | 
     try {
       return decode(bytes);
     } catch (err) {
-      return new UndecodableRequest((err as Error).message);
+      return new UndecodableRequest((err as Error).message, err instanceof LimitExceeded);
     }
   };
 }

@@ -22,6 +22,7 @@ import {
   type DecodedInstance,
   type DecodedPredictRequest,
   type DecodedPredictStreamRequest,
+  type DecodeLimits,
   decodeBatchPredictRequest,
   decodePredictRequest,
   decodePredictStreamRequest,
@@ -40,40 +41,43 @@ import {
 export const PREDICTION_SERVICE_NAME = 'quiver.v1.PredictionService';
 
 /**
- * The generated service definition with the hot-path codecs swapped in: duplicate-aware
- * request decoders that never throw, and direct response encoders.
+ * The generated service definition with the hot-path codecs swapped in: duplicate-aware,
+ * bounded request decoders that never throw, and direct response encoders.
  */
-export const predictionServiceDefinition = {
-  predict: {
-    ...PredictionServiceService.predict,
-    requestDeserialize: safely(decodePredictRequest),
-    responseSerialize: encodePredictResponse,
-  },
-  batchPredict: {
-    ...PredictionServiceService.batchPredict,
-    requestDeserialize: safely(decodeBatchPredictRequest),
-    responseSerialize: encodeBatchPredictResponse,
-  },
-  predictStream: {
-    ...PredictionServiceService.predictStream,
-    requestDeserialize: safely(decodePredictStreamRequest),
-    responseSerialize: encodePredictStreamResponse,
-  },
-  getModelMetadata: {
-    ...PredictionServiceService.getModelMetadata,
-    requestDeserialize: safely(PredictionServiceService.getModelMetadata.requestDeserialize),
-  },
-  listModels: {
-    ...PredictionServiceService.listModels,
-    requestDeserialize: safely(PredictionServiceService.listModels.requestDeserialize),
-  },
-} as const;
+export function predictionServiceDefinition(limits: DecodeLimits) {
+  return {
+    predict: {
+      ...PredictionServiceService.predict,
+      requestDeserialize: safely((b) => decodePredictRequest(b, limits)),
+      responseSerialize: encodePredictResponse,
+    },
+    batchPredict: {
+      ...PredictionServiceService.batchPredict,
+      requestDeserialize: safely((b) => decodeBatchPredictRequest(b, limits)),
+      responseSerialize: encodeBatchPredictResponse,
+    },
+    predictStream: {
+      ...PredictionServiceService.predictStream,
+      requestDeserialize: safely((b) => decodePredictStreamRequest(b, limits)),
+      responseSerialize: encodePredictStreamResponse,
+    },
+    getModelMetadata: {
+      ...PredictionServiceService.getModelMetadata,
+      requestDeserialize: safely(PredictionServiceService.getModelMetadata.requestDeserialize),
+    },
+    listModels: {
+      ...PredictionServiceService.listModels,
+      requestDeserialize: safely(PredictionServiceService.listModels.requestDeserialize),
+    },
+  } as const;
+}
 
 function instanceInput(msg: DecodedInstance, field: string): InstanceInput {
   const dupFeatures = msg.duplicates?.features;
   const hasFeatures = msg.features.size > 0 || dupFeatures !== undefined;
   const hasInputs = msg.inputs.size > 0;
-  if (hasFeatures && hasInputs) throw invalidArgument(`${field}: give either features or inputs, not both`);
+  if (hasFeatures && hasInputs)
+    throw invalidArgument(`${field === '' ? 'request' : field.slice(0, -1)}: give either features or inputs, not both`);
   if (hasInputs) {
     const dup = msg.duplicates?.inputs?.[0];
     if (dup !== undefined) throw invalidArgument(`${field}inputs: input '${dup}' is given more than once`);

@@ -12,6 +12,9 @@ import type { InferenceCore } from '../core/inference.js';
 import { InflightCalls } from './calls.js';
 import { PREDICTION_SERVICE_NAME, predictionServiceDefinition, predictionServiceHandlers } from './prediction-service.js';
 
+/** Features or input tensors in one instance; far above any real model's input count. */
+const MAX_MAP_ENTRIES = 65536;
+
 export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
 
 /** The services whose health is reported (plus "" for the server as a whole). */
@@ -43,7 +46,8 @@ export interface GrpcServer {
 export function buildGrpcServer(core: InferenceCore, options: Options, log: Logger): GrpcServer {
   const server = new grpc.Server(grpcServerOptions(options));
   const inflight = new InflightCalls();
-  server.addService(predictionServiceDefinition, predictionServiceHandlers(core, log.child({ component: 'grpc' }), inflight));
+  const limits = { maxInstances: options.maxRequestRows, maxMapEntries: MAX_MAP_ENTRIES };
+  server.addService(predictionServiceDefinition(limits), predictionServiceHandlers(core, log.child({ component: 'grpc' }), inflight));
 
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
