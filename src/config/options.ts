@@ -115,7 +115,7 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     kind: 'int',
     min: 0,
     max: 10_000,
-    default: () => 100,
+    default: () => 250,
     unit: 'µs',
     doc: 'models whose single-row run takes at most this long may answer a lone request on the main thread when every worker is idle (the inline lane); 0 = always use the workers',
   },

@@ -1,7 +1,10 @@
 /** Per-call state the transports hand to the core: the deadline and cancellation. */
 export class CallContext {
   private cancelledFlag = false;
-  private listeners: Set<() => void> | undefined;
+  // A unary call has one listener at most: keep it in a field and only allocate a Set for
+  // contexts shared by many requests (a PredictStream).
+  private first: (() => void) | undefined;
+  private more: Set<() => void> | undefined;
 
   /** @param deadline epoch milliseconds; Infinity when the caller set none. */
   constructor(readonly deadline: number = Infinity) {}
@@ -17,9 +20,12 @@ export class CallContext {
   cancel(): void {
     if (this.cancelledFlag) return;
     this.cancelledFlag = true;
-    const listeners = this.listeners;
-    this.listeners = undefined;
-    if (listeners !== undefined) for (const l of listeners) l();
+    const first = this.first;
+    const more = this.more;
+    this.first = undefined;
+    this.more = undefined;
+    first?.();
+    if (more !== undefined) for (const l of more) l();
   }
 
   /**
@@ -31,13 +37,19 @@ export class CallContext {
       listener();
       return noop;
     }
-    (this.listeners ??= new Set()).add(listener);
-    return () => this.listeners?.delete(listener);
+    if (this.first === undefined) {
+      this.first = listener;
+      return () => {
+        if (this.first === listener) this.first = undefined;
+      };
+    }
+    (this.more ??= new Set()).add(listener);
+    return () => this.more?.delete(listener);
   }
 
   /** Listeners currently registered (for tests and leak checks). */
   get listenerCount(): number {
-    return this.listeners?.size ?? 0;
+    return (this.first === undefined ? 0 : 1) + (this.more?.size ?? 0);
   }
 }
 
