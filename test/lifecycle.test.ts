@@ -30,18 +30,22 @@ test('health: NOT_SERVING while models load, SERVING once loaded, NOT_SERVING wh
   );
   probe.forceShutdown();
   const starting = QuiverServer.start({ ...options, grpcPort: port }, createLogger('silent'));
-  const health = healthClient(`127.0.0.1:${port}`);
   const seen: string[] = [];
   let bound = false;
   while (!bound) {
+    // A fresh channel each try: a channel whose first connect failed backs off for a second.
+    const probeClient = healthClient(`127.0.0.1:${port}`);
     try {
-      seen.push(await check(health, 'quiver.v1.PredictionService'));
+      seen.push(await check(probeClient, 'quiver.v1.PredictionService', 200));
       bound = true;
     } catch {
       await new Promise((r) => setTimeout(r, 2));
+    } finally {
+      probeClient.close();
     }
   }
   const server = await starting;
+  const health = healthClient(`127.0.0.1:${port}`);
   seen.push(await check(health, 'quiver.v1.PredictionService'));
   t.deepEqual(seen, ['NOT_SERVING', 'SERVING']);
   t.is(await check(health, ''), 'SERVING');
