@@ -9,6 +9,7 @@ COPY proto ./proto
 COPY scripts ./scripts
 COPY tsconfig.json ./
 COPY src ./src
+COPY training ./training
 COPY bin ./bin
 RUN npm ci && npm prune --omit=dev
 

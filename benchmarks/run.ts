@@ -171,7 +171,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  if (!existsSync(join(ROOT, 'dist/cli/bin.js'))) {
+  if (!existsSync(join(ROOT, 'dist/src/cli/bin.js'))) {
     process.stderr.write('dist/ is missing: run npm run build (npm ci does it)\n');
     process.exitCode = 1;
     return;
@@ -250,7 +250,7 @@ async function main(): Promise<void> {
   port = await freePort();
   child = await start(
     [
-      'dist/cli/bin.js',
+      'dist/src/cli/bin.js',
       'serve',
       '--grpc-host',
       '127.0.0.1',

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // The `quiver` command: runs the compiled CLI (npm ci builds it through the prepare script).
-import '../dist/cli/bin.js';
+import '../dist/src/cli/bin.js';

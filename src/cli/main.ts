@@ -1,5 +1,6 @@
 /** The `quiver` command. Subcommands: serve, help, version. */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { optionsTable } from '../config/docs.js';
@@ -7,9 +8,10 @@ import { envName, flagName, OPTION_DEFS, type Options, resolveOptions } from '..
 import { checkHealth } from '../grpc/health-client.js';
 import { QuiverError } from '../core/errors.js';
 import { createLogger } from '../log/logger.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { QuiverServer } from '../server.js';
 
-const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const PACKAGE = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 
 function usage(): string {
   const lines = [

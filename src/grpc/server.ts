@@ -1,6 +1,4 @@
 /** Builds the grpc-js server: quiver.v1 services, grpc.health.v1, reflection, explicit limits. */
-import { fileURLToPath } from 'node:url';
-
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -9,13 +7,12 @@ import type { Logger } from 'pino';
 
 import type { Options } from '../config/options.js';
 import type { InferenceCore } from '../core/inference.js';
+import { PROTO_DIR } from '../paths.js';
 import { InflightCalls } from './calls.js';
 import { PREDICTION_SERVICE_NAME, predictionServiceDefinition, predictionServiceHandlers } from './prediction-service.js';
 
 /** Features or input tensors in one instance; far above any real model's input count. */
 const MAX_MAP_ENTRIES = 65536;
-
-export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
 
 /** The services whose health is reported (plus "" for the server as a whole). */
 export const HEALTH_SERVICES = ['', PREDICTION_SERVICE_NAME] as const;
