@@ -10,11 +10,15 @@ import type { Logger } from 'pino';
 
 import type { Options } from './config/options.js';
 import { BatchScheduler } from './core/batcher.js';
+import { invalidConfig } from './core/errors.js';
 import { InferenceCore } from './core/inference.js';
 import { ModelManager } from './core/model-manager.js';
 import { InferencePool } from './core/pool.js';
 import { buildGrpcServer, type GrpcServer } from './grpc/server.js';
 import { buildDemoModel, DEMO_MODEL_NAME } from './onnx/demo-model.js';
+import { RegistryFollower } from './registry/follower.js';
+import { Registry } from './registry/registry.js';
+import { seedDemo } from './registry/seed.js';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -77,6 +81,8 @@ export class QuiverServer {
     private readonly grpc: GrpcServer,
     readonly grpcPort: number,
     private readonly log: Logger,
+    readonly registry: Registry | undefined,
+    readonly follower: RegistryFollower | undefined,
   ) {}
 
   static async start(options: Options, log: Logger): Promise<QuiverServer> {
@@ -84,7 +90,31 @@ export class QuiverServer {
     const scheduler = new BatchScheduler(pool);
     const models = new ModelManager(pool, scheduler, options, log.child({ component: 'models' }));
     const core = new InferenceCore(models, options);
-    const grpcServer = buildGrpcServer(core, options, log);
+    let registry: Registry | undefined;
+    let follower: RegistryFollower | undefined;
+    if (options.registry) {
+      try {
+        await mkdir(options.dataDir, { recursive: true });
+        registry = await Registry.open({ dataDir: options.dataDir, maxUploadBytes: options.maxUploadBytes });
+      } catch (err) {
+        await pool.close();
+        throw err;
+      }
+      const f = new RegistryFollower(registry, models, log.child({ component: 'registry' }), options.registryPollMs);
+      follower = f;
+      core.setOnDemandLoader((name, version) => f.loadOnDemand(name, version));
+    }
+    const grpcServer = buildGrpcServer(
+      core,
+      options,
+      log,
+      registry === undefined || follower === undefined
+        ? undefined
+        : {
+            registry,
+            reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
+          },
+    );
     let port: number;
     try {
       // Bound before the models load, so health checks see NOT_SERVING meanwhile.
@@ -97,17 +127,31 @@ export class QuiverServer {
       );
       const sources: ModelSource[] = [...options.models];
       if (options.modelRepository !== '') sources.push(...(await scanModelRepository(options.modelRepository, log)));
-      if (options.demo && !sources.some((s) => s.name === DEMO_MODEL_NAME)) sources.push(await ensureDemoModel(options.dataDir));
-      if (sources.length === 0) log.warn('no models configured: pass --model name=path.onnx, --model-repository or --demo');
+      if (options.demo && !sources.some((s) => s.name === DEMO_MODEL_NAME)) {
+        if (registry !== undefined) await seedDemo(registry, log);
+        else sources.push(await ensureDemoModel(options.dataDir));
+      }
+      for (const s of sources) {
+        if (registry !== undefined && (await registry.store.getModel(s.name)) !== undefined) {
+          throw invalidConfig(`model '${s.name}' is both given as a file and registered in the registry; rename one`);
+        }
+      }
       for (const s of sources) await models.load(s.name, s.version, s.path);
+      const report = follower === undefined ? undefined : await follower.start();
+      for (const f of report?.failures ?? [])
+        log.error({ model: f.modelName, version: f.version }, `registered version not served: ${f.message}`);
+      if (models.size === 0)
+        log.warn('no models to serve: register one (quiver registry upload), or pass --model name=path.onnx, --model-repository or --demo');
     } catch (err) {
+      follower?.stop();
       grpcServer.server.forceShutdown();
       await pool.close();
+      await registry?.close();
       throw err;
     }
     grpcServer.setServing('SERVING');
     log.info({ grpcPort: port, models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`) }, 'quiver serving');
-    return new QuiverServer(options, core, pool, grpcServer, port, log);
+    return new QuiverServer(options, core, pool, grpcServer, port, log, registry, follower);
   }
 
   /**
@@ -121,6 +165,7 @@ export class QuiverServer {
       const deadline = Date.now() + this.options.shutdownGraceMs;
       this.log.info({ graceMs: this.options.shutdownGraceMs }, 'shutting down');
       this.grpc.setServing('NOT_SERVING');
+      this.follower?.stop();
       // No new calls from here on; in-flight ones finish. Long-lived streams with nothing
       // in flight (health watchers, idle PredictStreams) are cut once every request has its
       // answer (plus a moment to flush), instead of holding shutdown for the whole grace.
@@ -140,6 +185,7 @@ export class QuiverServer {
         (async () => {
           await this.core.models.drainAll();
           await this.pool.close();
+          await this.registry?.close();
           return 'done' as const;
         })(),
         Math.max(deadline, Date.now() + FLUSH_MS),

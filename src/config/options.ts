@@ -42,6 +42,9 @@ export interface Options {
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
   readonly faultInjection: boolean;
+  readonly registry: boolean;
+  readonly registryPollMs: number;
+  readonly maxUploadBytes: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'bool' | 'enum' | 'models';
@@ -242,6 +245,30 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: () => 'info',
     doc: 'pino log level',
+  },
+  {
+    key: 'registry',
+    kind: 'bool',
+    default: () => true,
+    doc: 'open the embedded registry under dataDir (SQLite + artifacts), serve what it says and serve the RegistryService',
+  },
+  {
+    key: 'registryPollMs',
+    kind: 'int',
+    min: 0,
+    max: 3_600_000,
+    default: () => 250,
+    unit: 'ms',
+    doc: 'how often the server checks the registry for changes made by other processes (0 = only this process)',
+  },
+  {
+    key: 'maxUploadBytes',
+    kind: 'int',
+    min: 1024,
+    max: 2 ** 40,
+    default: () => 256 * MiB,
+    unit: 'bytes',
+    doc: 'the largest model artifact the registry accepts',
   },
   {
     key: 'faultInjection',

@@ -134,6 +134,11 @@ export class Batcher {
    */
   submit(tensors: readonly HostTensor[], rows: number, ctx: CallContext, fault?: 'exit' | 'throw'): Promise<BatchOutcome> {
     if (this.closed) return Promise.reject(unavailable(`${this.spec.label} is being unloaded`));
+    if (ctx.cancelled) return Promise.reject(cancelled('the call was cancelled'));
+    if (ctx.deadline <= nowMs()) {
+      this.stats.deadlineDropped++;
+      return Promise.reject(deadlineExceeded(`deadline exceeded before ${this.spec.label} could queue the request`));
+    }
     if (this.queuedRowsCount + rows > this.limits.maxQueueRows && this.queuedRowsCount > 0) {
       this.stats.shed++;
       return Promise.reject(

@@ -40,6 +40,11 @@ const CODES = {
   QUIVER_ERR_INFERENCE: { grpc: Code.INTERNAL, http: 500 },
   QUIVER_ERR_INTERNAL: { grpc: Code.INTERNAL, http: 500 },
   QUIVER_ERR_INVALID_CONFIG: { grpc: Code.INVALID_ARGUMENT, http: 400 },
+  QUIVER_ERR_NOT_FOUND: { grpc: Code.NOT_FOUND, http: 404 },
+  QUIVER_ERR_ALREADY_EXISTS: { grpc: Code.ALREADY_EXISTS, http: 409 },
+  QUIVER_ERR_FAILED_PRECONDITION: { grpc: Code.FAILED_PRECONDITION, http: 400 },
+  QUIVER_ERR_TOO_LARGE: { grpc: Code.RESOURCE_EXHAUSTED, http: 413 },
+  QUIVER_ERR_STORAGE: { grpc: Code.UNAVAILABLE, http: 503 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;
@@ -97,6 +102,16 @@ export const inferenceFailed = (message: string, cause?: unknown): QuiverError =
 export const internal = (message: string, cause?: unknown): QuiverError => new QuiverError('QUIVER_ERR_INTERNAL', message, { cause });
 
 export const invalidConfig = (message: string): QuiverError => new QuiverError('QUIVER_ERR_INVALID_CONFIG', message);
+
+export const notFound = (message: string): QuiverError => new QuiverError('QUIVER_ERR_NOT_FOUND', message);
+
+export const alreadyExists = (message: string): QuiverError => new QuiverError('QUIVER_ERR_ALREADY_EXISTS', message);
+
+export const failedPrecondition = (message: string): QuiverError => new QuiverError('QUIVER_ERR_FAILED_PRECONDITION', message);
+
+export const tooLarge = (message: string): QuiverError => new QuiverError('QUIVER_ERR_TOO_LARGE', message);
+
+export const storageFailed = (message: string, cause?: unknown): QuiverError => new QuiverError('QUIVER_ERR_STORAGE', message, { cause });
 
 /** Any thrown value as a QuiverError; unknown errors become INTERNAL with a generic message. */
 export function toQuiverError(err: unknown): QuiverError {

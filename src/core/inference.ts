@@ -46,13 +46,23 @@ export interface CoreOptions extends ValidationLimits {
   readonly faultInjection: boolean;
 }
 
+/** Loads a version that exists (in the registry) but is not loaded; false if it cannot. */
+export type OnDemandLoader = (name: string, version: number) => Promise<boolean>;
+
 const FAULT_PREFIX = 'quiver-fault:';
 
 export class InferenceCore {
+  private onDemand: OnDemandLoader | undefined;
+
   constructor(
     readonly models: ModelManager,
     private readonly options: CoreOptions,
   ) {}
+
+  /** Lets requests name a version by number that is registered but not loaded yet. */
+  setOnDemandLoader(loader: OnDemandLoader): void {
+    this.onDemand = loader;
+  }
 
   private fault(id: string): 'exit' | 'throw' | undefined {
     if (!this.options.faultInjection || !id.startsWith(FAULT_PREFIX)) return undefined;
@@ -78,13 +88,34 @@ export class InferenceCore {
     };
   }
 
-  private resolve(modelName: string, modelVersion: string): LoadedVersion {
+  /**
+   * Resolves synchronously when the version is loaded (the common case: a request then
+   * reaches its queue in the same tick, so an alias swap can never strand it), and loads a
+   * registered version on demand when a request names it by number.
+   */
+  private resolve(modelName: string, modelVersion: string): LoadedVersion | Promise<LoadedVersion> {
     if (modelName === '') throw invalidArgument('model_name: required');
-    return this.models.resolve(modelName, modelVersion);
+    try {
+      return this.models.resolve(modelName, modelVersion);
+    } catch (err) {
+      const loader = this.onDemand;
+      if (
+        loader === undefined ||
+        !/^[0-9]+$/.test(modelVersion) ||
+        !(err instanceof QuiverError) ||
+        err.code !== 'QUIVER_ERR_MODEL_NOT_FOUND'
+      )
+        throw err;
+      return loader(modelName, Number(modelVersion)).then((ok) => {
+        if (!ok) throw err;
+        return this.models.resolve(modelName, modelVersion);
+      });
+    }
   }
 
   async predict(req: PredictInput, ctx: CallContext): Promise<PredictResult> {
-    const v = this.resolve(req.modelName, req.modelVersion);
+    const resolved = this.resolve(req.modelName, req.modelVersion);
+    const v = resolved instanceof Promise ? await resolved : resolved;
     const inputs = toModelInputs(v.signature, req.input, '', this.options);
     const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx, this.fault(req.id));
     return this.result(v, outcome.outputs, req.id);
@@ -97,7 +128,8 @@ export class InferenceCore {
     instances: ReadonlyArray<{ readonly input: InstanceInput; readonly id: string }>,
     ctx: CallContext,
   ): Promise<BatchResult> {
-    const v = this.resolve(modelName, modelVersion);
+    const resolved = this.resolve(modelName, modelVersion);
+    const v = resolved instanceof Promise ? await resolved : resolved;
     if (instances.length === 0) throw invalidArgument('requests: empty batch; send at least one instance');
     if (instances.length > this.options.maxRequestRows) {
       throw invalidArgument(`requests: ${instances.length} instances is over the limit of ${this.options.maxRequestRows} per request`);
@@ -153,13 +185,14 @@ export class InferenceCore {
 
   /** The dense [N, F] FP32 form: one tensor in, the raw outputs for all rows out. */
   async batchPredictDense(modelName: string, modelVersion: string, dense: HostTensor, ctx: CallContext): Promise<DenseResult> {
-    const v = this.resolve(modelName, modelVersion);
+    const resolved = this.resolve(modelName, modelVersion);
+    const v = resolved instanceof Promise ? await resolved : resolved;
     const inputs = denseInputs(v.signature, dense, this.options);
     const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx);
     return { modelName: v.name, modelVersion: String(v.version), outputs: this.outputsOf(v, outcome.outputs) };
   }
 
-  metadata(modelName: string, modelVersion: string): LoadedVersion {
+  metadata(modelName: string, modelVersion: string): LoadedVersion | Promise<LoadedVersion> {
     return this.resolve(modelName, modelVersion);
   }
 }

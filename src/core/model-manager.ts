@@ -66,7 +66,11 @@ export class ModelManager {
   ) {}
 
   /** Loads and warms up a version; it serves only once this resolves. */
-  async load(name: string, version: number, path: string): Promise<LoadedVersion> {
+  /**
+   * @param expectedSha256 when given (registry artifacts), the bytes read must hash to it,
+   *   or the load fails: a corrupted artifact is never served.
+   */
+  async load(name: string, version: number, path: string, expectedSha256?: string): Promise<LoadedVersion> {
     const absolute = resolvePath(path);
     const label = `model '${name}' version ${version}`;
     let bytes: Buffer;
@@ -76,6 +80,9 @@ export class ModelManager {
       throw modelLoadFailed(`${label}: cannot read ${absolute}: ${(err as Error).message}`, err);
     }
     const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
+      throw modelLoadFailed(`${label}: artifact hash mismatch: expected ${expectedSha256}, the file hashes to ${sha256}`);
+    }
     let signature: ServingSignature;
     try {
       signature = deriveSignature(readOnnxModelInfo(bytes));
@@ -158,6 +165,21 @@ export class ModelManager {
     this.pool.release(v.batcher.spec.key);
     await v.batcher.inlineRunner?.release();
     this.log.info({ model: v.name, version: v.version }, 'model version released');
+  }
+
+  /** Replaces a model's alias map in one step (the swap that makes a promotion take effect). */
+  setAliases(name: string, aliases: ReadonlyMap<string, number>): void {
+    const entry = this.models.get(name);
+    if (entry === undefined) return;
+    for (const version of aliases.values()) {
+      if (!entry.versions.has(version)) throw modelNotFound(`model '${name}' version ${version} is not loaded`);
+    }
+    entry.aliases.clear();
+    for (const [alias, version] of aliases) entry.aliases.set(alias, version);
+  }
+
+  isLoaded(name: string, version: number): boolean {
+    return this.models.get(name)?.versions.has(version) === true;
   }
 
   setAlias(name: string, alias: string, version: number): void {

@@ -212,7 +212,7 @@ export function predictionServiceHandlers(core: InferenceCore, log: Logger, call
     }),
     predictStream: predictStream(core, log, calls),
     getModelMetadata: unary<GetModelMetadataRequest, GetModelMetadataResponse>('GetModelMetadata', log, calls, (req) =>
-      metadataResponse(core, core.metadata(req.modelName, req.modelVersion)),
+      Promise.resolve(core.metadata(req.modelName, req.modelVersion)).then((v) => metadataResponse(core, v)),
     ),
     listModels: unary<unknown, ListModelsResponse>('ListModels', log, calls, () => ({
       models: core.models.list().map((m) => ({

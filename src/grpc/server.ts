@@ -9,6 +9,7 @@ import type { Options } from '../config/options.js';
 import type { InferenceCore } from '../core/inference.js';
 import { PROTO_DIR } from '../paths.js';
 import { InflightCalls } from './calls.js';
+import { REGISTRY_SERVICE_NAME, registryServiceDefinition, registryServiceHandlers, type RegistryServiceDeps } from './registry-service.js';
 import { PREDICTION_SERVICE_NAME, predictionServiceDefinition, predictionServiceHandlers } from './prediction-service.js';
 
 /** Features or input tensors in one instance; far above any real model's input count. */
@@ -40,16 +41,21 @@ export interface GrpcServer {
   setServing(status: ServingStatus): void;
 }
 
-export function buildGrpcServer(core: InferenceCore, options: Options, log: Logger): GrpcServer {
+export function buildGrpcServer(core: InferenceCore, options: Options, log: Logger, registry?: RegistryServiceDeps): GrpcServer {
   const server = new grpc.Server(grpcServerOptions(options));
   const inflight = new InflightCalls();
   const limits = { maxInstances: options.maxRequestRows, maxMapEntries: MAX_MAP_ENTRIES };
   server.addService(predictionServiceDefinition(limits), predictionServiceHandlers(core, log.child({ component: 'grpc' }), inflight));
 
-  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
+  const services: string[] = [...HEALTH_SERVICES];
+  if (registry !== undefined) {
+    server.addService(registryServiceDefinition(), registryServiceHandlers(registry, log.child({ component: 'registry-grpc' }), inflight));
+    services.push(REGISTRY_SERVICE_NAME);
+  }
+  const health = new HealthImplementation(Object.fromEntries(services.map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
 
-  const definitions = protoLoader.loadSync(['quiver/v1/prediction.proto'], {
+  const definitions = protoLoader.loadSync(['quiver/v1/prediction.proto', 'quiver/v1/registry.proto'], {
     includeDirs: [PROTO_DIR],
     keepCase: true,
     longs: String,
@@ -64,7 +70,7 @@ export function buildGrpcServer(core: InferenceCore, options: Options, log: Logg
     health,
     inflight,
     setServing(status) {
-      for (const s of HEALTH_SERVICES) health.setStatus(s, status);
+      for (const s of services) health.setStatus(s, status);
     },
   };
 }

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 
 import { type Options, resolveOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/log/logger.js';
+import { tmp } from './fixtures.js';
 import { QuiverServer } from '../../src/server.js';
 import {
   type BatchPredictRequest,
@@ -24,7 +25,15 @@ export interface Running {
 
 export async function startServer(flags: Partial<Record<keyof Options, unknown>> = {}): Promise<Running> {
   const options = resolveOptions({
-    flags: { grpcHost: '127.0.0.1', grpcPort: 0, logLevel: 'silent', workers: 1, shutdownGraceMs: 5000, ...flags },
+    flags: {
+      grpcHost: '127.0.0.1',
+      grpcPort: 0,
+      logLevel: 'silent',
+      workers: 1,
+      shutdownGraceMs: 5000,
+      dataDir: tmp('quiver-data-'),
+      ...flags,
+    },
   });
   const server = await QuiverServer.start(options, createLogger(options.logLevel));
   const address = `127.0.0.1:${server.grpcPort}`;

@@ -1,0 +1,309 @@
+/**
+ * The registry: validation and the upload flow over a RegistryStore (metadata) and an
+ * ArtifactStore (bytes). It emits `change` with the model name after every committed write,
+ * so servers in this process follow at once (others poll the store's audit log).
+ */
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { invalidArgument, notFound } from '../core/errors.js';
+import { deriveSignature, type ServingSignature } from '../core/signature.js';
+import { Lineage } from '../gen/quiver/v1/registry.js';
+import { readOnnxModelInfo } from '../onnx/model-info.js';
+import { ArtifactStore } from './artifacts.js';
+import { SqliteRegistryStore } from './sqlite-store.js';
+import {
+  type AuditRecord,
+  type ModelRecord,
+  NAME_PATTERN,
+  type Patch,
+  type RegistryStore,
+  type SignatureRecord,
+  type StageName,
+  type VersionRecord,
+} from './types.js';
+
+export interface RegistryOptions {
+  readonly dataDir: string;
+  /** The largest artifact accepted, bytes. */
+  readonly maxUploadBytes: number;
+}
+
+export interface UploadMetadata {
+  readonly modelName: string;
+  readonly description: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly lineage: Lineage | undefined;
+  readonly expectedSha256: string;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextPageToken: string;
+}
+
+const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 100;
+const MAX_TAGS = 64;
+const MAX_TAG_KEY = 128;
+const MAX_TAG_VALUE = 4096;
+const MAX_DESCRIPTION = 16 * 1024;
+
+export function checkName(field: string, value: string): string {
+  if (!NAME_PATTERN.test(value)) {
+    throw invalidArgument(
+      `${field}: ${JSON.stringify(value)} is not a valid name; use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
+  }
+  return value;
+}
+
+function checkTags(field: string, tags: Readonly<Record<string, string>>): Record<string, string> {
+  const entries = Object.entries(tags);
+  if (entries.length > MAX_TAGS) throw invalidArgument(`${field}: at most ${MAX_TAGS} tags`);
+  for (const [k, v] of entries) {
+    if (k === '' || k.length > MAX_TAG_KEY) throw invalidArgument(`${field}: tag keys must be 1-${MAX_TAG_KEY} characters`);
+    if (v.length > MAX_TAG_VALUE) throw invalidArgument(`${field}.${k}: tag values must be at most ${MAX_TAG_VALUE} characters`);
+  }
+  return { ...tags };
+}
+
+function checkDescription(field: string, d: string | undefined): string | undefined {
+  if (d !== undefined && d.length > MAX_DESCRIPTION) throw invalidArgument(`${field}: at most ${MAX_DESCRIPTION} characters`);
+  return d;
+}
+
+export function checkVersion(field: string, version: number): number {
+  if (!Number.isInteger(version) || version < 1) throw invalidArgument(`${field}: ${version} is not a version number (1, 2, 3, ...)`);
+  return version;
+}
+
+function pageSize(n: number): number {
+  if (n < 0) throw invalidArgument('page_size: must not be negative');
+  return n === 0 ? DEFAULT_PAGE : Math.min(n, MAX_PAGE);
+}
+
+function decodeToken<T>(token: string, fallback: T): T {
+  if (token === '') return fallback;
+  try {
+    return (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { a: T }).a;
+  } catch {
+    throw invalidArgument('page_token: not a token this server issued');
+  }
+}
+
+const encodeToken = (after: unknown): string => Buffer.from(JSON.stringify({ a: after })).toString('base64url');
+
+export function signatureRecord(sig: ServingSignature): SignatureRecord {
+  return {
+    inputs: sig.inputs.map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims })),
+    outputs: sig.outputs.map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims })),
+    featureNames: sig.featureNames,
+    onnxMetadata: { ...sig.metadata },
+  };
+}
+
+export class Registry extends EventEmitter<{ change: [model: string] }> {
+  private constructor(
+    readonly store: RegistryStore,
+    readonly artifacts: ArtifactStore,
+  ) {
+    super();
+  }
+
+  /** Opens the embedded registry (SQLite + artifact directory) under the data directory. */
+  static async open(options: RegistryOptions): Promise<Registry> {
+    const artifacts = new ArtifactStore(join(options.dataDir, 'artifacts'), options.maxUploadBytes);
+    await artifacts.open();
+    return new Registry(new SqliteRegistryStore(join(options.dataDir, 'registry.db')), artifacts);
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  private changed(model: string): void {
+    this.emit('change', model);
+  }
+
+  async createModel(name: string, description: string, tags: Readonly<Record<string, string>>, actor: string): Promise<ModelRecord> {
+    const m = await this.store.createModel(
+      checkName('name', name),
+      checkDescription('description', description) ?? '',
+      checkTags('tags', tags),
+      actor,
+    );
+    this.changed(name);
+    return m;
+  }
+
+  async getModel(name: string): Promise<ModelRecord> {
+    const m = await this.store.getModel(checkName('name', name));
+    if (m === undefined) throw notFound(`registered model '${name}' does not exist`);
+    return m;
+  }
+
+  async listModels(size: number, token: string): Promise<Page<ModelRecord>> {
+    const limit = pageSize(size);
+    const items = await this.store.listModels(decodeToken(token, ''), limit);
+    return { items, nextPageToken: items.length === limit ? encodeToken((items[items.length - 1] as ModelRecord).name) : '' };
+  }
+
+  async updateModel(name: string, patch: Patch, actor: string): Promise<ModelRecord> {
+    const m = await this.store.updateModel(
+      checkName('name', name),
+      { description: checkDescription('description', patch.description), tags: checkTags('tags', patch.tags ?? {}) },
+      actor,
+    );
+    this.changed(name);
+    return m;
+  }
+
+  /**
+   * The upload flow: stream to a temp file (hashing, size cap), parse the ONNX graph,
+   * refuse external data and unservable signatures, move the bytes under their hash, then
+   * record the version and its audit row in one transaction. Nothing is recorded unless
+   * every step succeeded; a failure leaves no temp file behind.
+   */
+  async createVersion(meta: UploadMetadata, chunks: AsyncIterable<Uint8Array>, actor: string): Promise<VersionRecord> {
+    checkName('metadata.model_name', meta.modelName);
+    checkDescription('metadata.description', meta.description);
+    const tags = checkTags('metadata.tags', meta.tags);
+    if (meta.expectedSha256 !== '' && !/^[0-9a-f]{64}$/.test(meta.expectedSha256)) {
+      throw invalidArgument('metadata.expected_sha256: must be 64 lowercase hex digits');
+    }
+    const upload = await this.artifacts.begin();
+    let committed = false;
+    try {
+      for await (const chunk of chunks) await upload.write(chunk);
+      const { sha256, sizeBytes } = await upload.finish();
+      if (sizeBytes === 0) throw invalidArgument('the upload is empty: send the ONNX file after the metadata');
+      if (meta.expectedSha256 !== '' && meta.expectedSha256 !== sha256) {
+        throw invalidArgument(`the upload's sha256 is ${sha256}, not the expected ${meta.expectedSha256}: it was altered in transit`);
+      }
+      const bytes = await readFile(upload.tmpPath);
+      let signature: ServingSignature;
+      try {
+        const info = readOnnxModelInfo(bytes);
+        if (info.usesExternalData) {
+          throw new Error('it uses external data (tensors stored in other files); upload a self-contained model');
+        }
+        signature = deriveSignature(info);
+      } catch (err) {
+        throw invalidArgument(`the artifact cannot be registered: ${(err as Error).message}`);
+      }
+      await this.artifacts.commit(upload, sha256);
+      committed = true;
+      try {
+        const v = await this.store.createVersion(
+          {
+            modelName: meta.modelName,
+            sha256,
+            sizeBytes,
+            signature: signatureRecord(signature),
+            lineage: meta.lineage ?? Lineage.fromPartial({}),
+            description: meta.description,
+            tags,
+          },
+          actor,
+        );
+        this.changed(meta.modelName);
+        return v;
+      } catch (err) {
+        // The bytes are stored but unrecorded: drop them unless another version uses them.
+        if ((await this.store.artifactUsers(sha256).catch(() => 1)) === 0) await this.artifacts.remove(sha256);
+        throw err;
+      }
+    } finally {
+      if (!committed) await upload.abort();
+    }
+  }
+
+  /** A version by number or alias. */
+  async resolveVersion(name: string, spec: string): Promise<VersionRecord> {
+    checkName('model_name', name);
+    const model = await this.store.getModel(name);
+    if (model === undefined) throw notFound(`registered model '${name}' does not exist`);
+    let version: number | undefined;
+    if (/^[0-9]+$/.test(spec)) version = Number(spec);
+    else if (spec === '') throw invalidArgument('version: required (a number or an alias)');
+    else version = model.aliases[spec];
+    const v = version === undefined ? undefined : await this.store.getVersion(name, version);
+    if (v === undefined) {
+      const aliases = Object.keys(model.aliases);
+      throw notFound(
+        `model '${name}' has no version '${spec}' (latest version ${model.latestVersion}${aliases.length > 0 ? `; aliases: ${aliases.join(', ')}` : ''})`,
+      );
+    }
+    return v;
+  }
+
+  async listVersions(name: string, stage: StageName | undefined, size: number, token: string): Promise<Page<VersionRecord>> {
+    const limit = pageSize(size);
+    const items = await this.store.listVersions(checkName('model_name', name), stage, decodeToken(token, 0), limit);
+    return { items, nextPageToken: items.length === limit ? encodeToken((items[items.length - 1] as VersionRecord).version) : '' };
+  }
+
+  async updateVersion(name: string, version: number, patch: Patch, actor: string): Promise<VersionRecord> {
+    const v = await this.store.updateVersion(
+      checkName('model_name', name),
+      checkVersion('version', version),
+      { description: checkDescription('description', patch.description), tags: checkTags('tags', patch.tags ?? {}) },
+      actor,
+    );
+    this.changed(name);
+    return v;
+  }
+
+  async deleteVersion(name: string, version: number, actor: string): Promise<void> {
+    const v = await this.store.getVersion(checkName('model_name', name), checkVersion('version', version));
+    await this.store.deleteVersion(name, version, actor);
+    this.changed(name);
+    if (v !== undefined && (await this.store.artifactUsers(v.sha256)) === 0) await this.artifacts.remove(v.sha256);
+  }
+
+  async setAlias(name: string, alias: string, version: number, actor: string): Promise<VersionRecord> {
+    const v = await this.store.setAlias(checkName('model_name', name), checkName('alias', alias), checkVersion('version', version), actor);
+    this.changed(name);
+    return v;
+  }
+
+  async deleteAlias(name: string, alias: string, actor: string): Promise<void> {
+    await this.store.deleteAlias(checkName('model_name', name), checkName('alias', alias), actor);
+    this.changed(name);
+  }
+
+  async transitionStage(
+    name: string,
+    version: number,
+    stage: StageName,
+    archiveExisting: boolean,
+    description: string | undefined,
+    actor: string,
+  ): Promise<VersionRecord> {
+    const v = await this.store.transitionStage(
+      checkName('model_name', name),
+      checkVersion('version', version),
+      stage,
+      archiveExisting,
+      checkDescription('description', description),
+      actor,
+    );
+    this.changed(name);
+    return v;
+  }
+
+  /** A version's artifact, read and verified against its hash. */
+  async artifact(name: string, spec: string): Promise<{ version: VersionRecord; bytes: Buffer }> {
+    const version = await this.resolveVersion(name, spec);
+    return { version, bytes: await this.artifacts.readVerified(version.sha256) };
+  }
+
+  async auditLog(modelName: string, size: number, token: string): Promise<Page<AuditRecord>> {
+    if (modelName !== '') checkName('model_name', modelName);
+    const limit = pageSize(size);
+    const items = await this.store.audit(modelName, decodeToken(token, 0), limit);
+    return { items, nextPageToken: items.length === limit ? encodeToken((items[items.length - 1] as AuditRecord).id) : '' };
+  }
+}

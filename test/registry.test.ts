@@ -1,0 +1,337 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import * as grpc from '@grpc/grpc-js';
+import test from 'ava';
+
+import { ModelProto } from '../src/gen/onnx/onnx-ml.js';
+import { Lineage, Stage } from '../src/gen/quiver/v1/registry.js';
+import { buildOnnxModel } from '../src/onnx/builder.js';
+import { BLUEPRINT_ROW, blueprintFeatures, demoModel, tmp } from './helpers/fixtures.js';
+import { Registry } from './helpers/registry.js';
+import { grpcError, type Running, startServer } from './helpers/server.js';
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** The blueprint's 10 features, y = sum of the row: answers differ from the demo model's. */
+function sumModel(scale = 1): Uint8Array {
+  return buildOnnxModel({
+    inputs: [{ name: 'features', dtype: 'float32', dims: ['N', 10] }],
+    outputs: [{ name: 'y', dtype: 'float32', dims: ['N', 1] }],
+    initializers: [
+      { name: 'axes', dtype: 'int64', dims: [1], values: [1] },
+      { name: 'scale', dtype: 'float32', dims: [1], values: [scale] },
+    ],
+    nodes: [
+      { opType: 'ReduceSum', inputs: ['features', 'axes'], outputs: ['s'], attributes: { keepdims: { i: 1 } } },
+      { opType: 'Mul', inputs: ['s', 'scale'], outputs: ['y'] },
+    ],
+  });
+}
+
+async function withServer(
+  t: import('ava').ExecutionContext,
+  fn: (srv: Running, reg: Registry) => Promise<void>,
+  flags = {},
+): Promise<void> {
+  const srv = await startServer({ registryPollMs: 100, ...flags });
+  const reg = new Registry(srv.address);
+  try {
+    await fn(srv, reg);
+  } finally {
+    reg.close();
+    await srv.close();
+  }
+  t.pass();
+}
+
+test('CreateVersion: the server hashes the bytes, reads the signature, numbers versions 1, 2, 3 and never reuses a number', async (t) => {
+  await withServer(t, async (_srv, reg) => {
+    const bytes = demoModel();
+    const lineage = Lineage.fromPartial({
+      datasetSha256: 'ab'.repeat(32),
+      datasetRows: 1000,
+      algorithm: 'logistic',
+      metrics: new Map([['accuracy', 0.97]]),
+    });
+    const v1 = (await reg.upload({ modelName: 'fraud', description: 'first', lineage }, bytes, 1000)).version!;
+    t.is(v1.version, 1);
+    t.is(v1.sha256, sha(bytes));
+    t.is(v1.sizeBytes, bytes.length);
+    t.is(v1.stage, Stage.STAGE_NONE);
+    t.deepEqual(
+      v1.featureNames,
+      Array.from({ length: 10 }, (_, i) => `feature_${i}`),
+    );
+    t.deepEqual(
+      v1.inputs.map((i) => [i.name, i.shape]),
+      [['features', [-1, 10]]],
+    );
+    t.is(v1.lineage!.datasetRows, 1000);
+    t.is(v1.lineage!.metrics.get('accuracy'), 0.97);
+    t.is(v1.createdBy, 'tester');
+    const v2 = (await reg.upload({ modelName: 'fraud', expectedSha256: sha(sumModel()) }, sumModel())).version!;
+    t.is(v2.version, 2);
+    await reg.call('deleteVersion', { modelName: 'fraud', version: 2 });
+    const v3 = (await reg.upload({ modelName: 'fraud' }, sumModel(2))).version!;
+    t.is(v3.version, 3);
+    const model = await reg.call<{ model: { latestVersion: number; name: string } }>('getModel', { name: 'fraud' });
+    t.is(model.model.latestVersion, 3);
+    const got = await reg.call<{ version: { version: number; description: string } }>('getVersion', { modelName: 'fraud', version: '1' });
+    t.is(got.version.description, 'first');
+    const dl = await reg.download('fraud', '1');
+    t.is(dl.info!.sha256, sha(bytes));
+    t.true(dl.bytes.equals(Buffer.from(bytes)));
+  });
+});
+
+test('bad names, duplicates and unknown models or versions get clear errors', async (t) => {
+  await withServer(t, async (_srv, reg) => {
+    for (const name of ['../x', '/etc/passwd', 'a\u0000b', 'UPPER', '', '.hidden', 'x'.repeat(65)]) {
+      const err = await grpcError(reg.call('createModel', { name, description: '', tags: new Map() }));
+      t.is(err.code, grpc.status.INVALID_ARGUMENT, name);
+      t.regex(err.details, /^name: .* is not a valid name; use 1-64 lowercase letters/);
+      const up = await grpcError(reg.upload({ modelName: name }, demoModel()));
+      t.is(up.code, grpc.status.INVALID_ARGUMENT);
+      t.regex(up.details, /^metadata\.model_name: .* is not a valid name/);
+    }
+    await reg.call('createModel', { name: 'churn', description: 'd', tags: new Map([['team', 'growth']]) });
+    const dup = await grpcError(reg.call('createModel', { name: 'churn', description: '', tags: new Map() }));
+    t.is(dup.code, grpc.status.ALREADY_EXISTS);
+    t.is(dup.details, "registered model 'churn' already exists");
+    const missing = await grpcError(reg.call('getModel', { name: 'nope' }));
+    t.is(missing.code, grpc.status.NOT_FOUND);
+    t.is(missing.details, "registered model 'nope' does not exist");
+    await reg.upload({ modelName: 'churn' }, demoModel());
+    const noVersion = await grpcError(reg.call('getVersion', { modelName: 'churn', version: '9' }));
+    t.is(noVersion.code, grpc.status.NOT_FOUND);
+    t.is(noVersion.details, "model 'churn' has no version '9' (latest version 1)");
+    const badAlias = await grpcError(reg.call('setAlias', { modelName: 'churn', alias: '../prod', version: 1 }));
+    t.is(badAlias.code, grpc.status.INVALID_ARGUMENT);
+    const badVersion = await grpcError(reg.call('setAlias', { modelName: 'churn', alias: 'champion', version: 0 }));
+    t.regex(badVersion.details, /^version: 0 is not a version number/);
+    const badStage = await grpcError(reg.call('transitionStage', { modelName: 'churn', version: 1, stage: Stage.STAGE_UNSPECIFIED }));
+    t.is(badStage.code, grpc.status.INVALID_ARGUMENT);
+  });
+});
+
+test('uploads that are not servable ONNX are refused and leave no version and no file behind', async (t) => {
+  const dataDir = tmp('quiver-data-');
+  await withServer(
+    t,
+    async (_srv, reg) => {
+      const notOnnx = await grpcError(reg.upload({ modelName: 'm' }, new TextEncoder().encode('definitely not onnx')));
+      t.is(notOnnx.code, grpc.status.INVALID_ARGUMENT);
+      t.regex(notOnnx.details, /^the artifact cannot be registered: not an ONNX model/);
+      // An initializer whose bytes live in another file: the ONNX path-traversal CVEs' vector.
+      const external = ModelProto.decode(demoModel());
+      const w = external.graph!.initializer[0]!;
+      w.rawData = Buffer.alloc(0);
+      w.dataLocation = 1;
+      w.externalData = [{ key: 'location', value: '../../../etc/passwd' }];
+      const ext = await grpcError(reg.upload({ modelName: 'm' }, ModelProto.encode(external).finish()));
+      t.is(ext.code, grpc.status.INVALID_ARGUMENT);
+      t.regex(ext.details, /uses external data/);
+      const big = await grpcError(reg.upload({ modelName: 'm' }, new Uint8Array(8192)));
+      t.is(big.code, grpc.status.RESOURCE_EXHAUSTED);
+      t.is(big.details, 'the upload is over the limit of 4096 bytes');
+      const altered = await grpcError(reg.upload({ modelName: 'm', expectedSha256: 'f'.repeat(64) }, sumModel()));
+      t.regex(altered.details, /altered in transit/);
+      const metaLater = await grpcError(
+        new Promise((resolve, reject) => {
+          const call = reg.raw.createVersion((err, res) => (err ? reject(err) : resolve(res)));
+          call.write({ chunk: Buffer.from(sumModel()) });
+          call.end();
+        }),
+      );
+      t.regex(metaLater.details, /^metadata: the first message must carry the version metadata/);
+      const none = await grpcError(reg.call('getModel', { name: 'm' }));
+      t.is(none.code, grpc.status.NOT_FOUND);
+      t.deepEqual(readdirSync(join(dataDir, 'artifacts', 'tmp')), []);
+      t.deepEqual(readdirSync(join(dataDir, 'artifacts', 'sha256')), []);
+    },
+    { dataDir, maxUploadBytes: 4096 },
+  );
+});
+
+test('stages and aliases: one Production per model, archive_existing, one audit row per transition, delete refused while pointed at', async (t) => {
+  await withServer(t, async (_srv, reg) => {
+    for (let i = 0; i < 3; i++) await reg.upload({ modelName: 'credit' }, sumModel(i + 1));
+    await reg.call('transitionStage', { modelName: 'credit', version: 1, stage: Stage.STAGE_PRODUCTION, archiveExisting: true });
+    await reg.call('transitionStage', { modelName: 'credit', version: 2, stage: Stage.STAGE_STAGING });
+    const promoted = await reg.call<{ version: { stage: Stage; aliases: string[] } }>('transitionStage', {
+      modelName: 'credit',
+      version: 2,
+      stage: Stage.STAGE_PRODUCTION,
+      archiveExisting: true,
+      description: 'better recall',
+    });
+    t.is(promoted.version.stage, Stage.STAGE_PRODUCTION);
+    t.deepEqual(promoted.version.aliases, ['production']);
+    const list = await reg.call<{ versions: Array<{ version: number; stage: Stage }> }>('listVersions', { modelName: 'credit' });
+    t.deepEqual(
+      list.versions.map((v) => [v.version, v.stage]),
+      [
+        [1, Stage.STAGE_ARCHIVED],
+        [2, Stage.STAGE_PRODUCTION],
+        [3, Stage.STAGE_NONE],
+      ],
+    );
+    const prod = await reg.call<{ versions: Array<{ version: number }> }>('listVersions', {
+      modelName: 'credit',
+      stage: Stage.STAGE_PRODUCTION,
+    });
+    t.deepEqual(
+      prod.versions.map((v) => v.version),
+      [2],
+    );
+    await reg.call('setAlias', { modelName: 'credit', alias: 'champion', version: 3 });
+    const byAlias = await reg.call<{ version: { version: number; aliases: string[] } }>('getVersion', {
+      modelName: 'credit',
+      version: 'champion',
+    });
+    t.is(byAlias.version.version, 3);
+    for (const v of [2, 3]) {
+      const err = await grpcError(reg.call('deleteVersion', { modelName: 'credit', version: v }));
+      t.is(err.code, grpc.status.FAILED_PRECONDITION);
+      t.regex(err.details, new RegExp(`^model 'credit' version ${v} cannot be deleted while '(production|champion)' points at it`));
+    }
+    await reg.call('deleteAlias', { modelName: 'credit', alias: 'champion' });
+    await reg.call('deleteVersion', { modelName: 'credit', version: 3 });
+    const audit = await reg.call<{ entries: Array<{ action: string; version: number; detail: string; actor: string }> }>('getAuditLog', {
+      modelName: 'credit',
+    });
+    t.deepEqual(
+      audit.entries.map((e) => e.action),
+      [
+        'create_model',
+        'create_version',
+        'create_version',
+        'create_version',
+        'transition_stage',
+        'transition_stage',
+        'transition_stage',
+        'set_alias',
+        'delete_alias',
+        'delete_version',
+      ],
+    );
+    const lastTransition = audit.entries.filter((e) => e.action === 'transition_stage')[2]!;
+    t.deepEqual(JSON.parse(lastTransition.detail), { from: 'Staging', to: 'Production', archived_version: 1 });
+    t.true(audit.entries.every((e) => e.actor === 'tester'));
+    const page1 = await reg.call<{ entries: unknown[]; nextPageToken: string }>('getAuditLog', { modelName: 'credit', pageSize: 4 });
+    t.is(page1.entries.length, 4);
+    const page2 = await reg.call<{ entries: Array<{ action: string }> }>('getAuditLog', {
+      modelName: 'credit',
+      pageSize: 100,
+      pageToken: page1.nextPageToken,
+    });
+    t.is(page2.entries.length, 6);
+  });
+});
+
+const predictDefault = (srv: Running, model: string, version = '') =>
+  srv.client.predict({ modelName: model, modelVersion: version, features: blueprintFeatures(BLUEPRINT_ROW) });
+
+async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > ms) throw new Error(`not true after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Date.now() - t0;
+}
+
+test('the server serves the Production version, follows promotions, serves any alias and loads numbered versions on demand', async (t) => {
+  await withServer(t, async (srv, reg) => {
+    await reg.upload({ modelName: 'blueprint' }, demoModel());
+    await reg.upload({ modelName: 'blueprint' }, sumModel());
+    const unserved = await grpcError(predictDefault(srv, 'blueprint'));
+    t.is(unserved.code, grpc.status.NOT_FOUND);
+    await reg.call('transitionStage', { modelName: 'blueprint', version: 1, stage: Stage.STAGE_PRODUCTION });
+    await eventually(async () => (await predictDefault(srv, 'blueprint').catch(() => undefined))?.modelVersion === '1');
+    t.is((await predictDefault(srv, 'blueprint')).prediction, 1);
+    await reg.call('transitionStage', { modelName: 'blueprint', version: 2, stage: Stage.STAGE_PRODUCTION, archiveExisting: true });
+    const took = await eventually(async () => (await predictDefault(srv, 'blueprint')).modelVersion === '2');
+    t.true(took < 1000, `served the promotion after ${took} ms`);
+    t.is((await predictDefault(srv, 'blueprint')).prediction, Math.fround(BLUEPRINT_ROW.reduce((a, b) => a + Math.fround(b), 0)));
+    // Version 1 is archived (no alias): asking for it by number loads it on demand.
+    const v1 = await predictDefault(srv, 'blueprint', '1');
+    t.is(v1.modelVersion, '1');
+    await reg.call('setAlias', { modelName: 'blueprint', alias: 'challenger', version: 1 });
+    await eventually(async () => (await predictDefault(srv, 'blueprint', 'challenger').catch(() => undefined))?.modelVersion === '1');
+    const meta = await srv.client.metadata('blueprint');
+    t.deepEqual(Object.fromEntries(meta.aliases), { challenger: '1', production: '2' });
+    const none = await grpcError(predictDefault(srv, 'blueprint', '7'));
+    t.is(none.code, grpc.status.NOT_FOUND);
+    const reload = await reg.call<{ served: Array<{ version: number; aliases: string[] }>; failures: unknown[] }>('reloadModel', {
+      modelName: 'blueprint',
+    });
+    t.deepEqual(reload.served.map((s) => [s.version, s.aliases]).sort(), [
+      [1, ['challenger']],
+      [2, ['production']],
+    ]);
+    t.deepEqual(reload.failures, []);
+  });
+});
+
+test('a corrupted artifact is detected and not served: the previous Production version keeps serving', async (t) => {
+  const dataDir = tmp('quiver-data-');
+  await withServer(
+    t,
+    async (srv, reg) => {
+      await reg.upload({ modelName: 'risk' }, demoModel());
+      await reg.call('transitionStage', { modelName: 'risk', version: 1, stage: Stage.STAGE_PRODUCTION });
+      const v2 = (await reg.upload({ modelName: 'risk' }, sumModel())).version!;
+      await eventually(async () => (await predictDefault(srv, 'risk').catch(() => undefined))?.modelVersion === '1');
+      // Flip bytes of version 2's stored artifact, then promote it.
+      const path = join(dataDir, 'artifacts', 'sha256', v2.sha256.slice(0, 2), `${v2.sha256}.onnx`);
+      const bytes = Buffer.from(sumModel());
+      bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0xff;
+      writeFileSync(path, bytes);
+      await reg.call('transitionStage', { modelName: 'risk', version: 2, stage: Stage.STAGE_PRODUCTION });
+      const reload = await reg.call<{ failures: Array<{ version: number; message: string }> }>('reloadModel', { modelName: 'risk' });
+      t.is(reload.failures.length, 1);
+      t.is(reload.failures[0]!.version, 2);
+      t.regex(reload.failures[0]!.message, /is corrupted: its content hashes to/);
+      for (let i = 0; i < 20; i++) t.is((await predictDefault(srv, 'risk')).modelVersion, '1');
+      t.true(srv.server.follower!.stats.loadFailures >= 1);
+      const dl = await grpcError(reg.download('risk', '2'));
+      t.is(dl.code, grpc.status.FAILED_PRECONDITION);
+    },
+    { dataDir },
+  );
+});
+
+test('promotion under continuous load: zero failed requests, and the answering version changes', async (t) => {
+  await withServer(t, async (srv, reg) => {
+    await reg.upload({ modelName: 'live' }, demoModel());
+    await reg.upload({ modelName: 'live' }, sumModel());
+    await reg.call('transitionStage', { modelName: 'live', version: 1, stage: Stage.STAGE_PRODUCTION });
+    await eventually(async () => (await predictDefault(srv, 'live').catch(() => undefined))?.modelVersion === '1');
+    let stop = false;
+    const seen: string[] = [];
+    const failures: unknown[] = [];
+    const lanes = Array.from({ length: 16 }, async () => {
+      while (!stop) {
+        try {
+          seen.push((await predictDefault(srv, 'live')).modelVersion);
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    await reg.call('transitionStage', { modelName: 'live', version: 2, stage: Stage.STAGE_PRODUCTION, archiveExisting: true });
+    await eventually(async () => seen.slice(-50).every((v) => v === '2') && seen.length > 100);
+    await new Promise((r) => setTimeout(r, 100));
+    await reg.call('transitionStage', { modelName: 'live', version: 1, stage: Stage.STAGE_PRODUCTION, archiveExisting: true });
+    await eventually(async () => seen.slice(-50).every((v) => v === '1'));
+    stop = true;
+    await Promise.all(lanes);
+    t.deepEqual(failures, []);
+    t.true(seen.includes('2'));
+    t.true(seen.length > 300, `${seen.length} requests`);
+  });
+});
