@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
@@ -9,6 +10,7 @@ import { ModelProto } from '../src/gen/onnx/onnx-ml.js';
 import { Lineage, Stage } from '../src/gen/quiver/v1/registry.js';
 import { buildOnnxModel } from '../src/onnx/builder.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, tmp } from './helpers/fixtures.js';
+import { ROOT } from './helpers/process.js';
 import { Registry } from './helpers/registry.js';
 import { grpcError, type Running, startServer } from './helpers/server.js';
 
@@ -333,5 +335,33 @@ test('promotion under continuous load: zero failed requests, and the answering v
     t.deepEqual(failures, []);
     t.true(seen.includes('2'));
     t.true(seen.length > 300, `${seen.length} requests`);
+  });
+});
+
+test('a model built with python3-onnx (other input name and shape) uploads and serves', async (t) => {
+  const path = join(tmp(), 'python.onnx');
+  const { W, b } = JSON.parse(execFileSync('/usr/bin/python3', [join(ROOT, 'test/python/make_model.py'), path]).toString()) as {
+    W: number[];
+    b: number;
+  };
+  await withServer(t, async (srv, reg) => {
+    const v = (await reg.upload({ modelName: 'from-python' }, readFileSync(path))).version!;
+    t.deepEqual(
+      v.inputs.map((i) => [i.name, i.shape]),
+      [['input', [-1, 3]]],
+    );
+    t.deepEqual(v.featureNames, ['feature_0', 'feature_1', 'feature_2']);
+    await reg.call('transitionStage', { modelName: 'from-python', version: 1, stage: Stage.STAGE_PRODUCTION });
+    const x = [1.5, -2, 0.25];
+    const expected = Math.fround(x.reduce((acc, xi, i) => acc + xi * W[i]!, b));
+    await eventually(
+      async () =>
+        (await srv.client
+          .predict({ modelName: 'from-python', features: new Map(x.map((v2, i) => [`feature_${i}`, v2])) })
+          .catch(() => undefined)) !== undefined,
+    );
+    const res = await srv.client.predict({ modelName: 'from-python', features: new Map(x.map((v2, i) => [`feature_${i}`, v2])) });
+    t.true(Math.abs(res.prediction - expected) < 1e-5, `${res.prediction} vs ${expected}`);
+    t.deepEqual(res.outputs.get('output')!.shape, [1, 1]);
   });
 });

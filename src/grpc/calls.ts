@@ -57,6 +57,8 @@ export function contextOf(call: { getDeadline(): Date | number; on(event: 'cance
   const deadline = d instanceof Date ? d.getTime() : d;
   const ctx = new CallContext(Number.isFinite(deadline) ? deadline : Infinity);
   call.on('cancelled', () => ctx.cancel());
+  // Cancelled before the handler ran (the event has fired already).
+  if ((call as { cancelled?: boolean }).cancelled === true) ctx.cancel();
   return ctx;
 }
 

@@ -1,0 +1,97 @@
+/** `quiver serve`: the server, with every option of the schema as a flag. */
+import { readFileSync } from 'node:fs';
+
+import { type Command, Option as CliOption } from 'commander';
+
+import { envName, flagName, OPTION_DEFS, type Options, resolveOptions } from '../config/options.js';
+import { invalidConfig } from '../core/errors.js';
+import { createLogger } from '../log/logger.js';
+import { QuiverServer } from '../server.js';
+import { CliExit } from './exit.js';
+
+function loadConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw invalidConfig(`config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('must be a JSON object');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw invalidConfig(`config file ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The options as `serve` (and the other commands that read the data dir) resolve them. */
+export function optionsFrom(values: Record<string, unknown>): Options {
+  const flags: Partial<Record<keyof Options, unknown>> = {};
+  for (const def of OPTION_DEFS) {
+    const key = def.key === 'models' ? 'model' : def.key;
+    if (values[key] !== undefined) flags[def.key] = values[key];
+  }
+  const configPath = (values.config as string | undefined) ?? process.env.QUIVER_CONFIG;
+  return resolveOptions({
+    ...(configPath === undefined ? {} : { file: loadConfigFile(configPath), filePath: configPath }),
+    env: process.env,
+    flags,
+  });
+}
+
+/** Adds every schema option as a flag; values stay undefined unless given (env/file may set them). */
+export function addOptionFlags(cmd: Command, only?: ReadonlyArray<keyof Options>): Command {
+  cmd.option('--config <file>', 'JSON config file (QUIVER_CONFIG)');
+  for (const def of OPTION_DEFS) {
+    if (only !== undefined && !only.includes(def.key)) continue;
+    const help = `${def.doc} (${envName(def.key)})`;
+    if (def.key === 'models') {
+      cmd.addOption(new CliOption('--model <name[:version]=path...>', help));
+    } else if (def.kind === 'bool') {
+      cmd.addOption(new CliOption(`--${flagName(def.key)}`, help));
+      cmd.addOption(new CliOption(`--no-${flagName(def.key)}`, `turn off ${flagName(def.key)}`).hideHelp());
+    } else {
+      cmd.addOption(new CliOption(`--${flagName(def.key)} <value>`, help));
+    }
+  }
+  return cmd;
+}
+
+export async function serve(values: Record<string, unknown>): Promise<number> {
+  let options: Options;
+  try {
+    options = optionsFrom(values);
+  } catch (err) {
+    throw new CliExit(2, (err as Error).message);
+  }
+  const log = createLogger(options.logLevel);
+  let server: QuiverServer;
+  try {
+    server = await QuiverServer.start(options, log);
+  } catch (err) {
+    log.fatal({ err }, 'could not start');
+    throw new CliExit(1, `could not start: ${(err as Error).message}`);
+  }
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        log.warn({ signal }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      log.info({ signal }, 'signal received');
+      server.shutdown().then(
+        (clean) => resolve(clean ? 0 : 1),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
