@@ -17,7 +17,6 @@ const PACKAGE = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf
 function program(setCode: (code: number) => void): Command {
   const p = new Command('quiver')
     .description('Quiver: a gRPC-first inference server for ONNX models, with a registry and a training pipeline')
-    .version(`quiver ${PACKAGE.version}`, '--version')
     .showHelpAfterError('(quiver --help lists the commands)')
     .exitOverride();
   p.command('version')
@@ -55,6 +54,8 @@ function program(setCode: (code: number) => void): Command {
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const p = program((c) => (code = c));
+  // Not commander's program.version(): its global --version would swallow `promote --version N`.
+  if (argv.length === 1 && argv[0] === '--version') argv = ['version'];
   if (argv.length === 0) {
     process.stdout.write(p.helpInformation());
     return 2;
