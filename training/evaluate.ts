@@ -1,0 +1,84 @@
+/**
+ * Evaluating a model version on labelled data, and the promotion rule: does a candidate beat
+ * what is in production? Works on any binary classifier ONNX (see onnx-run.ts for how the
+ * probability output is found), including models trained elsewhere.
+ */
+import { type CsvTable, toMatrix } from './data/csv.js';
+import type { TableLike } from './data/generate.js';
+import { type Matrix, assertBinaryLabels } from './matrix.js';
+import {
+  type ClassificationMetrics,
+  type ConfusionMatrix,
+  LOWER_IS_BETTER,
+  METRIC_NAMES,
+  type MetricName,
+  classificationMetrics,
+  confusionMatrix,
+  labelsFromProba,
+} from './metrics.js';
+import { classifierIo, onnxProbabilities } from './onnx-run.js';
+
+export interface Evaluation {
+  readonly rows: number;
+  /** Rows labelled 1. */
+  readonly positives: number;
+  readonly metrics: ClassificationMetrics;
+  /** [[tn, fp], [fn, tp]] at threshold 0.5 (the label the server answers). */
+  readonly confusionMatrix: ConfusionMatrix;
+}
+
+export async function evaluateOnnx(onnxBytes: Uint8Array, X: Matrix, y: readonly number[]): Promise<Evaluation> {
+  // A test set of one class is allowed: metrics are defined, except ROC AUC (NaN).
+  assertBinaryLabels(X, y, true);
+  const proba = await onnxProbabilities(onnxBytes, X);
+  return {
+    rows: y.length,
+    positives: y.reduce((a, b) => a + b, 0),
+    metrics: classificationMetrics(y, proba),
+    confusionMatrix: confusionMatrix(y, labelsFromProba(proba)),
+  };
+}
+
+/**
+ * Evaluates on a table (a CSV as read, or generated data), taking the columns the model names
+ * in its feature-names metadata in the model's order, or every non-target column when it
+ * names none.
+ */
+export async function evaluateOnnxOnTable(
+  onnxBytes: Uint8Array,
+  table: CsvTable | TableLike,
+  options: { readonly target?: string } = {},
+): Promise<Evaluation & { readonly featureNames: string[] }> {
+  const { featureNames } = classifierIo(onnxBytes);
+  const m = toMatrix(table, { ...options, ...(featureNames === null ? {} : { features: featureNames }) });
+  return { ...(await evaluateOnnx(onnxBytes, m.X, m.y)), featureNames: m.featureNames };
+}
+
+export interface Comparison {
+  readonly metric: MetricName;
+  readonly margin: number;
+  /** True when there is no production model, or the candidate's improvement is greater than the margin. */
+  readonly beats: boolean;
+  readonly candidate: number;
+  readonly production: number | null;
+  /** How much better the candidate is on `metric` (production - candidate for log loss), null without production. */
+  readonly improvement: number | null;
+  /** candidate - production for every metric (raw differences: negative log-loss deltas are better). */
+  readonly deltas: Record<MetricName, number> | null;
+}
+
+export function compareModels(
+  candidate: ClassificationMetrics,
+  production: ClassificationMetrics | null,
+  margin = 0,
+  metric: MetricName = 'accuracy',
+): Comparison {
+  if (!METRIC_NAMES.includes(metric)) throw new Error(`unknown metric '${metric}' (known: ${METRIC_NAMES.join(', ')})`);
+  if (!Number.isFinite(margin)) throw new Error(`margin must be a finite number, got ${margin}`);
+  if (production === null) {
+    return { metric, margin, beats: true, candidate: candidate[metric], production: null, improvement: null, deltas: null };
+  }
+  const deltas = Object.fromEntries(METRIC_NAMES.map((m) => [m, candidate[m] - production[m]])) as Record<MetricName, number>;
+  const improvement = LOWER_IS_BETTER.has(metric) ? -deltas[metric] : deltas[metric];
+  return { metric, margin, beats: improvement > margin, candidate: candidate[metric], production: production[metric], improvement, deltas };
+}
