@@ -128,7 +128,7 @@ export class QuiverServer {
       const sources: ModelSource[] = [...options.models];
       if (options.modelRepository !== '') sources.push(...(await scanModelRepository(options.modelRepository, log)));
       if (options.demo && !sources.some((s) => s.name === DEMO_MODEL_NAME)) {
-        if (registry !== undefined) await seedDemo(registry, log);
+        if (registry !== undefined) await seedDemo(registry, options.dataDir, log);
         else sources.push(await ensureDemoModel(options.dataDir));
       }
       for (const s of sources) {

@@ -11,6 +11,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { CliExit } from './exit.js';
 import { addRegistryCommands } from './registry-commands.js';
 import { addOptionFlags, serve } from './serve.js';
+import { addTrainingCommands } from './training-commands.js';
 
 const PACKAGE = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 
@@ -47,6 +48,7 @@ function program(setCode: (code: number) => void): Command {
       process.stdout.write(optionsTable() + '\n');
     });
   addRegistryCommands(p);
+  addTrainingCommands(p);
   return p;
 }
 

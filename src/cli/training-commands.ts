@@ -1,0 +1,203 @@
+/**
+ * The blueprint's training flow from the command line: `quiver data generate|validate`,
+ * `quiver train`, `quiver evaluate` (promotion is `quiver promote`, in registry-commands.ts).
+ */
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+
+import { ALGORITHM_NAMES, isAlgorithmName } from '../../training/algorithms/index.js';
+import { readCsv } from '../../training/data/csv.js';
+import { DEFAULT_WEIGHTS, generateDataset, writeCsv } from '../../training/data/generate.js';
+import { validateDataset } from '../../training/data/validate.js';
+import { compareModels, evaluateOnnxOnTable } from '../../training/evaluate.js';
+import { type MetricName, METRIC_NAMES } from '../../training/metrics.js';
+import { trainModel, trainingReport } from '../../training/train.js';
+import { invalidArgument } from '../core/errors.js';
+import { registerTraining } from '../registry/register-training.js';
+import { CliExit } from './exit.js';
+import { actor, versionSummary, withRegistry } from './registry-commands.js';
+import { addOptionFlags } from './serve.js';
+
+const print = (value: unknown): void => {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+};
+
+function num(name: string, text: string | undefined, fallback: number, integer = false): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)))
+    throw invalidArgument(`--${name}: ${JSON.stringify(text)} is not ${integer ? 'an integer' : 'a number'}`);
+  return n;
+}
+
+function params(pairs: string[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw invalidArgument(`--param: '${pair}' must be name=value`);
+    const raw = pair.slice(eq + 1);
+    const n = Number(raw);
+    out[pair.slice(0, eq)] = raw !== '' && Number.isFinite(n) ? n : raw;
+  }
+  return out;
+}
+
+/** `name:version` or `name@alias`. */
+export function parseModelUri(uri: string): { name: string; version: string } {
+  const m = /^([^:@]+)(?:[:@](.+))$/.exec(uri);
+  if (m === null) throw invalidArgument(`--model-uri: '${uri}' must be NAME:VERSION or NAME@ALIAS`);
+  return { name: m[1] as string, version: m[2] as string };
+}
+
+export function addTrainingCommands(program: Command): void {
+  const data = program.command('data').description('generate and validate training data');
+  data
+    .command('generate')
+    .description("the blueprint's synthetic data: 10 normal features, target = w0*f0 + w1*f1 + w2*f2 > 0")
+    .requiredOption('--output <file>', 'CSV to write')
+    .option('--rows <n>', 'rows', '1000')
+    .option('--seed <s>', 'random seed', '42')
+    .option('--mean <m>', 'feature mean', '0')
+    .option('--std <d>', 'feature standard deviation', '1')
+    .option('--weights <w0,w1,w2>', `target weights (Flow 1's new data uses 1,1,0.3)`, DEFAULT_WEIGHTS.join(','))
+    .action((v: { output: string; rows: string; seed: string; mean: string; std: string; weights: string }) => {
+      const weights = v.weights.split(',').map((w) => num('weights', w, NaN));
+      if (weights.length !== 3 || weights.some((w) => !Number.isFinite(w)))
+        throw invalidArgument('--weights: give three numbers, like 1,1,0.5');
+      const dataset = generateDataset({
+        rows: num('rows', v.rows, 1000, true),
+        seed: num('seed', v.seed, 42, true),
+        mean: num('mean', v.mean, 0),
+        std: num('std', v.std, 1),
+        weights,
+      });
+      writeCsv(v.output, dataset);
+      const positives = dataset.rows.filter((r) => r[r.length - 1] === 1).length;
+      print({ output: v.output, rows: dataset.rows.length, columns: dataset.columns, positive_share: positives / dataset.rows.length });
+    });
+
+  data
+    .command('validate')
+    .description('check a CSV: schema and types, missing values, duplicates, ranges and outliers, class balance, distributions')
+    .requiredOption('--data-path <file>', 'CSV to check')
+    .requiredOption('--output <file>', 'JSON report to write')
+    .option('--target <column>', 'label column', 'target')
+    .option('--min-minority-share <x>', 'fail when the smaller class is below this share', '0.1')
+    .action((v: { dataPath: string; output: string; target: string; minMinorityShare: string }) => {
+      const report = validateDataset(readCsv(v.dataPath), {
+        target: v.target,
+        minMinorityShare: num('min-minority-share', v.minMinorityShare, 0.1),
+      });
+      writeFileSync(v.output, JSON.stringify(report, null, 2) + '\n');
+      print({
+        passed: report.passed,
+        rows: report.rows,
+        report: v.output,
+        failed: report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.message}`),
+      });
+      if (!report.passed) throw new CliExit(1, `${v.dataPath} failed validation (see ${v.output})`);
+    });
+
+  addOptionFlags(
+    program
+      .command('train')
+      .description('train on a CSV, check the ONNX export, and register the model with its lineage')
+      .requiredOption('--data-path <file>', 'training CSV (target column `target`)')
+      .requiredOption('--model-name <name>', 'registered model to add a version to')
+      .option('--algorithm <name>', ALGORITHM_NAMES.join(' | '), 'logistic')
+      .option('--experiment-name <name>', 'recorded in the lineage (default: the model name)')
+      .option('--param <name=value...>', 'algorithm parameters')
+      .option('--seed <s>', 'random seed (split and training)', '42')
+      .option('--holdout <x>', 'share of rows held out for the metrics', '0.2')
+      .option('--description <text>', 'version description', '')
+      .option('--report <file>', 'also write the training report (metrics, parity, profile) as JSON')
+      .option('--no-progress', 'no progress bar'),
+    ['dataDir', 'maxUploadBytes'],
+  ).action(async (v: Record<string, unknown>) => {
+    const algorithm = v.algorithm as string;
+    if (!isAlgorithmName(algorithm)) throw invalidArgument(`--algorithm: '${algorithm}' is not one of ${ALGORITHM_NAMES.join(', ')}`);
+    const bar =
+      v.progress === false || !process.stderr.isTTY
+        ? undefined
+        : new SingleBar({ format: `training ${algorithm} [{bar}] {percentage}% {value}/{total}`, stream: process.stderr });
+    let started = false;
+    const result = await trainModel({
+      dataPath: v.dataPath as string,
+      algorithm,
+      params: params(v.param as string[] | undefined),
+      seed: num('seed', v.seed as string, 42, true),
+      holdout: num('holdout', v.holdout as string, 0.2),
+      onProgress: (done, total) => {
+        if (bar === undefined) return;
+        if (!started) bar.start(total, 0);
+        started = true;
+        bar.update(done);
+      },
+    });
+    bar?.stop();
+    if (v.report !== undefined) writeFileSync(v.report as string, JSON.stringify(trainingReport(result), null, 2) + '\n');
+    const modelName = v.modelName as string;
+    const version = await withRegistry(v, (r) =>
+      registerTraining(r, modelName, result, {
+        experimentName: (v.experimentName as string | undefined) ?? modelName,
+        datasetName: basename(v.dataPath as string),
+        description: v.description as string,
+        actor: actor(),
+      }),
+    );
+    print({ ...versionSummary(version), holdout_metrics: result.metrics, parity: result.parity, dataset: result.dataset });
+  });
+
+  addOptionFlags(
+    program
+      .command('evaluate')
+      .description(
+        'score a registered version on test data and compare it with the Production version; exit 0 when it beats it by the margin',
+      )
+      .requiredOption('--model-uri <name:version|name@alias>', 'the candidate')
+      .requiredOption('--test-data <file>', 'CSV with the features and `target`')
+      .requiredOption('--output-report <file>', 'JSON report to write')
+      .option('--metric <name>', METRIC_NAMES.join(' | '), 'accuracy')
+      .option('--margin <x>', 'how much better the candidate must be', '0'),
+    ['dataDir'],
+  ).action(async (v: Record<string, unknown>) => {
+    const { name, version } = parseModelUri(v.modelUri as string);
+    const metric = v.metric as MetricName;
+    if (!METRIC_NAMES.includes(metric)) throw invalidArgument(`--metric: '${metric}' is not one of ${METRIC_NAMES.join(', ')}`);
+    const margin = num('margin', v.margin as string, 0);
+    const table = readCsv(v.testData as string);
+    const report = await withRegistry(v, async (r) => {
+      const candidate = await r.artifact(name, version);
+      const production = await r.resolveVersion(name, 'production').catch(() => undefined);
+      const candidateEval = await evaluateOnnxOnTable(candidate.bytes, table);
+      const productionEval =
+        production === undefined ? undefined : await evaluateOnnxOnTable(await r.artifacts.readVerified(production.sha256), table);
+      return {
+        model: name,
+        candidate: { version: candidate.version.version, ...candidateEval },
+        production: production === undefined ? null : { version: production.version, ...productionEval },
+        comparison: compareModels(candidateEval.metrics, productionEval?.metrics ?? null, margin, metric),
+        test_data: v.testData,
+      };
+    });
+    writeFileSync(v.outputReport as string, JSON.stringify(report, null, 2) + '\n');
+    const c = report.comparison;
+    print({
+      model: name,
+      candidate_version: report.candidate.version,
+      production_version: report.production?.version ?? null,
+      metric: c.metric,
+      candidate: c.candidate,
+      production: c.production,
+      improvement: c.improvement,
+      margin: c.margin,
+      beats: c.beats,
+      report: v.outputReport,
+    });
+    if (!report.comparison.beats)
+      throw new CliExit(1, `version ${report.candidate.version} does not beat production by ${margin} on ${metric}`);
+  });
+}
