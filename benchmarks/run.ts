@@ -258,6 +258,8 @@ async function main(): Promise<void> {
       String(port),
       '--model',
       `production-model=${modelPath}`,
+      // The file-served demo model alone: the registry in ./var may hold another production-model.
+      '--no-registry',
       '--log-level',
       'info',
     ],

@@ -75,6 +75,8 @@ const nowMs = (): number => performance.timeOrigin + performance.now();
 const INLINE_MAX_ROWS = 8;
 /** A delayed partial batch leaves this long before its earliest deadline. */
 const DEADLINE_MARGIN_MS = 2;
+/** How fast the load estimate fades when no request arrives (time constant, ms). */
+const LOAD_DECAY_MS = 2;
 /** Attempts for a batch whose worker died before starting it. */
 const MAX_ATTEMPTS = 3;
 
@@ -148,6 +150,7 @@ export class Batcher {
         ),
       );
     }
+    const calm = this.scheduler.arrive();
     return new Promise<BatchOutcome>((resolve, reject) => {
       const pending: Pending = {
         tensors,
@@ -156,14 +159,22 @@ export class Batcher {
         enqueuedAt: nowMs(),
         ctx,
         fault,
-        resolve,
-        reject,
+        resolve: (outcome) => {
+          this.scheduler.depart();
+          resolve(outcome);
+        },
+        reject: (err) => {
+          this.scheduler.depart();
+          reject(err);
+        },
         taken: false,
         offCancel: noop,
       };
-      // Nothing else is queued or running anywhere: a worker round trip would only add
-      // latency, so a small request for a cheap model takes the inline lane.
+      // Nothing else is queued or running anywhere, and traffic has been light: a worker
+      // round trip would only add latency, so a small request for a cheap model takes the
+      // inline lane.
       if (
+        calm &&
         this.inline !== null &&
         fault === undefined &&
         rows <= INLINE_MAX_ROWS &&
@@ -406,9 +417,33 @@ export class BatchScheduler {
   private pumping = false;
   private pumpScheduled = false;
   private inlineInflight = 0;
+  /** Requests submitted and not yet settled, across every model version. */
+  private outstanding = 0;
+  /**
+   * Average of `outstanding` seen by arriving requests (EWMA): near 0 when clients wait for
+   * each answer, large under concurrent load even at the instant a burst begins, when the
+   * pool happens to be idle. The inline lane is only for the former.
+   */
+  private load = 0;
+  private lastArrival = 0;
 
   constructor(private readonly pool: InferencePool) {
     pool.onSlotFree(() => this.pump());
+  }
+
+  /** Counts an arriving request; true when traffic has been light enough for the inline lane. */
+  arrive(): boolean {
+    // The average also fades with time, so a lone request after a busy spell is soon calm.
+    const now = performance.now();
+    this.load *= Math.exp(-(now - this.lastArrival) / LOAD_DECAY_MS);
+    this.lastArrival = now;
+    this.load = this.load * 0.9 + this.outstanding * 0.1;
+    this.outstanding++;
+    return this.load < 0.5;
+  }
+
+  depart(): void {
+    this.outstanding--;
   }
 
   /** True when no batch is queued, on a worker or on the inline lane. */
