@@ -260,6 +260,7 @@ async function main(): Promise<void> {
       `production-model=${modelPath}`,
       // The file-served demo model alone: the registry in ./var may hold another production-model.
       '--no-registry',
+      '--no-gateway',
       '--log-level',
       'info',
     ],

@@ -17,6 +17,8 @@ import { InferencePool } from './core/pool.js';
 import { buildGrpcServer, type GrpcServer } from './grpc/server.js';
 import { buildDemoModel, DEMO_MODEL_NAME } from './onnx/demo-model.js';
 import { RegistryFollower } from './registry/follower.js';
+import { type Gateway, startInProcessGateway } from './gateway.js';
+import { Metrics } from './metrics/metrics.js';
 import { Registry } from './registry/registry.js';
 import { seedDemo } from './registry/seed.js';
 
@@ -83,13 +85,20 @@ export class QuiverServer {
     private readonly log: Logger,
     readonly registry: Registry | undefined,
     readonly follower: RegistryFollower | undefined,
+    readonly gateway: Gateway | undefined,
+    readonly metrics: Metrics,
   ) {}
+
+  get httpPort(): number | undefined {
+    return this.gateway?.port;
+  }
 
   static async start(options: Options, log: Logger): Promise<QuiverServer> {
     const pool = new InferencePool(options);
     const scheduler = new BatchScheduler(pool);
     const models = new ModelManager(pool, scheduler, options, log.child({ component: 'models' }));
     const core = new InferenceCore(models, options);
+    const metrics = new Metrics();
     let registry: Registry | undefined;
     let follower: RegistryFollower | undefined;
     if (options.registry) {
@@ -149,9 +158,24 @@ export class QuiverServer {
       await registry?.close();
       throw err;
     }
+    let gateway: Gateway | undefined;
+    if (options.gateway) {
+      try {
+        gateway = await startInProcessGateway(core, grpcServer, port, options, log, metrics, follower);
+      } catch (err) {
+        follower?.stop();
+        grpcServer.server.forceShutdown();
+        await pool.close();
+        await registry?.close();
+        throw err;
+      }
+    }
     grpcServer.setServing('SERVING');
-    log.info({ grpcPort: port, models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`) }, 'quiver serving');
-    return new QuiverServer(options, core, pool, grpcServer, port, log, registry, follower);
+    log.info(
+      { grpcPort: port, httpPort: gateway?.port ?? null, models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`) },
+      'quiver serving',
+    );
+    return new QuiverServer(options, core, pool, grpcServer, port, log, registry, follower, gateway, metrics);
   }
 
   /**
@@ -166,6 +190,8 @@ export class QuiverServer {
       this.log.info({ graceMs: this.options.shutdownGraceMs }, 'shutting down');
       this.grpc.setServing('NOT_SERVING');
       this.follower?.stop();
+      // The gateway stops taking requests and answers the ones it has, in parallel with gRPC.
+      const gatewayClosed = this.gateway?.close().catch((err: unknown) => this.log.warn({ err }, 'gateway close failed'));
       // No new calls from here on; in-flight ones finish. Long-lived streams with nothing
       // in flight (health watchers, idle PredictStreams) are cut once every request has its
       // answer (plus a moment to flush), instead of holding shutdown for the whole grace.
@@ -179,6 +205,7 @@ export class QuiverServer {
         if (outcome === 'timeout') this.log.warn({ inflight: this.grpc.inflight.size }, 'grace period over: cutting the remaining calls');
         this.grpc.server.forceShutdown();
       }
+      await raceDeadline(gatewayClosed ?? Promise.resolve(), deadline);
       // Queued batches drain and the pool closes after its last batch. A batch stuck in
       // onnxruntime past the grace period is not waited for (the process exits anyway).
       const drained = await raceDeadline(

@@ -9,6 +9,7 @@ import { QuiverError } from '../core/errors.js';
 import { checkHealth } from '../grpc/health-client.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { CliExit } from './exit.js';
+import { addGatewayCommand } from './gateway-command.js';
 import { addRegistryCommands } from './registry-commands.js';
 import { addOptionFlags, serve } from './serve.js';
 import { addTrainingCommands } from './training-commands.js';
@@ -47,6 +48,7 @@ function program(setCode: (code: number) => void): Command {
     .action(() => {
       process.stdout.write(optionsTable() + '\n');
     });
+  addGatewayCommand(p, setCode);
   addRegistryCommands(p);
   addTrainingCommands(p);
   return p;

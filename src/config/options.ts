@@ -42,6 +42,11 @@ export interface Options {
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
   readonly faultInjection: boolean;
+  readonly gateway: boolean;
+  readonly httpHost: string;
+  readonly maxHttpBodyBytes: number;
+  readonly maxJsonDepth: number;
+  readonly defaultModel: string;
   readonly registry: boolean;
   readonly registryPollMs: number;
   readonly maxUploadBytes: number;
@@ -69,7 +74,7 @@ const MiB = 1024 * 1024;
 export const OPTION_DEFS: readonly OptionDef[] = [
   { key: 'grpcHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the gRPC server binds' },
   { key: 'grpcPort', kind: 'port', default: () => 50051, doc: 'gRPC port (0 picks a free port)' },
-  { key: 'httpPort', kind: 'port', default: () => 8080, doc: 'REST gateway port (used by the gateway)' },
+  { key: 'httpPort', kind: 'port', default: () => 8080, doc: 'REST gateway port (0 picks a free port)' },
   { key: 'dataDir', kind: 'string', default: () => './var', doc: 'data directory (demo model, later the registry)' },
   {
     key: 'models',
@@ -245,6 +250,32 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: () => 'info',
     doc: 'pino log level',
+  },
+  { key: 'gateway', kind: 'bool', default: () => true, doc: 'serve the REST gateway in this process (on httpHost:httpPort)' },
+  { key: 'httpHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the REST gateway binds' },
+  {
+    key: 'maxHttpBodyBytes',
+    kind: 'int',
+    min: 1024,
+    max: 2 ** 31 - 1,
+    default: () => 4 * MiB,
+    unit: 'bytes',
+    doc: 'largest REST request body (413 beyond)',
+  },
+  {
+    key: 'maxJsonDepth',
+    kind: 'int',
+    min: 2,
+    max: 10_000,
+    default: () => 64,
+    unit: 'levels',
+    doc: 'deepest JSON nesting a REST body may have (400 beyond)',
+  },
+  {
+    key: 'defaultModel',
+    kind: 'string',
+    default: () => 'production-model',
+    doc: 'the model the blueprint routes (/predict, /model-info) use when a request names none',
   },
   {
     key: 'registry',

@@ -136,7 +136,10 @@ export class Batcher {
    */
   submit(tensors: readonly HostTensor[], rows: number, ctx: CallContext, fault?: 'exit' | 'throw'): Promise<BatchOutcome> {
     if (this.closed) return Promise.reject(unavailable(`${this.spec.label} is being unloaded`));
-    if (ctx.cancelled) return Promise.reject(cancelled('the call was cancelled'));
+    if (ctx.cancelled) {
+      this.stats.cancelledDropped++;
+      return Promise.reject(cancelled('the call was cancelled'));
+    }
     if (ctx.deadline <= nowMs()) {
       this.stats.deadlineDropped++;
       return Promise.reject(deadlineExceeded(`deadline exceeded before ${this.spec.label} could queue the request`));

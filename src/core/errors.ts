@@ -24,6 +24,32 @@ export enum Code {
   UNAUTHENTICATED = 16,
 }
 
+/** grpc-gateway's mapping of status codes to HTTP (runtime/errors.go, the table in ANCHORS.md). */
+const HTTP_OF_CODE: Readonly<Record<Code, number>> = {
+  [Code.OK]: 200,
+  [Code.CANCELLED]: 499,
+  [Code.UNKNOWN]: 500,
+  [Code.INVALID_ARGUMENT]: 400,
+  [Code.DEADLINE_EXCEEDED]: 504,
+  [Code.NOT_FOUND]: 404,
+  [Code.ALREADY_EXISTS]: 409,
+  [Code.PERMISSION_DENIED]: 403,
+  [Code.UNAUTHENTICATED]: 401,
+  [Code.RESOURCE_EXHAUSTED]: 429,
+  [Code.FAILED_PRECONDITION]: 400,
+  [Code.ABORTED]: 409,
+  [Code.OUT_OF_RANGE]: 400,
+  [Code.UNIMPLEMENTED]: 501,
+  [Code.INTERNAL]: 500,
+  [Code.UNAVAILABLE]: 503,
+  [Code.DATA_LOSS]: 500,
+};
+
+/** The HTTP status for a gRPC status code, as grpc-gateway maps it. */
+export function httpStatusOfCode(code: number): number {
+  return HTTP_OF_CODE[code as Code] ?? 500;
+}
+
 interface CodeInfo {
   readonly grpc: Code;
   readonly http: number;

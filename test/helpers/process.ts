@@ -7,6 +7,7 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export interface Child {
   readonly proc: ChildProcess;
   readonly port: number;
+  readonly httpPort: number;
   readonly logs: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -15,7 +16,21 @@ export interface Child {
 export function startCli(args: string[], env: Record<string, string> = {}): Promise<Child> {
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/bin.ts', 'serve', '--grpc-host', '127.0.0.1', '--grpc-port', '0', ...args],
+    [
+      '--import',
+      'tsx',
+      'src/cli/bin.ts',
+      'serve',
+      '--grpc-host',
+      '127.0.0.1',
+      '--grpc-port',
+      '0',
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      ...args,
+    ],
     {
       cwd: ROOT,
       env: { ...process.env, ...env },
@@ -37,8 +52,9 @@ export function startCli(args: string[], env: Record<string, string> = {}): Prom
         buffer = buffer.slice(nl + 1);
         logs.push(line);
         try {
-          const entry = JSON.parse(line) as { msg?: string; grpcPort?: number };
-          if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined) resolve({ proc, port: entry.grpcPort, logs, exited });
+          const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
+          if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined)
+            resolve({ proc, port: entry.grpcPort, httpPort: entry.httpPort ?? 0, logs, exited });
         } catch {
           // not a JSON log line
         }

@@ -19,6 +19,8 @@ export interface Running {
   readonly server: QuiverServer;
   readonly port: number;
   readonly address: string;
+  /** http://127.0.0.1:PORT of the in-process REST gateway. */
+  readonly http: string;
   readonly client: Client;
   close(): Promise<void>;
 }
@@ -32,6 +34,8 @@ export async function startServer(flags: Partial<Record<keyof Options, unknown>>
       workers: 1,
       shutdownGraceMs: 5000,
       dataDir: tmp('quiver-data-'),
+      httpHost: '127.0.0.1',
+      httpPort: 0,
       ...flags,
     },
   });
@@ -42,6 +46,7 @@ export async function startServer(flags: Partial<Record<keyof Options, unknown>>
     server,
     port: server.grpcPort,
     address,
+    http: `http://127.0.0.1:${server.httpPort ?? 0}`,
     client,
     async close() {
       client.close();

@@ -1,0 +1,195 @@
+/**
+ * The blueprint's REST routes with its JSON shapes (snake_case, as its Flask API answered):
+ * /health, /model-info, /predict, /predict/batch, /metrics, /stats, /reload-model.
+ * /predict and /predict/batch call the inference core directly when the gateway runs in the
+ * server's process (the hot path), and the Predict/BatchPredict RPCs as a sidecar.
+ */
+import { invalidArgument, type QuiverError } from '../src/core/errors.js';
+import type { InferenceCore, PredictResult } from '../src/core/inference.js';
+import type { CallContext } from '../src/core/context.js';
+import type { InstanceInput } from '../src/core/validate.js';
+import {
+  BatchPredictRequest,
+  BatchPredictResponse,
+  PredictRequest,
+  PredictResponse,
+  type PredictResponse as WirePrediction,
+} from '../src/gen/quiver/v1/prediction.js';
+import type { CallOptions, Invoker } from './invoker.js';
+
+export interface Prediction {
+  readonly prediction: number;
+  readonly probability: number;
+  readonly probabilities: readonly number[];
+  readonly model_name: string;
+  readonly model_version: string;
+  readonly id?: string;
+}
+
+function fromCore(r: PredictResult): Prediction {
+  return {
+    prediction: r.prediction,
+    probability: r.probability,
+    probabilities: r.probabilities,
+    model_name: r.modelName,
+    model_version: r.modelVersion,
+    ...(r.id === '' ? {} : { id: r.id }),
+  };
+}
+
+function fromWire(r: WirePrediction): Prediction {
+  return {
+    prediction: r.prediction,
+    probability: r.probability,
+    probabilities: r.probabilities,
+    model_name: r.modelName,
+    model_version: r.modelVersion,
+    ...(r.id === '' ? {} : { id: r.id }),
+  };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The blueprint's `{"features": {...}}`, checked: an object of numbers. */
+export function featuresOf(v: unknown, where: string): Map<string, number> {
+  if (!isObject(v)) throw invalidArgument(`${where}: expected an object of feature name to number`);
+  const out = new Map<string, number>();
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== 'number')
+      throw invalidArgument(
+        `${where}.${k}: expected a number, got ${x === null ? 'null' : Array.isArray(x) ? 'an array' : `a ${typeof x}`}`,
+      );
+    out.set(k, x);
+  }
+  return out;
+}
+
+function stringField(body: Record<string, unknown>, names: string[], fallback: string): string {
+  for (const n of names) {
+    const v = body[n];
+    if (v === undefined || v === null) continue;
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' && n.includes('version')) return String(v);
+    throw invalidArgument(`${n}: expected a string`);
+  }
+  return fallback;
+}
+
+const KNOWN_PREDICT = new Set(['features', 'model', 'model_name', 'model_version', 'id']);
+const KNOWN_BATCH = new Set(['requests', 'model', 'model_name', 'model_version']);
+
+function checkKeys(body: Record<string, unknown>, known: Set<string>): void {
+  for (const k of Object.keys(body)) if (!known.has(k)) throw invalidArgument(`${k}: unknown field (expected ${[...known].join(', ')})`);
+}
+
+export interface PredictBackend {
+  predict(body: unknown, ctx: CallContext, options: CallOptions): Promise<Prediction>;
+  predictBatch(body: unknown, ctx: CallContext, options: CallOptions): Promise<unknown>;
+}
+
+function parsePredict(body: unknown, defaultModel: string): { model: string; version: string; features: Map<string, number>; id: string } {
+  if (!isObject(body)) throw invalidArgument('request body: expected a JSON object like {"features": {"feature_0": 1.5, ...}}');
+  checkKeys(body, KNOWN_PREDICT);
+  if (body.features === undefined) throw invalidArgument('features: required, an object of feature name to number');
+  return {
+    model: stringField(body, ['model_name', 'model'], defaultModel),
+    version: stringField(body, ['model_version'], ''),
+    features: featuresOf(body.features, 'features'),
+    id: stringField(body, ['id'], ''),
+  };
+}
+
+function parseBatch(
+  body: unknown,
+  defaultModel: string,
+): { model: string; version: string; items: Array<{ input: InstanceInput; id: string }> } {
+  if (!isObject(body)) throw invalidArgument('request body: expected a JSON object like {"requests": [{"features": {...}}, ...]}');
+  checkKeys(body, KNOWN_BATCH);
+  if (!Array.isArray(body.requests)) throw invalidArgument('requests: required, an array of {"features": {...}}');
+  const items = body.requests.map((r: unknown, i: number) => {
+    try {
+      if (!isObject(r)) throw invalidArgument(`requests[${i}]: expected an object like {"features": {...}}`);
+      if (r.features === undefined) throw invalidArgument(`requests[${i}].features: required`);
+      return {
+        input: { kind: 'features', features: featuresOf(r.features, `requests[${i}].features`) } as InstanceInput,
+        id: typeof r.id === 'string' ? r.id : '',
+      };
+    } catch (err) {
+      return { input: { kind: 'invalid', error: err as Error } as InstanceInput, id: '' };
+    }
+  });
+  return { model: stringField(body, ['model_name', 'model'], defaultModel), version: stringField(body, ['model_version'], ''), items };
+}
+
+/** In the server's process: straight to the inference core. */
+export function coreBackend(core: InferenceCore, defaultModel: string): PredictBackend {
+  return {
+    async predict(body, ctx) {
+      const p = parsePredict(body, defaultModel);
+      return fromCore(
+        await core.predict(
+          { modelName: p.model, modelVersion: p.version, input: { kind: 'features', features: p.features }, id: p.id },
+          ctx,
+        ),
+      );
+    },
+    async predictBatch(body, ctx) {
+      const b = parseBatch(body, defaultModel);
+      const r = await core.batchPredict(b.model, b.version, b.items, ctx);
+      return {
+        model_name: r.modelName,
+        model_version: r.modelVersion,
+        predictions: r.items.map((item) =>
+          item.result !== undefined
+            ? fromCore(item.result)
+            : { error: { code: item.error?.grpcStatus ?? 13, message: item.error?.message ?? 'internal error' } },
+        ),
+      };
+    },
+  };
+}
+
+/** As a sidecar: through the Predict and BatchPredict RPCs. */
+export function rpcBackend(invoker: Invoker, defaultModel: string): PredictBackend {
+  return {
+    async predict(body, _ctx, options) {
+      const p = parsePredict(body, defaultModel);
+      const req = PredictRequest.fromPartial({ modelName: p.model, modelVersion: p.version, features: p.features, id: p.id });
+      const bytes = await invoker.unary('/quiver.v1.PredictionService/Predict', Buffer.from(PredictRequest.encode(req).finish()), options);
+      return fromWire(PredictResponse.decode(bytes));
+    },
+    async predictBatch(body, _ctx, options) {
+      const b = parseBatch(body, defaultModel);
+      // Items the gateway already found invalid keep their error; the rest go upstream.
+      const valid = b.items.flatMap((item, index) =>
+        item.input.kind === 'features' ? [{ index, features: item.input.features, id: item.id }] : [],
+      );
+      const out: unknown[] = b.items.map((item) =>
+        item.input.kind === 'invalid'
+          ? { error: { code: (item.input.error as QuiverError).grpcStatus ?? 3, message: item.input.error.message } }
+          : null,
+      );
+      let modelName = b.model;
+      let modelVersion = b.version;
+      if (valid.length > 0) {
+        const req = BatchPredictRequest.fromPartial({
+          modelName: b.model,
+          modelVersion: b.version,
+          requests: valid.map((v) => ({ features: new Map(v.features), id: v.id })),
+        });
+        const res = BatchPredictResponse.decode(
+          await invoker.unary('/quiver.v1.PredictionService/BatchPredict', Buffer.from(BatchPredictRequest.encode(req).finish()), options),
+        );
+        modelName = res.modelName;
+        modelVersion = res.modelVersion;
+        res.responses.forEach((item, i) => {
+          out[(valid[i] as { index: number }).index] =
+            item.result !== undefined && (item.status?.code ?? 0) === 0
+              ? fromWire(item.result)
+              : { error: { code: item.status?.code ?? 13, message: item.status?.message ?? '' } };
+        });
+      }
+      return { model_name: modelName, model_version: modelVersion, predictions: out };
+    },
+  };
+}

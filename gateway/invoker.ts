@@ -1,0 +1,177 @@
+/**
+ * How the gateway reaches the gRPC services. In process (the default), a unary call goes
+ * straight to the registered handler with a call object made here: no socket, no HTTP/2, the
+ * same decoders, validation and error mapping as a gRPC client gets. As a sidecar, and for
+ * streaming RPCs, it goes through a grpc-js client (to the remote upstream, or to this
+ * process's own port). Both speak bytes: the gateway encodes the checked JSON with the
+ * generated codecs and decodes the answer the same way.
+ */
+import { EventEmitter } from 'node:events';
+
+import * as grpc from '@grpc/grpc-js';
+
+import type { RegisteredMethod } from '../src/grpc/server.js';
+
+export interface CallOptions {
+  readonly metadata: grpc.Metadata;
+  /** Epoch ms, or Infinity. */
+  readonly deadline: number;
+  /** Fires when the HTTP client goes away. */
+  readonly signal: AbortSignal;
+}
+
+export class GrpcCallError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+    readonly metadata: grpc.Metadata,
+  ) {
+    super(details);
+  }
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+function asCallError(err: Partial<grpc.ServiceError> | null | undefined): GrpcCallError {
+  return new GrpcCallError(
+    err?.code ?? grpc.status.UNKNOWN,
+    err?.details ?? err?.message ?? 'unknown error',
+    err?.metadata ?? new grpc.Metadata(),
+  );
+}
+
+export interface Invoker {
+  unary(path: string, request: Buffer, options: CallOptions): Promise<Buffer>;
+  /** Streams: requests in (NDJSON lines already encoded), responses out through `onMessage`. */
+  stream(
+    path: string,
+    kind: 'client' | 'server' | 'bidi',
+    requests: Buffer[],
+    options: CallOptions,
+    onMessage: (b: Buffer) => void,
+  ): Promise<void>;
+  close(): void;
+}
+
+/** A grpc-js client for any method, with bytes in and out. */
+export class RemoteInvoker implements Invoker {
+  private readonly client: grpc.Client;
+
+  constructor(address: string, credentials = grpc.credentials.createInsecure(), options: grpc.ClientOptions = {}) {
+    this.client = new grpc.Client(address, credentials, { 'grpc.max_receive_message_length': 64 * 1024 * 1024, ...options });
+  }
+
+  unary(path: string, request: Buffer, options: CallOptions): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const call = this.client.makeUnaryRequest(
+        path,
+        identity,
+        identity,
+        request,
+        options.metadata,
+        { deadline: options.deadline },
+        (err, res) => (err ? reject(asCallError(err)) : resolve(res as Buffer)),
+      );
+      options.signal.addEventListener('abort', () => call.cancel(), { once: true });
+    });
+  }
+
+  stream(
+    path: string,
+    kind: 'client' | 'server' | 'bidi',
+    requests: Buffer[],
+    options: CallOptions,
+    onMessage: (b: Buffer) => void,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const callOptions = { deadline: options.deadline };
+      if (kind === 'client') {
+        const call = this.client.makeClientStreamRequest(path, identity, identity, options.metadata, callOptions, (err, res) => {
+          if (err) reject(asCallError(err));
+          else {
+            onMessage(res as Buffer);
+            resolve();
+          }
+        });
+        options.signal.addEventListener('abort', () => call.cancel(), { once: true });
+        for (const r of requests) call.write(r);
+        call.end();
+        return;
+      }
+      const call =
+        kind === 'server'
+          ? this.client.makeServerStreamRequest(path, identity, identity, requests[0] ?? Buffer.alloc(0), options.metadata, callOptions)
+          : this.client.makeBidiStreamRequest(path, identity, identity, options.metadata, callOptions);
+      options.signal.addEventListener('abort', () => call.cancel(), { once: true });
+      call.on('data', (b: Buffer) => onMessage(b));
+      call.on('error', (err: grpc.ServiceError) => reject(asCallError(err)));
+      call.on('end', () => resolve());
+      if (kind === 'bidi') {
+        const duplex = call as grpc.ClientDuplexStream<Buffer, Buffer>;
+        for (const r of requests) duplex.write(r);
+        duplex.end();
+      }
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Calls the registered handlers directly; streams go through `streams` (a client to our own port). */
+export class InProcessInvoker implements Invoker {
+  constructor(
+    private readonly methods: ReadonlyMap<string, RegisteredMethod>,
+    private readonly streams: RemoteInvoker,
+  ) {}
+
+  unary(path: string, request: Buffer, options: CallOptions): Promise<Buffer> {
+    const method = this.methods.get(path);
+    if (method === undefined) return Promise.reject(new GrpcCallError(grpc.status.UNIMPLEMENTED, `no method ${path}`, new grpc.Metadata()));
+    const { definition, handler } = method;
+    return new Promise((resolve, reject) => {
+      // The slice of grpc-js's ServerUnaryCall our handlers use.
+      const call = new EventEmitter() as EventEmitter & Record<string, unknown>;
+      call.request = definition.requestDeserialize(request);
+      call.metadata = options.metadata;
+      call.cancelled = false;
+      call.getDeadline = (): number => options.deadline;
+      call.getPeer = (): string => 'gateway';
+      call.sendMetadata = (): void => undefined;
+      options.signal.addEventListener(
+        'abort',
+        () => {
+          call.cancelled = true;
+          call.emit('cancelled', 'client disconnected');
+        },
+        { once: true },
+      );
+      const callback = (err: Partial<grpc.ServiceError> | null, value?: unknown): void => {
+        if (err) reject(asCallError(err));
+        else {
+          try {
+            resolve(definition.responseSerialize(value));
+          } catch {
+            reject(new GrpcCallError(grpc.status.INTERNAL, 'internal error', new grpc.Metadata()));
+          }
+        }
+      };
+      (handler as (call: unknown, cb: typeof callback) => void)(call, callback);
+    });
+  }
+
+  stream(
+    path: string,
+    kind: 'client' | 'server' | 'bidi',
+    requests: Buffer[],
+    options: CallOptions,
+    onMessage: (b: Buffer) => void,
+  ): Promise<void> {
+    return this.streams.stream(path, kind, requests, options, onMessage);
+  }
+
+  close(): void {
+    this.streams.close();
+  }
+}

@@ -1,0 +1,330 @@
+/**
+ * The REST gateway (fastify): the blueprint's routes, every RPC's google.api.http binding,
+ * the Open Inference Protocol v2 REST routes (in process), and /openapi.json. Errors are
+ * grpc-gateway's `{code, message, details}` with its HTTP mapping (OIP routes: `{"error"}`).
+ */
+import type { AddressInfo } from 'node:net';
+
+import * as grpc from '@grpc/grpc-js';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+
+import { CallContext } from '../src/core/context.js';
+import { QuiverError } from '../src/core/errors.js';
+import type { OipRestResult } from '../src/oip/rest.js';
+import { type PredictBackend } from './blueprint.js';
+import { loadRoot, rpcDescriptors } from './descriptors.js';
+import { type CallOptions, GrpcCallError, type Invoker } from './invoker.js';
+import { parseBody } from './json.js';
+import { openApiDocument } from './openapi.js';
+import { errorBody, httpStatusOf } from './status.js';
+import { deadlineFromHeader, metadataFromHeaders, Router, transcode } from './transcode.js';
+import {
+  GetModelMetadataRequest,
+  GetModelMetadataResponse,
+  GetVersionRequest,
+  GetVersionResponse,
+  HealthCheckRequest,
+  HealthCheckResponse,
+  ListModelsRequest,
+  ListModelsResponse,
+  ReloadModelRequest,
+  ReloadModelResponse,
+  Stage,
+} from './wire.js';
+
+export interface GatewayOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Largest request body, bytes. */
+  readonly bodyLimit: number;
+  readonly maxJsonDepth: number;
+  /** The model /predict and /model-info use when the request names none. */
+  readonly defaultModel: string;
+}
+
+/** What the gateway needs from the server it fronts. */
+export interface GatewayDeps {
+  readonly invoker: Invoker;
+  readonly predict: PredictBackend;
+  /** Prometheus text and its content type. */
+  readonly metrics: () => Promise<{ text: string; contentType: string }>;
+  /** /stats (in process only). */
+  readonly stats?: () => unknown;
+  /** The Open Inference Protocol v2 REST routes: null when the path is not one of them. */
+  readonly oip: (method: string, path: string, body: string | undefined, ctx: CallContext) => Promise<OipRestResult | null>;
+}
+
+export interface Gateway {
+  readonly port: number;
+  readonly app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Answers counted in flight, so shutdown can wait for them. */
+class Inflight {
+  count = 0;
+  private waiters: Array<() => void> = [];
+  leave(): void {
+    if (--this.count === 0) for (const w of this.waiters.splice(0)) w();
+  }
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+}
+
+function sendError(reply: FastifyReply, err: unknown, log: Logger): FastifyReply {
+  let code: number;
+  let message: string;
+  let pushback: string | undefined;
+  if (err instanceof GrpcCallError) {
+    code = err.code;
+    message = err.details;
+    pushback = err.metadata.get('grpc-retry-pushback-ms')[0]?.toString();
+  } else if (err instanceof QuiverError) {
+    code = err.grpcStatus;
+    message = err.message;
+    pushback = err.metadata['grpc-retry-pushback-ms'];
+  } else {
+    log.error({ err }, 'gateway: unexpected error');
+    code = grpc.status.INTERNAL;
+    message = 'internal error';
+  }
+  if (pushback !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(Number(pushback) / 1000))));
+  return reply.code(httpStatusOf(code)).send(errorBody(code, message));
+}
+
+export async function startGateway(deps: GatewayDeps, options: GatewayOptions, log: Logger): Promise<Gateway> {
+  const rpcs = rpcDescriptors(loadRoot());
+  const router = new Router(rpcs);
+  const openapi = openApiDocument(rpcs);
+  const inflight = new Inflight();
+  const app = Fastify({ bodyLimit: options.bodyLimit, logger: false, forceCloseConnections: 'idle', return503OnClosing: true });
+
+  // Bodies arrive as text; each route parses them (depth-checked) as it needs.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
+    if (err.statusCode === 413)
+      return reply.code(413).send(errorBody(grpc.status.RESOURCE_EXHAUSTED, `request body over the limit of ${options.bodyLimit} bytes`));
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send(errorBody(grpc.status.INVALID_ARGUMENT, err.message));
+    }
+    return sendError(reply, err, log);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(errorBody(grpc.status.NOT_FOUND, `no route for ${req.method} ${req.url.split('?')[0]}`)),
+  );
+
+  const callOptions = (req: FastifyRequest, reply: FastifyReply): { options: CallOptions; ctx: CallContext } => {
+    const controller = new AbortController();
+    const deadline = deadlineFromHeader(req.headers['grpc-timeout']);
+    const ctx = new CallContext(deadline);
+    // The response closing before it was fully written means the client went away.
+    reply.raw.on('close', () => {
+      if (reply.raw.writableFinished) return;
+      controller.abort();
+      ctx.cancel();
+    });
+    return { options: { metadata: metadataFromHeaders(req.headers), deadline, signal: controller.signal }, ctx };
+  };
+
+  /** Wraps a route: in-flight counting and the error body. */
+  const handle =
+    (fn: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
+    async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+      inflight.count++;
+      try {
+        return await fn(req, reply);
+      } catch (err) {
+        return sendError(reply, err, log);
+      } finally {
+        inflight.leave();
+      }
+    };
+
+  const text = (req: FastifyRequest): string | undefined => (typeof req.body === 'string' ? req.body : undefined);
+
+  app.post(
+    '/predict',
+    handle(async (req, reply) => {
+      const { options: o, ctx } = callOptions(req, reply);
+      return deps.predict.predict(parseBody(text(req) ?? '', options.maxJsonDepth), ctx, o);
+    }),
+  );
+  app.post(
+    '/predict/batch',
+    handle(async (req, reply) => {
+      const { options: o, ctx } = callOptions(req, reply);
+      return deps.predict.predictBatch(parseBody(text(req) ?? '', options.maxJsonDepth), ctx, o);
+    }),
+  );
+  app.get(
+    '/metrics',
+    handle(async (_req, reply) => {
+      const m = await deps.metrics();
+      return reply.header('content-type', m.contentType).send(m.text);
+    }),
+  );
+  app.get(
+    '/stats',
+    handle(async (_req, reply) => {
+      if (deps.stats === undefined)
+        return reply
+          .code(501)
+          .send(errorBody(grpc.status.UNIMPLEMENTED, '/stats is served by the server process, not by a sidecar gateway'));
+      return deps.stats();
+    }),
+  );
+  app.get('/openapi.json', async () => openapi);
+
+  const unary = async (
+    path: string,
+    type: { encode(m: unknown): { finish(): Uint8Array } },
+    message: unknown,
+    o: CallOptions,
+  ): Promise<Buffer> => deps.invoker.unary(path, Buffer.from(type.encode(message).finish()), o);
+
+  app.get(
+    '/health',
+    handle(async (req, reply) => {
+      const { options: o } = callOptions(req, reply);
+      let serving: boolean;
+      try {
+        serving =
+          HealthCheckResponse.decode(await unary('/grpc.health.v1.Health/Check', HealthCheckRequest, { service: '' }, o)).status === 1;
+      } catch {
+        serving = false;
+      }
+      const models = serving
+        ? ListModelsResponse.decode(await unary('/quiver.v1.PredictionService/ListModels', ListModelsRequest, {}, o)).models
+        : [];
+      return reply.code(serving ? 200 : 503).send({
+        status: serving ? 'healthy' : 'unhealthy',
+        serving,
+        model_loaded: models.some((m) => m.ready),
+        models: models.map((m) => ({
+          name: m.name,
+          versions: m.versions,
+          default_version: m.defaultVersion,
+          aliases: Object.fromEntries(m.aliases),
+        })),
+        timestamp: new Date().toISOString(),
+      });
+    }),
+  );
+  app.get(
+    '/model-info',
+    handle(async (req, reply) => {
+      const { options: o } = callOptions(req, reply);
+      const q = req.query as Record<string, string | undefined>;
+      const model = q.model ?? q.model_name ?? options.defaultModel;
+      const version = q.version ?? q.model_version ?? '';
+      const meta = GetModelMetadataResponse.decode(
+        await unary(
+          '/quiver.v1.PredictionService/GetModelMetadata',
+          GetModelMetadataRequest,
+          { modelName: model, modelVersion: version },
+          o,
+        ),
+      );
+      let registry: Record<string, unknown> = {};
+      try {
+        const v = GetVersionResponse.decode(
+          await unary('/quiver.v1.RegistryService/GetVersion', GetVersionRequest, { modelName: model, version: meta.modelVersion }, o),
+        ).version;
+        if (v !== undefined) {
+          registry = {
+            stage:
+              Stage[v.stage]
+                ?.replace('STAGE_', '')
+                .toLowerCase()
+                .replace(/^./, (c) => c.toUpperCase()) ?? 'None',
+            description: v.description,
+            metrics: Object.fromEntries(v.lineage?.metrics ?? new Map()),
+            lineage: {
+              algorithm: v.lineage?.algorithm ?? '',
+              dataset_sha256: v.lineage?.datasetSha256 ?? '',
+              dataset_rows: v.lineage?.datasetRows ?? 0,
+              experiment_name: v.lineage?.experimentName ?? '',
+              code_version: v.lineage?.codeVersion ?? '',
+            },
+            created_by: v.createdBy,
+            created_at: v.createdAt?.toISOString(),
+          };
+        }
+      } catch {
+        // Served from a file, not the registry: no stage or lineage to show.
+      }
+      return {
+        model_name: meta.modelName,
+        model_version: meta.modelVersion,
+        versions: meta.versions,
+        aliases: Object.fromEntries(meta.aliases),
+        platform: meta.platform,
+        task: meta.task === 1 ? 'classification' : meta.task === 2 ? 'regression' : 'unspecified',
+        features: meta.featureNames,
+        class_labels: meta.classLabels,
+        inputs: meta.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape })),
+        outputs: meta.outputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape })),
+        sha256: meta.sha256,
+        ...registry,
+      };
+    }),
+  );
+  app.post(
+    '/reload-model',
+    handle(async (req, reply) => {
+      const { options: o } = callOptions(req, reply);
+      const body = text(req);
+      const parsed = body === undefined || body.trim() === '' ? {} : (parseBody(body, options.maxJsonDepth) as Record<string, unknown>);
+      const modelName = typeof parsed.model_name === 'string' ? parsed.model_name : '';
+      const res = ReloadModelResponse.decode(await unary('/quiver.v1.RegistryService/ReloadModel', ReloadModelRequest, { modelName }, o));
+      return {
+        status: res.failures.length === 0 ? 'reloaded' : 'reloaded with failures',
+        served: res.served.map((s) => ({ model_name: s.modelName, version: s.version, aliases: s.aliases })),
+        failures: res.failures.map((f) => ({ model_name: f.modelName, version: f.version, message: f.message })),
+      };
+    }),
+  );
+
+  // Everything else: OIP v2 REST, then the RPCs' google.api.http bindings.
+  app.all(
+    '/*',
+    handle(async (req, reply) => {
+      const url = new URL(req.url, 'http://gateway');
+      const { options: o, ctx } = callOptions(req, reply);
+      if (url.pathname === '/v2' || url.pathname.startsWith('/v2/')) {
+        const res = await deps.oip(req.method, url.pathname, text(req), ctx);
+        if (res !== null)
+          return reply
+            .code(res.status)
+            .headers(res.headers ?? {})
+            .send(res.body);
+      }
+      const match = router.match(req.method, url.pathname);
+      if (match === null) return reply.code(404).send(errorBody(grpc.status.NOT_FOUND, `no route for ${req.method} ${url.pathname}`));
+      if ('allowed' in match) {
+        return reply
+          .code(405)
+          .header('allow', match.allowed.join(', '))
+          .send(errorBody(grpc.status.UNIMPLEMENTED, `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`));
+      }
+      const result = await transcode(deps.invoker, match.route, match.vars, url.searchParams, text(req), o, options.maxJsonDepth);
+      if (result.lines !== undefined) return reply.header('content-type', 'application/x-ndjson').send(result.lines.join('\n') + '\n');
+      return result.json;
+    }),
+  );
+
+  await app.listen({ host: options.host, port: options.port });
+  const port = (app.server.address() as AddressInfo).port;
+  return {
+    port,
+    app,
+    async close() {
+      await inflight.idle();
+      await app.close();
+    },
+  };
+}
