@@ -4,6 +4,7 @@
  *   (b) a grpc-js echo server with the same messages (the transport ceiling),
  *   (b2) a naive grpc-js server running onnxruntime inline per request (what users write),
  *   (c) Quiver Predict, (d) Quiver BatchPredict (dense, 256 rows per call),
+ *   (e) a naive Fastify REST server running onnxruntime inline, (f) Quiver's REST gateway /predict (wrk),
  * at concurrency 1, 16 and 64 with h2load (one connection, c streams), p50/p99 from h2load's
  * per-request log. Writes the table with the machine and versions to benchmarks/results/.
  *
@@ -24,6 +25,7 @@ import { DataType } from '../src/gen/quiver/v1/tensor.js';
 import { buildDemoModel } from '../src/onnx/demo-model.js';
 import { grpcFrame, h2loadVersion, type LoadResult, runLoad, verifyCall } from './lib/h2load.js';
 import { machineInfo } from './lib/machine.js';
+import { runWrk, wrkVersion } from './lib/wrk.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -246,8 +248,42 @@ async function main(): Promise<void> {
   );
   await stop(child);
 
-  process.stderr.write('(c, d) quiver\n');
+  const restBody = JSON.stringify({ features: Object.fromEntries(row.map((v, i) => [`feature_${i}`, v])) });
+  const restRows = async (target: string, url: string): Promise<Row[]> => {
+    const probe = await fetch(url, { method: 'POST', body: restBody, headers: { 'content-type': 'application/json' } });
+    const answer = (await probe.json()) as { probabilities?: number[] };
+    if (probe.status !== 200 || answer.probabilities?.[1] !== expectedP1)
+      throw new Error(`${target}: wrong REST answer ${JSON.stringify(answer)}`);
+    const out: Row[] = [];
+    for (const c of CONCURRENCY) {
+      const r = await runWrk({ url, body: restBody, concurrency: c, durationS: DURATION, workDir: work });
+      out.push({
+        target,
+        concurrency: c,
+        requestsPerSecond: r.requestsPerSecond,
+        rowsPerSecond: r.requestsPerSecond,
+        p50Us: r.p50Us,
+        p99Us: r.p99Us,
+        failed: r.failed,
+      });
+      process.stderr.write(`  ${target} c=${c}: ${Math.round(r.requestsPerSecond)} req/s, p50 ${r.p50Us} µs, p99 ${r.p99Us} µs\n`);
+    }
+    return out;
+  };
+  const wrk = await wrkVersion();
+  if (wrk !== null) {
+    process.stderr.write('(e) naive REST\n');
+    const restPort = await freePort();
+    child = await start(['--import', 'tsx', 'benchmarks/servers/naive-rest-server.ts', String(restPort), modelPath], /listening/);
+    rows.push(...(await restRows('(e) naive Fastify REST + inline onnxruntime', `http://127.0.0.1:${restPort}/predict`)));
+    await stop(child);
+  } else {
+    process.stderr.write('wrk not found (apt-get install wrk): skipping the REST rows\n');
+  }
+
+  process.stderr.write('(c, d, f) quiver\n');
   port = await freePort();
+  const httpPort = await freePort();
   child = await start(
     [
       'dist/src/cli/bin.js',
@@ -260,7 +296,10 @@ async function main(): Promise<void> {
       `production-model=${modelPath}`,
       // The file-served demo model alone: the registry in ./var may hold another production-model.
       '--no-registry',
-      '--no-gateway',
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      String(httpPort),
       '--log-level',
       'info',
     ],
@@ -277,6 +316,7 @@ async function main(): Promise<void> {
       checkBatch,
     )),
   );
+  if (wrk !== null) rows.push(...(await restRows('(f) Quiver REST gateway /predict', `http://127.0.0.1:${httpPort}/predict`)));
   await stop(child);
 
   const at = (target: string, c: number): Row | undefined => rows.find((r) => r.target.startsWith(target) && r.concurrency === c);
@@ -285,6 +325,8 @@ async function main(): Promise<void> {
   const echo1 = at('(b)', 1);
   const quiver1 = at('(c)', 1);
   const naive64 = at('(b2)', 64);
+  const naiveRest64 = at('(e)', 64);
+  const gateway64 = at('(f)', 64);
   const bestBatch = Math.max(...rows.filter((r) => r.target.startsWith('(d)')).map((r) => r.rowsPerSecond));
   const bestBatchEcho = Math.max(...rows.filter((r) => r.target.startsWith('(b) grpc-js echo, dense')).map((r) => r.rowsPerSecond));
   const ratio = (a: number | null | undefined, b: number | null | undefined): number => (a == null || b == null ? NaN : a / b);
@@ -315,6 +357,18 @@ async function main(): Promise<void> {
       ok: () => true,
     },
     { name: 'BatchPredict rows/s vs that echo (best c each)', value: ratio(bestBatch, bestBatchEcho), goal: '', ok: () => true },
+    {
+      name: 'REST gateway req/s at c=64 vs the naive REST server',
+      value: ratio(gateway64?.requestsPerSecond, naiveRest64?.requestsPerSecond),
+      goal: '>= 1.00',
+      ok: (v: number) => v >= 1,
+    },
+    {
+      name: 'REST gateway p99 at c=64 vs the naive REST server (lower is better)',
+      value: ratio(gateway64?.p99Us, naiveRest64?.p99Us),
+      goal: '<= 1.00',
+      ok: (v: number) => v <= 1,
+    },
   ];
 
   const fmt = (v: number | null, digits = 0): string =>
@@ -326,7 +380,7 @@ async function main(): Promise<void> {
     `Packages: ${Object.entries(machine.packages)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}.`,
-    `Load: h2load, 1 connection, c concurrent streams, ${DURATION}s after ${WARMUP}s warm-up; the load generator shares the machine's cores with the server.`,
+    `Load: gRPC rows with h2load (1 connection, c concurrent streams, ${DURATION}s after ${WARMUP}s warm-up); REST rows with ${wrk ?? 'wrk (missing)'} (c connections, ${DURATION}s). The load generator shares the machine's cores with the server.`,
     '',
     '| target | c | req/s | rows/s | p50 µs | p99 µs | failed |',
     '|---|---:|---:|---:|---:|---:|---:|',

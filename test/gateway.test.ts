@@ -359,3 +359,27 @@ test('the Open Inference Protocol v2 REST routes, in process and through the sid
     await sidecar.close();
   }
 });
+
+test("the status table is grpc-gateway's, for every gRPC code", async (t) => {
+  const { httpStatusOf } = await import('../gateway/status.js');
+  const expected: Array<[grpc.status, number]> = [
+    [grpc.status.OK, 200],
+    [grpc.status.CANCELLED, 499],
+    [grpc.status.UNKNOWN, 500],
+    [grpc.status.INVALID_ARGUMENT, 400],
+    [grpc.status.DEADLINE_EXCEEDED, 504],
+    [grpc.status.NOT_FOUND, 404],
+    [grpc.status.ALREADY_EXISTS, 409],
+    [grpc.status.PERMISSION_DENIED, 403],
+    [grpc.status.RESOURCE_EXHAUSTED, 429],
+    [grpc.status.FAILED_PRECONDITION, 400],
+    [grpc.status.ABORTED, 409],
+    [grpc.status.OUT_OF_RANGE, 400],
+    [grpc.status.UNIMPLEMENTED, 501],
+    [grpc.status.INTERNAL, 500],
+    [grpc.status.UNAVAILABLE, 503],
+    [grpc.status.DATA_LOSS, 500],
+    [grpc.status.UNAUTHENTICATED, 401],
+  ];
+  for (const [code, http] of expected) t.is(httpStatusOf(code), http, grpc.status[code]);
+});
