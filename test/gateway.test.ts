@@ -15,7 +15,6 @@ test.before(async () => {
   srv = await startServer({
     models: [`production-model=${demoPath}`, `typed=${writeModel(dir, 'typed.onnx', typedModel())}`],
     maxHttpBodyBytes: 256 * 1024,
-    faultInjection: true,
     inlineMaxUs: 10_000,
   });
 });
@@ -229,9 +228,23 @@ test('gRPC status codes map to HTTP as grpc-gateway maps them', async (t) => {
   const invalid = await call('POST', '/v1/models/production-model:predict', { features: {} });
   t.is(invalid.status, 400);
   t.is(invalid.json.code, grpc.status.INVALID_ARGUMENT);
-  const internal = await call('POST', '/predict', { features, id: 'quiver-fault:worker-throw' });
-  t.is(internal.status, 500);
-  t.is(internal.json.code, grpc.status.INTERNAL);
+  // A failing batch fails every request in it: use a server of its own, so no other test's
+  // request shares the broken batch.
+  const faulty = await startServer({ models: [`production-model=${demoPath}`], faultInjection: true, inlineMaxUs: 0 });
+  try {
+    const internal = await fetch(`${faulty.http}/predict`, {
+      method: 'POST',
+      body: JSON.stringify({ features, id: 'quiver-fault:worker-throw' }),
+    });
+    t.is(internal.status, 500);
+    t.deepEqual(await internal.json(), {
+      code: grpc.status.INTERNAL,
+      message: "inference failed for model 'production-model' version 1",
+      details: [],
+    });
+  } finally {
+    await faulty.close();
+  }
   const exists = await call('POST', '/v1/registry/models', { name: 'dup' });
   t.is(exists.status, 200);
   const dup = await call('POST', '/v1/registry/models', { name: 'dup' });
@@ -382,4 +395,37 @@ test("the status table is grpc-gateway's, for every gRPC code", async (t) => {
     [grpc.status.UNAUTHENTICATED, 401],
   ];
   for (const [code, http] of expected) t.is(httpStatusOf(code), http, grpc.status[code]);
+});
+
+test('the remaining annotated routes: model get/update, version update, alias delete, reload, stream predict', async (t) => {
+  await call('POST', '/v1/registry/models', { name: 'routes', description: 'd1', tags: { team: 'a' } });
+  const got = await call('GET', '/v1/registry/models/routes');
+  t.like(got.json.model, { name: 'routes', description: 'd1', tags: { team: 'a' } });
+  const patched = await call('PATCH', '/v1/registry/models/routes', { description: 'd2', tags: { team: '', owner: 'b' } });
+  t.like(patched.json.model, { description: 'd2', tags: { owner: 'b' } });
+  const onnx = Buffer.from(demoModel()).toString('base64');
+  await call('POST', '/v1/registry/versions:upload', `{"metadata": {"modelName": "routes"}}\n{"chunk": "${onnx}"}\n`, {
+    'content-type': 'application/x-ndjson',
+  });
+  const version = await call('PATCH', '/v1/registry/models/routes/versions/1', { description: 'v1 notes', tags: { reviewed: 'yes' } });
+  t.like(version.json.version, { description: 'v1 notes', tags: { reviewed: 'yes' } });
+  await call('PUT', '/v1/registry/models/routes/aliases/champion', { version: 1 });
+  const removed = await call('DELETE', '/v1/registry/models/routes/aliases/champion');
+  t.is(removed.status, 200);
+  const gone = await call('DELETE', '/v1/registry/models/routes/aliases/champion');
+  t.is(gone.status, 404);
+  const reload = await call('POST', '/v1/registry/reload', { modelName: 'routes' });
+  t.is(reload.status, 200);
+  const lines = [0, 1, 2].map((i) => JSON.stringify({ request: { modelName: 'production-model', features, id: `s${i}` } })).join('\n');
+  const stream = await call('POST', '/v1/predict:stream', lines, { 'content-type': 'application/x-ndjson' });
+  t.is(stream.status, 200, stream.text);
+  const answers = stream.text
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { result: { id: string; response: { modelVersion: string } } }).result);
+  t.deepEqual(
+    answers.map((a) => a.id),
+    ['s0', 's1', 's2'],
+  );
+  t.true(answers.every((a) => a.response.modelVersion === '1'));
 });
