@@ -12,6 +12,7 @@
  *          BENCH_CONCURRENCY (default "1,16,64").
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -49,8 +50,8 @@ function freePort(): Promise<number> {
   });
 }
 
-function start(cmd: string[], ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, cmd, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(cmd: string[], ready: RegExp, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const child = spawn(process.execPath, cmd, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     let out = '';
     const onData = (d: Buffer): void => {
@@ -282,29 +283,42 @@ async function main(): Promise<void> {
   }
 
   process.stderr.write('(c, d, f) quiver\n');
-  port = await freePort();
-  const httpPort = await freePort();
-  child = await start(
-    [
-      'dist/src/cli/bin.js',
-      'serve',
-      '--grpc-host',
-      '127.0.0.1',
-      '--grpc-port',
-      String(port),
-      '--model',
-      `production-model=${modelPath}`,
-      // The file-served demo model alone: the registry in ./var may hold another production-model.
-      '--no-registry',
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      String(httpPort),
-      '--log-level',
-      'info',
-    ],
-    /quiver serving/,
-  );
+  const startQuiver = async (
+    extra: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<{ child: ChildProcess; port: number; httpPort: number }> => {
+    const grpcPort = await freePort();
+    const restPort = await freePort();
+    const c = await start(
+      [
+        'dist/src/cli/bin.js',
+        'serve',
+        '--grpc-host',
+        '127.0.0.1',
+        '--grpc-port',
+        String(grpcPort),
+        '--model',
+        `production-model=${modelPath}`,
+        // The file-served demo model alone: the registry in ./var may hold another production-model.
+        '--no-registry',
+        '--no-metrics-server',
+        '--http-host',
+        '127.0.0.1',
+        '--http-port',
+        String(restPort),
+        '--log-level',
+        'info',
+        ...extra,
+      ],
+      /quiver serving/,
+      env,
+    );
+    return { child: c, port: grpcPort, httpPort: restPort };
+  };
+  const quiver = await startQuiver();
+  child = quiver.child;
+  port = quiver.port;
+  const httpPort = quiver.httpPort;
   rows.push(...(await measure('(c) Quiver Predict', `127.0.0.1:${port}`, predictPath, predictBody, 1, checkPredict(true))));
   rows.push(
     ...(await measure(
@@ -319,6 +333,59 @@ async function main(): Promise<void> {
   if (wrk !== null) rows.push(...(await restRows('(f) Quiver REST gateway /predict', `http://127.0.0.1:${httpPort}/predict`)));
   await stop(child);
 
+  // Monitoring cost: metrics on (the default) vs off, and tracing on (OTLP to a local sink),
+  // Predict at c=64. The runs alternate, three each, so drift in the machine's speed is shared.
+  process.stderr.write('(g) monitoring cost\n');
+  const sink = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+  const variants: Array<{ target: string; extra: string[]; env: Record<string, string> }> = [
+    { target: '(g) Quiver Predict, metrics on, tracing off (default)', extra: [], env: {} },
+    { target: '(g) Quiver Predict, metrics off', extra: ['--no-metrics'], env: {} },
+    {
+      target: '(g) Quiver Predict, metrics on, tracing on (OTLP)',
+      extra: [],
+      env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl },
+    },
+  ];
+  const runs = new Map<string, LoadResult[]>();
+  for (let round = 0; round < 3; round++) {
+    for (const v of variants) {
+      const q = await startQuiver(v.extra, v.env);
+      const probe = await verifyCall(`127.0.0.1:${q.port}`, predictPath, predictBody);
+      if (probe.status !== 0) throw new Error(`${v.target}: grpc-status ${probe.status}: ${probe.details}`);
+      const r = await runLoad({
+        url: `http://127.0.0.1:${q.port}${predictPath}`,
+        body: predictBody,
+        concurrency: 64,
+        durationS: DURATION,
+        warmupS: WARMUP,
+        workDir: work,
+        responseBytes: probe.message.length + 5,
+      });
+      runs.set(v.target, [...(runs.get(v.target) ?? []), r]);
+      process.stderr.write(`  ${v.target} round ${round + 1}: ${Math.round(r.requestsPerSecond)} req/s\n`);
+      await stop(q.child);
+    }
+  }
+  sink.close();
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  for (const v of variants) {
+    const rs = runs.get(v.target) ?? [];
+    rows.push({
+      target: `${v.target} (mean of ${rs.length})`,
+      concurrency: 64,
+      requestsPerSecond: mean(rs.map((r) => r.requestsPerSecond)),
+      rowsPerSecond: mean(rs.map((r) => r.requestsPerSecond)),
+      p50Us: mean(rs.map((r) => r.p50Us)),
+      p99Us: mean(rs.map((r) => r.p99Us)),
+      failed: rs.reduce((a, r) => a + r.failed, 0),
+    });
+  }
+
   const at = (target: string, c: number): Row | undefined => rows.find((r) => r.target.startsWith(target) && r.concurrency === c);
   const echo64 = at('(b)', 64);
   const quiver64 = at('(c)', 64);
@@ -326,6 +393,9 @@ async function main(): Promise<void> {
   const quiver1 = at('(c)', 1);
   const naive64 = at('(b2)', 64);
   const naiveRest64 = at('(e)', 64);
+  const metricsOn = rows.find((r) => r.target.startsWith('(g) Quiver Predict, metrics on, tracing off'));
+  const metricsOff = rows.find((r) => r.target.startsWith('(g) Quiver Predict, metrics off'));
+  const tracingOn = rows.find((r) => r.target.startsWith('(g) Quiver Predict, metrics on, tracing on'));
   const gateway64 = at('(f)', 64);
   const bestBatch = Math.max(...rows.filter((r) => r.target.startsWith('(d)')).map((r) => r.rowsPerSecond));
   const bestBatchEcho = Math.max(...rows.filter((r) => r.target.startsWith('(b) grpc-js echo, dense')).map((r) => r.rowsPerSecond));
@@ -357,6 +427,18 @@ async function main(): Promise<void> {
       ok: () => true,
     },
     { name: 'BatchPredict rows/s vs that echo (best c each)', value: ratio(bestBatch, bestBatchEcho), goal: '', ok: () => true },
+    {
+      name: 'Predict req/s at c=64, metrics on vs off (their cost)',
+      value: ratio(metricsOn?.requestsPerSecond, metricsOff?.requestsPerSecond),
+      goal: '>= 0.95',
+      ok: (v: number) => v >= 0.95,
+    },
+    {
+      name: 'Predict req/s at c=64, tracing on vs off (for reference)',
+      value: ratio(tracingOn?.requestsPerSecond, metricsOn?.requestsPerSecond),
+      goal: '',
+      ok: () => true,
+    },
     {
       name: 'REST gateway req/s at c=64 vs the naive REST server',
       value: ratio(gateway64?.requestsPerSecond, naiveRest64?.requestsPerSecond),

@@ -11,7 +11,10 @@ import type { Logger } from 'pino';
 
 import { CallContext } from '../src/core/context.js';
 import { QuiverError } from '../src/core/errors.js';
+import type { Tracer } from '@opentelemetry/api';
+
 import type { OipRestResult } from '../src/oip/rest.js';
+import { endSpan, injectTraceContext, serverSpan } from '../src/tracing/tracing.js';
 import { type PredictBackend } from './blueprint.js';
 import { loadRoot, rpcDescriptors } from './descriptors.js';
 import { type CallOptions, GrpcCallError, type Invoker } from './invoker.js';
@@ -22,6 +25,8 @@ import { deadlineFromHeader, metadataFromHeaders, Router, transcode } from './tr
 import {
   GetModelMetadataRequest,
   GetModelMetadataResponse,
+  GetStatsRequest,
+  GetStatsResponse,
   GetVersionRequest,
   GetVersionResponse,
   HealthCheckRequest,
@@ -49,8 +54,8 @@ export interface GatewayDeps {
   readonly predict: PredictBackend;
   /** Prometheus text and its content type. */
   readonly metrics: () => Promise<{ text: string; contentType: string }>;
-  /** /stats (in process only). */
-  readonly stats?: () => unknown;
+  /** Set when tracing is on: each request gets a server span, passed on to the RPCs it calls. */
+  readonly tracer?: Tracer;
   /** The Open Inference Protocol v2 REST routes: null when the path is not one of them. */
   readonly oip: (method: string, path: string, body: string | undefined, ctx: CallContext) => Promise<OipRestResult | null>;
 }
@@ -71,6 +76,18 @@ class Inflight {
   idle(): Promise<void> {
     return this.count === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
   }
+}
+
+/** The blueprint's snake_case for proto3 JSON field names; map keys (codes, classes) stay as they are. */
+function snakeKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(snakeKeys);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(
+    Object.entries(v as Record<string, unknown>).map(([k, x]) => [
+      /^[a-z][a-zA-Z0-9]*$/.test(k) ? k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : k,
+      snakeKeys(x),
+    ]),
+  );
 }
 
 function sendError(reply: FastifyReply, err: unknown, log: Logger): FastifyReply {
@@ -99,6 +116,7 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   const router = new Router(rpcs);
   const openapi = openApiDocument(rpcs);
   const inflight = new Inflight();
+  const spans = new WeakMap<FastifyRequest, ReturnType<typeof serverSpan>>();
   const app = Fastify({ bodyLimit: options.bodyLimit, logger: false, forceCloseConnections: 'idle', return503OnClosing: true });
 
   // Bodies arrive as text; each route parses them (depth-checked) as it needs.
@@ -121,13 +139,20 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
     const controller = new AbortController();
     const deadline = deadlineFromHeader(req.headers['grpc-timeout']);
     const ctx = new CallContext(deadline);
+    const metadata = metadataFromHeaders(req.headers);
+    const traced = spans.get(req);
+    if (traced !== undefined) {
+      ctx.trace = traced.hook;
+      // The RPCs this request makes continue its trace.
+      injectTraceContext(traced.span, metadata);
+    }
     // The response closing before it was fully written means the client went away.
     reply.raw.on('close', () => {
       if (reply.raw.writableFinished) return;
       controller.abort();
       ctx.cancel();
     });
-    return { options: { metadata: metadataFromHeaders(req.headers), deadline, signal: controller.signal }, ctx };
+    return { options: { metadata, deadline, signal: controller.signal }, ctx };
   };
 
   /** Wraps a route: in-flight counting and the error body. */
@@ -135,12 +160,24 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
     (fn: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
     async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
       inflight.count++;
+      const traced =
+        deps.tracer === undefined
+          ? undefined
+          : serverSpan(deps.tracer, `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`, req.headers, {
+              'http.request.method': req.method,
+              'url.path': req.url.split('?')[0] ?? '',
+            });
+      if (traced !== undefined) spans.set(req, traced);
       try {
         return await fn(req, reply);
       } catch (err) {
         return sendError(reply, err, log);
       } finally {
         inflight.leave();
+        if (traced !== undefined) {
+          traced.span.setAttribute('http.response.status_code', reply.statusCode);
+          endSpan(traced.span, reply.statusCode >= 500 ? 2 : 0);
+        }
       }
     };
 
@@ -169,14 +206,16 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   );
   app.get(
     '/stats',
-    handle(async (_req, reply) => {
-      if (deps.stats === undefined)
-        return reply
-          .code(501)
-          .send(errorBody(grpc.status.UNIMPLEMENTED, '/stats is served by the server process, not by a sidecar gateway'));
-      return deps.stats();
+    handle(async (req, reply) => {
+      const { options: o } = callOptions(req, reply);
+      const q = req.query as Record<string, string | undefined>;
+      const res = GetStatsResponse.decode(
+        await unary('/quiver.v1.PredictionService/GetStats', GetStatsRequest, { modelName: q.model ?? q.model_name ?? '' }, o),
+      );
+      return snakeKeys(GetStatsResponse.toJSON(res));
     }),
   );
+
   app.get('/openapi.json', async () => openapi);
 
   const unary = async (

@@ -6,6 +6,8 @@ export {
   GetModelMetadataResponse,
   ListModelsRequest,
   ListModelsResponse,
+  GetStatsRequest,
+  GetStatsResponse,
 } from '../src/gen/quiver/v1/prediction.js';
 export { GetVersionRequest, GetVersionResponse, ReloadModelRequest, ReloadModelResponse, Stage } from '../src/gen/quiver/v1/registry.js';
 

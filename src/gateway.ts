@@ -1,4 +1,5 @@
 /** Wires the REST gateway (gateway/) into a server process: in-process calls, core fast paths. */
+import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 
 import { coreBackend } from '../gateway/blueprint.js';
@@ -7,10 +8,9 @@ import { type Gateway, startGateway } from '../gateway/server.js';
 import type { Options } from './config/options.js';
 import type { InferenceCore } from './core/inference.js';
 import type { GrpcServer } from './grpc/server.js';
-import type { Metrics } from './metrics/metrics.js';
+import type { ServingMetrics } from './metrics/metrics.js';
 import { coreBackend as oipCoreBackend } from './oip/protocol.js';
 import { handleOipRest } from './oip/rest.js';
-import type { RegistryFollower } from './registry/follower.js';
 
 export type { Gateway };
 
@@ -20,8 +20,8 @@ export async function startInProcessGateway(
   grpcPort: number,
   options: Options,
   log: Logger,
-  metrics: Metrics,
-  follower: RegistryFollower | undefined,
+  metrics: ServingMetrics,
+  tracer?: Tracer,
 ): Promise<Gateway> {
   // Streaming RPCs go through a client to this process's own port; unary ones do not.
   const loopbackHost = options.grpcHost === '0.0.0.0' || options.grpcHost === '::' ? '127.0.0.1' : options.grpcHost;
@@ -29,26 +29,14 @@ export async function startInProcessGateway(
     grpc.methods,
     new RemoteInvoker(`${loopbackHost.includes(':') ? `[${loopbackHost}]` : loopbackHost}:${grpcPort}`),
   );
-  const started = Date.now();
   const oip = oipCoreBackend(core, { serving: () => grpc.isServing() });
   return startGateway(
     {
       invoker,
       predict: coreBackend(core, options.defaultModel),
       oip: (method, path, body, ctx) => handleOipRest(oip, method, path, body, ctx, { log }),
+      ...(tracer === undefined ? {} : { tracer }),
       metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
-      stats: () => ({
-        uptime_seconds: Math.round((Date.now() - started) / 1000),
-        models: core.models.list().map((m) => ({
-          name: m.name,
-          default_version: m.defaultVersion,
-          aliases: Object.fromEntries(m.aliases),
-          versions: core.models
-            .versionsOf(m.name)
-            .map((v) => ({ version: v.version, sha256: v.sha256, loaded_at: v.loadedAt.toISOString(), ...v.batcher.stats })),
-        })),
-        registry: follower === undefined ? null : { ...follower.stats, failures: follower.currentFailures() },
-      }),
     },
     {
       host: options.httpHost,

@@ -18,7 +18,12 @@ import { buildGrpcServer, type GrpcServer } from './grpc/server.js';
 import { buildDemoModel, DEMO_MODEL_NAME } from './onnx/demo-model.js';
 import { RegistryFollower } from './registry/follower.js';
 import { type Gateway, startInProcessGateway } from './gateway.js';
-import { Metrics } from './metrics/metrics.js';
+import { ServingMetrics } from './metrics/metrics.js';
+import { type MetricsServer, startMetricsServer } from './metrics/server.js';
+import { statsResponse } from './metrics/stats.js';
+import { createDriftFactory } from './monitoring/drift-factory.js';
+import { startTracing, type Tracing, tracingRequested } from './tracing/tracing.js';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Registry } from './registry/registry.js';
 import { seedDemo } from './registry/seed.js';
 
@@ -86,19 +91,46 @@ export class QuiverServer {
     readonly registry: Registry | undefined,
     readonly follower: RegistryFollower | undefined,
     readonly gateway: Gateway | undefined,
-    readonly metrics: Metrics,
+    readonly metrics: ServingMetrics,
+    private readonly metricsServer: MetricsServer | undefined,
+    private readonly tracing: Tracing | undefined,
   ) {}
+
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
 
   get httpPort(): number | undefined {
     return this.gateway?.port;
   }
 
-  static async start(options: Options, log: Logger): Promise<QuiverServer> {
+  /**
+   * @param extras.spanExporter tests only: trace to this exporter (as if OTEL_* asked for traces).
+   */
+  static async start(options: Options, log: Logger, extras: { spanExporter?: SpanExporter } = {}): Promise<QuiverServer> {
+    const tracing =
+      extras.spanExporter !== undefined || tracingRequested(process.env)
+        ? startTracing(extras.spanExporter === undefined ? {} : { exporter: extras.spanExporter })
+        : undefined;
     const pool = new InferencePool(options);
     const scheduler = new BatchScheduler(pool);
-    const models = new ModelManager(pool, scheduler, options, log.child({ component: 'models' }));
+    const metrics: ServingMetrics = new ServingMetrics(options.metrics, createDriftFactory(options), {
+      // Called on scrape, after `models` exists.
+      queueDepth: (): Array<{ model: string; version: number; rows: number }> =>
+        models
+          .list()
+          .flatMap((m) => models.versionsOf(m.name).map((v) => ({ model: v.name, version: v.version, rows: v.batcher.queuedRows }))),
+      pool: () => ({ inflight: pool.inflight, capacity: pool.capacity }),
+    });
+    const models: ModelManager = new ModelManager(
+      pool,
+      scheduler,
+      options,
+      log.child({ component: 'models' }),
+      metrics.observerFactory,
+      (name, ok) => metrics.modelLoad(name, ok),
+    );
     const core = new InferenceCore(models, options);
-    const metrics = new Metrics();
     let registry: Registry | undefined;
     let follower: RegistryFollower | undefined;
     if (options.registry) {
@@ -117,6 +149,7 @@ export class QuiverServer {
       core,
       options,
       log,
+      (name) => statsResponse(metrics, core.models, name),
       registry === undefined || follower === undefined
         ? undefined
         : {
@@ -124,6 +157,7 @@ export class QuiverServer {
             reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
           },
     );
+    grpcServer.inflight.tracer = tracing?.tracer;
     let port: number;
     try {
       // Bound before the models load, so health checks see NOT_SERVING meanwhile.
@@ -159,10 +193,13 @@ export class QuiverServer {
       throw err;
     }
     let gateway: Gateway | undefined;
-    if (options.gateway) {
+    let metricsServer: MetricsServer | undefined;
+    if (options.gateway || options.metricsServer) {
       try {
-        gateway = await startInProcessGateway(core, grpcServer, port, options, log, metrics, follower);
+        if (options.gateway) gateway = await startInProcessGateway(core, grpcServer, port, options, log, metrics, tracing?.tracer);
+        if (options.metricsServer) metricsServer = await startMetricsServer(metrics, options.metricsHost, options.metricsPort);
       } catch (err) {
+        await gateway?.close();
         follower?.stop();
         grpcServer.server.forceShutdown();
         await pool.close();
@@ -172,10 +209,15 @@ export class QuiverServer {
     }
     grpcServer.setServing('SERVING');
     log.info(
-      { grpcPort: port, httpPort: gateway?.port ?? null, models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`) },
+      {
+        grpcPort: port,
+        httpPort: gateway?.port ?? null,
+        metricsPort: metricsServer?.port ?? null,
+        models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`),
+      },
       'quiver serving',
     );
-    return new QuiverServer(options, core, pool, grpcServer, port, log, registry, follower, gateway, metrics);
+    return new QuiverServer(options, core, pool, grpcServer, port, log, registry, follower, gateway, metrics, metricsServer, tracing);
   }
 
   /**
@@ -213,6 +255,8 @@ export class QuiverServer {
           await this.core.models.drainAll();
           await this.pool.close();
           await this.registry?.close();
+          await this.metricsServer?.close();
+          await this.tracing?.shutdown().catch(() => undefined);
           return 'done' as const;
         })(),
         Math.max(deadline, Date.now() + FLUSH_MS),

@@ -84,6 +84,20 @@ export interface DownloadArtifactResponse {
   chunk?: string;
 }
 
+export interface DriftSummary {
+  evaluated?: boolean;
+  drifted?: boolean;
+  samples?: number;
+  features?: FeatureDrift[];
+}
+
+export interface FeatureDrift {
+  feature?: string;
+  psi?: number;
+  ks?: number;
+  drifted?: boolean;
+}
+
 export interface FeatureProfile {
   name?: string;
   mean?: number;
@@ -136,6 +150,15 @@ export interface GetModelResponse {
   model?: RegisteredModel;
 }
 
+export interface GetStatsRequest {
+  modelName?: string;
+}
+
+export interface GetStatsResponse {
+  uptimeSeconds?: number;
+  versions?: VersionStats[];
+}
+
 export interface GetVersionRequest {
   modelName?: string;
   version?: string;
@@ -162,6 +185,13 @@ export interface Instance {
   id?: string;
 }
 
+export interface LatencySummary {
+  p50?: number;
+  p95?: number;
+  p99?: number;
+  samples?: number;
+}
+
 export interface Lineage {
   datasetSha256?: string;
   datasetRows?: number;
@@ -173,6 +203,15 @@ export interface Lineage {
   experimentName?: string;
   runId?: string;
   profile?: TrainingProfile;
+}
+
+export interface LineageSummary {
+  algorithm?: string;
+  datasetSha256?: string;
+  datasetRows?: number;
+  experimentName?: string;
+  codeVersion?: string;
+  metrics?: Record<string, number>;
 }
 
 export interface ListModelsRequest {}
@@ -235,6 +274,14 @@ export interface ModelVersion {
   lineage?: Lineage;
   createdBy?: string;
   createdAt?: string;
+}
+
+export interface PredictionSummary {
+  counts?: Record<string, number>;
+  mean?: number;
+  min?: number;
+  max?: number;
+  n?: number;
 }
 
 export interface PredictRequest {
@@ -366,6 +413,25 @@ export interface VersionMetadata {
   expectedSha256?: string;
 }
 
+export interface VersionStats {
+  modelName?: string;
+  modelVersion?: string;
+  aliases?: string[];
+  loadedAt?: string;
+  requests?: number;
+  errors?: number;
+  errorRate?: number;
+  errorsByCode?: Record<string, number>;
+  latencyMs?: LatencySummary;
+  predictions?: PredictionSummary;
+  drift?: DriftSummary;
+  lineage?: LineageSummary;
+  batches?: number;
+  batchRows?: number;
+  inlineRuns?: number;
+  dropped?: Record<string, number>;
+}
+
 export interface InitReq {
   /** The gateway's base URL, e.g. http://127.0.0.1:8080 */
   baseUrl: string;
@@ -476,6 +542,13 @@ export class PredictionService {
     const path = renderPath('/v1/models', req as Record<string, unknown>, used);
     used.add('');
     return call<ListModelsResponse>('GET', path + query(req as Record<string, unknown>, used), undefined, init, false);
+  }
+  /** GET /v1/stats */
+  static GetStats(req: GetStatsRequest, init: InitReq): Promise<GetStatsResponse> {
+    const used = new Set<string>();
+    const path = renderPath('/v1/stats', req as Record<string, unknown>, used);
+    used.add('');
+    return call<GetStatsResponse>('GET', path + query(req as Record<string, unknown>, used), undefined, init, false);
   }
 }
 

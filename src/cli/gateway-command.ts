@@ -10,7 +10,7 @@ import { GRPCInferenceServiceClient } from '../gen/inference/grpc_predict_v2.js'
 import { createLogger } from '../log/logger.js';
 import { upstreamBackend } from '../oip/upstream.js';
 import { handleOipRest } from '../oip/rest.js';
-import { Metrics } from '../metrics/metrics.js';
+import { ServingMetrics } from '../metrics/metrics.js';
 import { CliExit } from './exit.js';
 import { addOptionFlags, optionsFrom } from './serve.js';
 
@@ -30,7 +30,7 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
     }
     const log = createLogger(options.logLevel);
     const invoker = new RemoteInvoker(values.upstream as string);
-    const metrics = new Metrics();
+    const metrics = new ServingMetrics(true);
     const oipClient = new GRPCInferenceServiceClient(values.upstream as string, credentials.createInsecure());
     const oip = upstreamBackend(oipClient);
     const gateway = await startGateway(

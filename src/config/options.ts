@@ -43,6 +43,14 @@ export interface Options {
   readonly logLevel: string;
   readonly faultInjection: boolean;
   readonly gateway: boolean;
+  readonly driftWindow: number;
+  readonly driftMinSamples: number;
+  readonly driftPsiThreshold: number;
+  readonly driftKsAlpha: number;
+  readonly metrics: boolean;
+  readonly metricsServer: boolean;
+  readonly metricsHost: string;
+  readonly metricsPort: number;
   readonly httpHost: string;
   readonly maxHttpBodyBytes: number;
   readonly maxJsonDepth: number;
@@ -52,7 +60,7 @@ export interface Options {
   readonly maxUploadBytes: number;
 }
 
-type Kind = 'string' | 'port' | 'int' | 'bool' | 'enum' | 'models';
+type Kind = 'string' | 'port' | 'int' | 'number' | 'bool' | 'enum' | 'models';
 
 export interface OptionDef {
   readonly key: keyof Options;
@@ -251,6 +259,54 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     default: () => 'info',
     doc: 'pino log level',
   },
+  {
+    key: 'driftWindow',
+    kind: 'int',
+    min: 10,
+    max: 1_000_000,
+    default: () => 500,
+    unit: 'rows',
+    doc: 'live input rows per model version compared with its training profile (a sliding window)',
+  },
+  {
+    key: 'driftMinSamples',
+    kind: 'int',
+    min: 1,
+    max: 1_000_000,
+    default: () => 30,
+    unit: 'rows',
+    doc: 'rows needed before any drift verdict',
+  },
+  {
+    key: 'driftPsiThreshold',
+    kind: 'number',
+    min: 0,
+    max: 100,
+    default: () => 0.25,
+    doc: 'a feature drifted when its population stability index is over this and its KS test also fires',
+  },
+  {
+    key: 'driftKsAlpha',
+    kind: 'number',
+    min: 1e-12,
+    max: 0.5,
+    default: () => 1e-4,
+    doc: 'significance of the Kolmogorov-Smirnov test (split across features, Bonferroni)',
+  },
+  {
+    key: 'metrics',
+    kind: 'bool',
+    default: () => true,
+    doc: 'update the Prometheus metrics (the statistics behind /stats are always kept)',
+  },
+  {
+    key: 'metricsServer',
+    kind: 'bool',
+    default: () => true,
+    doc: 'serve /metrics on a port of its own as well (metricsHost:metricsPort), for scrapers kept off the API port',
+  },
+  { key: 'metricsHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the metrics port binds' },
+  { key: 'metricsPort', kind: 'port', default: () => 9464, doc: 'the metrics port (0 picks a free port)' },
   { key: 'gateway', kind: 'bool', default: () => true, doc: 'serve the REST gateway in this process (on httpHost:httpPort)' },
   { key: 'httpHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the REST gateway binds' },
   {
@@ -365,6 +421,15 @@ function coerce(def: OptionDef, raw: Raw): unknown {
       if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
         const unit = def.unit ? ` ${def.unit}` : '';
         throw invalidConfig(`${where} must be an integer from ${min} to ${max}${unit}, got ${JSON.stringify(value)}`);
+      }
+      return n;
+    }
+    case 'number': {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      const min = def.min ?? -Infinity;
+      const max = def.max ?? Infinity;
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n > max) {
+        throw invalidConfig(`${where} must be a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
       }
       return n;
     }

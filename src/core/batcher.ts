@@ -9,6 +9,7 @@
 import type { CallContext } from './context.js';
 import { cancelled, deadlineExceeded, inferenceFailed, queueFull, unavailable } from './errors.js';
 import type { InlineRunner } from './inline-runner.js';
+import type { VersionObserver } from './observer.js';
 import { type InferencePool, TaskFailure } from './pool.js';
 import type { ServingSignature } from './signature.js';
 import { concatRows, type HostTensor, sliceRows, trailingShapeKey } from './tensor.js';
@@ -28,6 +29,10 @@ export interface Timing {
   readonly runUs: number;
   /** Rows in the batch this request rode in. */
   readonly batchRows: number;
+  /** When the batch left the queue (epoch ms). */
+  readonly dispatchedAt: number;
+  /** Whether it ran on the main thread's inline lane. */
+  readonly inline: boolean;
 }
 
 export interface BatchOutcome {
@@ -67,6 +72,7 @@ export interface BatcherSpec {
   readonly path: string;
   readonly label: string;
   readonly signature: ServingSignature;
+  readonly observer: VersionObserver;
 }
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -138,14 +144,17 @@ export class Batcher {
     if (this.closed) return Promise.reject(unavailable(`${this.spec.label} is being unloaded`));
     if (ctx.cancelled) {
       this.stats.cancelledDropped++;
+      this.spec.observer.dropped('cancelled');
       return Promise.reject(cancelled('the call was cancelled'));
     }
     if (ctx.deadline <= nowMs()) {
       this.stats.deadlineDropped++;
+      this.spec.observer.dropped('deadline');
       return Promise.reject(deadlineExceeded(`deadline exceeded before ${this.spec.label} could queue the request`));
     }
     if (this.queuedRowsCount + rows > this.limits.maxQueueRows && this.queuedRowsCount > 0) {
       this.stats.shed++;
+      this.spec.observer.dropped('shed');
       return Promise.reject(
         queueFull(
           `${this.spec.label}: queue full (${this.queuedRowsCount} rows waiting, limit ${this.limits.maxQueueRows}); retry later`,
@@ -197,6 +206,7 @@ export class Batcher {
         pending.taken = true;
         this.queuedRowsCount -= pending.rows;
         this.stats.cancelledDropped++;
+        this.spec.observer.dropped('cancelled');
         settle(pending, cancelled('the call was cancelled'));
         this.checkDrained();
       });
@@ -300,7 +310,8 @@ export class Batcher {
       const batchRows = batch.reduce((n, p) => n + p.rows, 0);
       this.stats.batches++;
       this.stats.rows += batchRows;
-      this.distribute(batch, result.outputs, dispatchedAt, result.runUs, batchRows);
+      this.spec.observer.batch(batchRows, result.runUs / 1e6, false);
+      this.distribute(batch, result.outputs, dispatchedAt, result.runUs, batchRows, false);
     } catch (err) {
       const error = inferenceFailed(`inference failed for ${this.spec.label}`, err instanceof TaskFailure ? err.cause : err);
       for (const p of batch) settle(p, error);
@@ -318,7 +329,8 @@ export class Batcher {
       const outputs = await (this.inline as InlineRunner).run(p.tensors);
       this.stats.inlineRuns++;
       this.stats.rows += p.rows;
-      this.distribute([p], outputs, dispatchedAt, Math.round((nowMs() - dispatchedAt) * 1000), p.rows);
+      this.spec.observer.batch(p.rows, (nowMs() - dispatchedAt) / 1000, true);
+      this.distribute([p], outputs, dispatchedAt, Math.round((nowMs() - dispatchedAt) * 1000), p.rows, true);
     } catch (err) {
       settle(p, inferenceFailed(`inference failed for ${this.spec.label}`, err));
     } finally {
@@ -328,7 +340,14 @@ export class Batcher {
   }
 
   /** Splits batch outputs back to their requests along the batch dimension. */
-  private distribute(batch: Pending[], outputs: readonly HostTensor[], dispatchedAt: number, runUs: number, batchRows: number): void {
+  private distribute(
+    batch: Pending[],
+    outputs: readonly HostTensor[],
+    dispatchedAt: number,
+    runUs: number,
+    batchRows: number,
+    inline: boolean,
+  ): void {
     if (batch.length > 1) {
       outputs.forEach((o, i) => {
         if (o.dims[0] !== batchRows) {
@@ -342,7 +361,9 @@ export class Batcher {
     for (const p of batch) {
       const mine = batch.length === 1 ? outputs : outputs.map((o) => sliceRows(o, offset, offset + p.rows));
       offset += p.rows;
-      settle(p, { outputs: mine, timing: { queueUs: Math.round((dispatchedAt - p.enqueuedAt) * 1000), runUs, batchRows } });
+      const queueMs = dispatchedAt - p.enqueuedAt;
+      this.spec.observer.queueWait(queueMs / 1000);
+      settle(p, { outputs: mine, timing: { queueUs: Math.round(queueMs * 1000), runUs, batchRows, dispatchedAt, inline } });
     }
   }
 
@@ -373,6 +394,7 @@ export class Batcher {
       p.taken = true;
       this.queuedRowsCount -= p.rows;
       this.stats.cancelledDropped++;
+      this.spec.observer.dropped('cancelled');
       settle(p, cancelled('the call was cancelled'));
       return true;
     }
@@ -380,6 +402,7 @@ export class Batcher {
       p.taken = true;
       this.queuedRowsCount -= p.rows;
       this.stats.deadlineDropped++;
+      this.spec.observer.dropped('deadline');
       settle(p, deadlineExceeded(`deadline exceeded after ${Math.round(now - p.enqueuedAt)} ms in the ${this.spec.label} queue`));
       return true;
     }

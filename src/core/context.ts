@@ -1,5 +1,17 @@
-/** Per-call state the transports hand to the core: the deadline and cancellation. */
+/** Now, in epoch milliseconds with sub-millisecond precision. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/** Records child spans of the call's trace (set by the transport only when tracing is on). */
+export interface TraceHook {
+  /** A finished child span: name, start and end (epoch ms), attributes. */
+  child(name: string, startMs: number, endMs: number, attributes?: Record<string, string | number>): void;
+}
+
+/** Per-call state the transports hand to the core: the deadline, cancellation and tracing. */
 export class CallContext {
+  /** Present only when tracing is on: the core then reports its steps as child spans. */
+  trace: TraceHook | undefined;
+
   private cancelledFlag = false;
   // A unary call has one listener at most: keep it in a field and only allocate a Set for
   // contexts shared by many requests (a PredictStream).

@@ -2,8 +2,9 @@
  * The inference core: the one API the transports (gRPC quiver.v1, later OIP v2 and REST)
  * translate to. It knows no gRPC and no HTTP.
  */
-import type { CallContext } from './context.js';
-import { invalidArgument, QuiverError, toQuiverError } from './errors.js';
+import type { BatchOutcome } from './batcher.js';
+import { type CallContext, epochMs, type TraceHook } from './context.js';
+import { Code, invalidArgument, QuiverError, toQuiverError } from './errors.js';
 import type { LoadedVersion, ModelManager } from './model-manager.js';
 import { type Prediction, postprocess } from './postprocess.js';
 import { concatRows, type HostTensor, sliceRows, trailingShapeKey } from './tensor.js';
@@ -50,6 +51,16 @@ export interface CoreOptions extends ValidationLimits {
 export type OnDemandLoader = (name: string, version: number) => Promise<boolean>;
 
 const FAULT_PREFIX = 'quiver-fault:';
+
+/** The wait in the queue and the batch's inference, as child spans of the call. */
+function traceBatch(trace: TraceHook, t: BatchOutcome['timing'], label: string): void {
+  trace.child('quiver.queue', t.dispatchedAt - t.queueUs / 1000, t.dispatchedAt, { 'quiver.model': label });
+  trace.child('quiver.inference', t.dispatchedAt, t.dispatchedAt + t.runUs / 1000, {
+    'quiver.model': label,
+    'quiver.batch_rows': t.batchRows,
+    'quiver.lane': t.inline ? 'inline' : 'worker',
+  });
+}
 
 export class InferenceCore {
   private onDemand: OnDemandLoader | undefined;
@@ -114,11 +125,24 @@ export class InferenceCore {
   }
 
   async predict(req: PredictInput, ctx: CallContext): Promise<PredictResult> {
+    const started = performance.now();
     const resolved = this.resolve(req.modelName, req.modelVersion);
     const v = resolved instanceof Promise ? await resolved : resolved;
-    const inputs = toModelInputs(v.signature, req.input, '', this.options);
-    const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx, this.fault(req.id));
-    return this.result(v, outcome.outputs, req.id);
+    try {
+      const validateStart = ctx.trace === undefined ? 0 : epochMs();
+      const inputs = toModelInputs(v.signature, req.input, '', this.options);
+      ctx.trace?.child('quiver.validate', validateStart, epochMs(), { 'quiver.rows': inputs.rows });
+      if (v.signature.featureNames !== null) v.observer.features(inputs.tensors[0] as HostTensor);
+      const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx, this.fault(req.id));
+      if (ctx.trace !== undefined) traceBatch(ctx.trace, outcome.timing, v.label);
+      const result = this.result(v, outcome.outputs, req.id);
+      v.observer.request(Code.OK, (performance.now() - started) / 1000, inputs.rows);
+      v.observer.prediction(result.prediction);
+      return result;
+    } catch (err) {
+      v.observer.request(toQuiverError(err).grpcStatus, (performance.now() - started) / 1000, 1);
+      throw err;
+    }
   }
 
   /** The `requests` form: items are validated one by one and fail independently. */
@@ -128,6 +152,7 @@ export class InferenceCore {
     instances: ReadonlyArray<{ readonly input: InstanceInput; readonly id: string }>,
     ctx: CallContext,
   ): Promise<BatchResult> {
+    const started = performance.now();
     const resolved = this.resolve(modelName, modelVersion);
     const v = resolved instanceof Promise ? await resolved : resolved;
     if (instances.length === 0) throw invalidArgument('requests: empty batch; send at least one instance');
@@ -140,6 +165,7 @@ export class InferenceCore {
     instances.forEach((inst, index) => {
       try {
         const inputs = toModelInputs(v.signature, inst.input, `requests[${index}].`, this.options);
+        if (v.signature.featureNames !== null) v.observer.features(inputs.tensors[0] as HostTensor);
         valid.push({ index, inputs });
         rows += inputs.rows;
       } catch (err) {
@@ -168,6 +194,7 @@ export class InferenceCore {
             : v.signature.inputs.map((_, i) => concatRows(group.map((g) => g.inputs.tensors[i] as HostTensor)));
         try {
           const outcome = await v.batcher.submit(tensors, groupRows, ctx, fault);
+          if (ctx.trace !== undefined) traceBatch(ctx.trace, outcome.timing, v.label);
           let offset = 0;
           for (const { index, inputs } of group) {
             const mine = group.length === 1 ? outcome.outputs : outcome.outputs.map((o) => sliceRows(o, offset, offset + inputs.rows));
@@ -180,16 +207,36 @@ export class InferenceCore {
         }
       }),
     );
+    // Per instance: answered ones count as OK (the call's latency observed once), failed ones with their code.
+    let ok = 0;
+    for (const item of items) {
+      if (item.result !== undefined) {
+        ok++;
+        v.observer.prediction(item.result.prediction);
+      } else v.observer.request(item.error?.grpcStatus ?? Code.INTERNAL, null, 1);
+    }
+    if (ok > 0) v.observer.request(Code.OK, (performance.now() - started) / 1000, ok);
     return { modelName: v.name, modelVersion: String(v.version), items };
   }
 
   /** The dense [N, F] FP32 form: one tensor in, the raw outputs for all rows out. */
   async batchPredictDense(modelName: string, modelVersion: string, dense: HostTensor, ctx: CallContext): Promise<DenseResult> {
+    const started = performance.now();
     const resolved = this.resolve(modelName, modelVersion);
     const v = resolved instanceof Promise ? await resolved : resolved;
-    const inputs = denseInputs(v.signature, dense, this.options);
-    const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx);
-    return { modelName: v.name, modelVersion: String(v.version), outputs: this.outputsOf(v, outcome.outputs) };
+    let rows = dense.dims[0] ?? 1;
+    try {
+      const inputs = denseInputs(v.signature, dense, this.options);
+      rows = inputs.rows;
+      v.observer.features(inputs.tensors[0] as HostTensor);
+      const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx);
+      if (ctx.trace !== undefined) traceBatch(ctx.trace, outcome.timing, v.label);
+      v.observer.request(Code.OK, (performance.now() - started) / 1000, rows);
+      return { modelName: v.name, modelVersion: String(v.version), outputs: this.outputsOf(v, outcome.outputs) };
+    } catch (err) {
+      v.observer.request(toQuiverError(err).grpcStatus, (performance.now() - started) / 1000, rows);
+      throw err;
+    }
   }
 
   metadata(modelName: string, modelVersion: string): LoadedVersion | Promise<LoadedVersion> {

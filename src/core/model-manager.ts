@@ -12,6 +12,8 @@ import type { Logger } from 'pino';
 
 import { type BatchLimits, Batcher, type BatchScheduler } from './batcher.js';
 import { InlineRunner } from './inline-runner.js';
+import { NOOP_OBSERVER, type ObserverFactory, type VersionObserver } from './observer.js';
+import type { Lineage } from '../gen/quiver/v1/registry.js';
 import { modelLoadFailed, modelNotFound } from './errors.js';
 import type { InferencePool } from './pool.js';
 import { deriveSignature, type ServingSignature } from './signature.js';
@@ -29,6 +31,10 @@ export interface LoadedVersion {
   readonly loadedAt: Date;
   /** "name version N", for messages. */
   readonly label: string;
+  /** Where metrics, statistics and drift detection hear about this version. */
+  readonly observer: VersionObserver;
+  /** The registry's lineage, for versions served from the registry. */
+  readonly lineage: Lineage | undefined;
 }
 
 interface ModelEntry {
@@ -63,6 +69,9 @@ export class ModelManager {
     private readonly scheduler: BatchScheduler,
     private readonly limits: BatchLimits & { readonly inlineMaxUs: number },
     private readonly log: Logger,
+    private readonly observe: ObserverFactory = () => NOOP_OBSERVER,
+    /** Told about every load attempt (for the model-load metrics). */
+    private readonly onLoad: (name: string, ok: boolean) => void = () => undefined,
   ) {}
 
   /** Loads and warms up a version; it serves only once this resolves. */
@@ -70,7 +79,24 @@ export class ModelManager {
    * @param expectedSha256 when given (registry artifacts), the bytes read must hash to it,
    *   or the load fails: a corrupted artifact is never served.
    */
-  async load(name: string, version: number, path: string, expectedSha256?: string): Promise<LoadedVersion> {
+  async load(name: string, version: number, path: string, expectedSha256?: string, lineage?: Lineage): Promise<LoadedVersion> {
+    try {
+      const loaded = await this.loadNow(name, version, path, expectedSha256, lineage);
+      this.onLoad(name, true);
+      return loaded;
+    } catch (err) {
+      this.onLoad(name, false);
+      throw err;
+    }
+  }
+
+  private async loadNow(
+    name: string,
+    version: number,
+    path: string,
+    expectedSha256: string | undefined,
+    lineage: Lineage | undefined,
+  ): Promise<LoadedVersion> {
     const absolute = resolvePath(path);
     const label = `model '${name}' version ${version}`;
     let bytes: Buffer;
@@ -90,7 +116,8 @@ export class ModelManager {
       throw modelLoadFailed(`${label}: ${(err as Error).message}`, err);
     }
     const key = `${name}/${version}/${sha256.slice(0, 16)}/${++this.loads}`;
-    const batcher = new Batcher({ key, path: absolute, label, signature }, this.scheduler, this.limits);
+    const observer = this.observe({ name, version, signature, ...(lineage === undefined ? {} : { lineage }) });
+    const batcher = new Batcher({ key, path: absolute, label, signature, observer }, this.scheduler, this.limits);
     const loaded: LoadedVersion = Object.freeze({
       name,
       version,
@@ -101,8 +128,16 @@ export class ModelManager {
       batcher,
       loadedAt: new Date(),
       label,
+      observer,
+      lineage,
     });
-    const runUs = await this.warmUp(loaded, key);
+    let runUs: number;
+    try {
+      runUs = await this.warmUp(loaded, key);
+    } catch (err) {
+      observer.close();
+      throw err;
+    }
     try {
       if (runUs <= this.limits.inlineMaxUs) batcher.setInline(await InlineRunner.create(absolute, signature, runUs));
     } catch (err) {
@@ -164,6 +199,7 @@ export class ModelManager {
     await v.batcher.drain();
     this.pool.release(v.batcher.spec.key);
     await v.batcher.inlineRunner?.release();
+    v.observer.close();
     this.log.info({ model: v.name, version: v.version }, 'model version released');
   }
 

@@ -4,10 +4,12 @@
  * cause in the log), never a crash (grpc-js lets a throwing handler take the process down).
  */
 import { Metadata, type ServerUnaryCall, type ServiceError, type sendUnaryData, status } from '@grpc/grpc-js';
+import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 
 import { CallContext } from '../core/context.js';
 import { invalidArgument, QuiverError, toQuiverError } from '../core/errors.js';
+import { endSpan, serverSpan } from '../tracing/tracing.js';
 import { UndecodableRequest } from './codec.js';
 
 /**
@@ -16,6 +18,8 @@ import { UndecodableRequest } from './codec.js';
  * PredictStreams), which would otherwise hold grpc-js's tryShutdown for the whole grace.
  */
 export class InflightCalls {
+  /** Set when tracing is on: every call then gets a server span. */
+  tracer: Tracer | undefined;
   private count = 0;
   private waiters: Array<() => void> = [];
 
@@ -77,12 +81,22 @@ export function unary<Req, Res>(
 ): (call: ServerUnaryCall<Req | UndecodableRequest, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
     inflight.enter();
+    // The span is named by the gRPC path (the in-process gateway's calls have none: the method name).
+    const traced =
+      inflight.tracer === undefined
+        ? undefined
+        : serverSpan(inflight.tracer, typeof call.getPath === 'function' ? call.getPath().slice(1) : method, call.metadata, {
+            'rpc.system': 'grpc',
+            'rpc.method': method,
+          });
     const reply: sendUnaryData<Res> = (err, res) => {
       inflight.leave();
+      if (traced !== undefined) endSpan(traced.span, err?.code ?? 0, err?.details);
       callback(err, res);
     };
     try {
       const ctx = contextOf(call);
+      if (traced !== undefined) ctx.trace = traced.hook;
       const request = ensureDecoded(call.request);
       Promise.resolve(handler(request, ctx, call)).then(
         (res) => reply(null, res),

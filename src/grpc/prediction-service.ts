@@ -10,6 +10,8 @@ import type { HostTensor } from '../core/tensor.js';
 import type { InstanceInput } from '../core/validate.js';
 import {
   type GetModelMetadataRequest,
+  type GetStatsRequest,
+  type GetStatsResponse,
   type GetModelMetadataResponse,
   type ListModelsResponse,
   ModelTask,
@@ -68,6 +70,10 @@ export function predictionServiceDefinition(limits: DecodeLimits) {
     listModels: {
       ...PredictionServiceService.listModels,
       requestDeserialize: safely(PredictionServiceService.listModels.requestDeserialize),
+    },
+    getStats: {
+      ...PredictionServiceService.getStats,
+      requestDeserialize: safely(PredictionServiceService.getStats.requestDeserialize),
     },
   } as const;
 }
@@ -188,7 +194,12 @@ function predictStream(core: InferenceCore, log: Logger, calls: InflightCalls) {
   };
 }
 
-export function predictionServiceHandlers(core: InferenceCore, log: Logger, calls: InflightCalls): UntypedServiceImplementation {
+export function predictionServiceHandlers(
+  core: InferenceCore,
+  log: Logger,
+  calls: InflightCalls,
+  stats: (modelName: string) => GetStatsResponse,
+): UntypedServiceImplementation {
   return {
     predict: unary<DecodedPredictRequest, PredictResult>('Predict', log, calls, (req, ctx) => core.predict(predictInput(req), ctx)),
     batchPredict: unary<DecodedBatchPredictRequest, BatchWire>('BatchPredict', log, calls, async (req, ctx) => {
@@ -223,5 +234,6 @@ export function predictionServiceHandlers(core: InferenceCore, log: Logger, call
         ready: m.versions.length > 0,
       })),
     })),
+    getStats: unary<GetStatsRequest, GetStatsResponse>('GetStats', log, calls, (req) => stats(req.modelName)),
   };
 }

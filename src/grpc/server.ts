@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 
 import type { Options } from '../config/options.js';
 import type { InferenceCore } from '../core/inference.js';
+import type { GetStatsResponse } from '../gen/quiver/v1/prediction.js';
 import { PROTO_DIR } from '../paths.js';
 import { InflightCalls } from './calls.js';
 import { OIP_SERVICE_NAME, oipServiceDefinition, oipServiceHandlers } from './oip-service.js';
@@ -52,7 +53,13 @@ export interface GrpcServer {
   isServing(): boolean;
 }
 
-export function buildGrpcServer(core: InferenceCore, options: Options, log: Logger, registry?: RegistryServiceDeps): GrpcServer {
+export function buildGrpcServer(
+  core: InferenceCore,
+  options: Options,
+  log: Logger,
+  stats: (modelName: string) => GetStatsResponse,
+  registry?: RegistryServiceDeps,
+): GrpcServer {
   const server = new grpc.Server(grpcServerOptions(options));
   // Record every service as it is added, so the in-process gateway can call the same handlers.
   const methods = new Map<string, RegisteredMethod>();
@@ -66,7 +73,10 @@ export function buildGrpcServer(core: InferenceCore, options: Options, log: Logg
   };
   const inflight = new InflightCalls();
   const limits = { maxInstances: options.maxRequestRows, maxMapEntries: MAX_MAP_ENTRIES };
-  server.addService(predictionServiceDefinition(limits), predictionServiceHandlers(core, log.child({ component: 'grpc' }), inflight));
+  server.addService(
+    predictionServiceDefinition(limits),
+    predictionServiceHandlers(core, log.child({ component: 'grpc' }), inflight, stats),
+  );
   let serving = false;
   server.addService(
     oipServiceDefinition(),

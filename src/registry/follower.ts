@@ -167,7 +167,7 @@ export class RegistryFollower {
       if (record === undefined) throw new Error('the version does not exist');
       // Verify the bytes before any worker sees them; the manager checks the hash again.
       await this.registry.artifacts.readVerified(record.sha256);
-      await this.models.load(name, version, this.registry.artifacts.pathOf(record.sha256), record.sha256);
+      await this.models.load(name, version, this.registry.artifacts.pathOf(record.sha256), record.sha256, record.lineage);
       this.failures.delete(key);
       this.stats.loads++;
       return true;

@@ -1,5 +1,6 @@
 /** Starts real Quiver servers on ephemeral loopback ports, with real grpc-js clients. */
 import * as grpc from '@grpc/grpc-js';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 import { type Options, resolveOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -21,11 +22,16 @@ export interface Running {
   readonly address: string;
   /** http://127.0.0.1:PORT of the in-process REST gateway. */
   readonly http: string;
+  /** http://127.0.0.1:PORT of the dedicated metrics port. */
+  readonly metrics: string;
   readonly client: Client;
   close(): Promise<void>;
 }
 
-export async function startServer(flags: Partial<Record<keyof Options, unknown>> = {}): Promise<Running> {
+export async function startServer(
+  flags: Partial<Record<keyof Options, unknown>> = {},
+  extras: { spanExporter?: SpanExporter } = {},
+): Promise<Running> {
   const options = resolveOptions({
     flags: {
       grpcHost: '127.0.0.1',
@@ -36,10 +42,12 @@ export async function startServer(flags: Partial<Record<keyof Options, unknown>>
       dataDir: tmp('quiver-data-'),
       httpHost: '127.0.0.1',
       httpPort: 0,
+      metricsHost: '127.0.0.1',
+      metricsPort: 0,
       ...flags,
     },
   });
-  const server = await QuiverServer.start(options, createLogger(options.logLevel));
+  const server = await QuiverServer.start(options, createLogger(options.logLevel), extras);
   const address = `127.0.0.1:${server.grpcPort}`;
   const client = new Client(address);
   return {
@@ -47,6 +55,7 @@ export async function startServer(flags: Partial<Record<keyof Options, unknown>>
     port: server.grpcPort,
     address,
     http: `http://127.0.0.1:${server.httpPort ?? 0}`,
+    metrics: `http://127.0.0.1:${server.metricsPort ?? 0}`,
     client,
     async close() {
       client.close();

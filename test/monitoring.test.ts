@@ -1,0 +1,224 @@
+import * as grpc from '@grpc/grpc-js';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import test from 'ava';
+
+import { Stage } from '../src/gen/quiver/v1/registry.js';
+import { registerTraining } from '../src/registry/register-training.js';
+import { Registry as LocalRegistry } from '../src/registry/registry.js';
+import { generateDataset } from '../training/data/generate.js';
+import { Random } from '../training/random.js';
+import { trainModel } from '../training/train.js';
+import { BLUEPRINT_ROW, blueprintFeatures, demoModel, tmp, writeModel } from './helpers/fixtures.js';
+import { grpcError, type Running, startServer } from './helpers/server.js';
+
+const demoPath = writeModel(tmp(), 'demo.onnx', demoModel());
+
+/** `name{labels} value` lines of a Prometheus text exposition, as a lookup. */
+function series(text: string): (name: string, labels?: Record<string, string>) => number | undefined {
+  const lines = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  return (name, labels = {}) => {
+    for (const line of lines) {
+      const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})? (.+)$/.exec(line);
+      if (m === null || m[1] !== name) continue;
+      const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[4]);
+    }
+    return undefined;
+  };
+}
+
+test('metrics move with traffic, per status, on /metrics and on the metrics port; labels stay bounded', async (t) => {
+  const srv = await startServer({ models: [`production-model=${demoPath}`] });
+  try {
+    for (let i = 0; i < 7; i++) await srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) });
+    for (let i = 0; i < 3; i++) await grpcError(srv.client.predict({ features: new Map([['feature_0', 1]]) }));
+    await grpcError(srv.client.predict({ modelName: 'attacker-chosen-name-123', features: blueprintFeatures(BLUEPRINT_ROW) }));
+    for (const url of [`${srv.http}/metrics`, `${srv.metrics}/metrics`]) {
+      const res = await fetch(url);
+      t.is(res.status, 200);
+      const text = await res.text();
+      const get = series(text);
+      const mv = { model: 'production-model', version: '1' };
+      t.is(get('ml_predictions_total', { ...mv, status: 'ok', code: 'OK' }), 7);
+      t.is(get('ml_predictions_total', { ...mv, status: 'error', code: 'INVALID_ARGUMENT' }), 3);
+      t.is(get('ml_prediction_latency_seconds_count', mv), 10);
+      t.true((get('ml_prediction_latency_seconds_bucket', { ...mv, le: '10' }) ?? 0) >= 10);
+      t.truthy(get('ml_prediction_latency_seconds_bucket', { ...mv, le: '0.00005' }) !== undefined);
+      t.true((get('quiver_batch_size_rows_count', mv) ?? 0) >= 1);
+      t.true(
+        (get('quiver_inference_seconds_count', { ...mv, lane: 'inline' }) ?? 0) +
+          (get('quiver_inference_seconds_count', { ...mv, lane: 'worker' }) ?? 0) >=
+          7,
+      );
+      t.is(get('quiver_model_loads_total', { model: 'production-model', result: 'ok' }), 1);
+      t.not(get('quiver_pool_utilization'), undefined);
+      t.not(get('quiver_queue_depth_rows', mv), undefined);
+      t.not(get('process_cpu_user_seconds_total'), undefined);
+      t.false(text.includes('attacker-chosen-name-123'), 'a request cannot create a series with a name of its choosing');
+    }
+    const notMetrics = await fetch(`${srv.metrics}/other`);
+    t.is(notMetrics.status, 404);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('/stats and GetStats agree with the traffic sent', async (t) => {
+  const srv = await startServer({ models: [`production-model=${demoPath}`] });
+  try {
+    for (let i = 0; i < 7; i++)
+      await srv.client.predict({ features: blueprintFeatures(i < 5 ? BLUEPRINT_ROW : BLUEPRINT_ROW.map((v) => -v)) });
+    for (let i = 0; i < 3; i++) await grpcError(srv.client.predict({ features: new Map([['feature_0', 1]]) }));
+    const res = await fetch(`${srv.http}/stats`);
+    const stats = (await res.json()) as {
+      uptime_seconds: number;
+      versions: Array<{
+        model_name: string;
+        model_version: string;
+        requests: number;
+        errors: number;
+        error_rate: number;
+        errors_by_code: Record<string, number>;
+        latency_ms: { p50: number; p95: number; p99: number; samples: number };
+        predictions: { counts: Record<string, number>; n: number };
+        drift: { evaluated?: boolean };
+      }>;
+    };
+    t.true(stats.uptime_seconds >= 0);
+    const v = stats.versions.find((x) => x.model_name === 'production-model')!;
+    t.is(v.model_version, '1');
+    t.is(v.requests, 10);
+    t.is(v.errors, 3);
+    t.is(v.error_rate, 0.3);
+    t.deepEqual(v.errors_by_code, { INVALID_ARGUMENT: 3 });
+    t.deepEqual(v.predictions.counts, { '0': 2, '1': 5 });
+    t.is(v.latency_ms.samples, 10);
+    t.true(v.latency_ms.p50 > 0 && v.latency_ms.p50 <= v.latency_ms.p95 && v.latency_ms.p95 <= v.latency_ms.p99);
+    t.falsy(v.drift.evaluated, 'a model without a training profile has no drift verdict');
+  } finally {
+    await srv.close();
+  }
+});
+
+/** A server with production-model trained on the blueprint data (so it has a training profile). */
+async function trainedServer(): Promise<Running> {
+  const dataDir = tmp('quiver-drift-');
+  const registry = await LocalRegistry.open({ dataDir, maxUploadBytes: 1 << 24 });
+  const result = await trainModel({ dataset: generateDataset({ rows: 1000, seed: 42 }), algorithm: 'logistic' });
+  const v = await registerTraining(registry, 'production-model', result, {
+    experimentName: 'drift',
+    datasetName: 'blueprint',
+    description: '',
+    actor: 'test',
+  });
+  await registry.transitionStage('production-model', v.version, 'Production', true, undefined, 'test');
+  await registry.close();
+  return startServer({ dataDir });
+}
+
+interface DriftStats {
+  versions: Array<{
+    drift: { evaluated: boolean; drifted: boolean; samples: number; features: Array<{ feature: string; psi: number; drifted: boolean }> };
+    lineage: { metrics: Record<string, number> };
+  }>;
+}
+
+async function driftOf(srv: Running): Promise<DriftStats['versions'][number]> {
+  return ((await (await fetch(`${srv.http}/stats`)).json()) as DriftStats).versions[0]!;
+}
+
+test("the blueprint's Scenario 1 (features 0-4 set to 999) is flagged within 50 requests", async (t) => {
+  const srv = await trainedServer();
+  try {
+    let flaggedAt = 0;
+    for (let i = 1; i <= 50 && flaggedAt === 0; i++) {
+      await srv.client.predict({ features: new Map(Array.from({ length: 10 }, (_, j) => [`feature_${j}`, j < 5 ? 999 : 0])) });
+      if ((await driftOf(srv)).drift.drifted) flaggedAt = i;
+    }
+    t.true(flaggedAt > 0 && flaggedAt <= 50, `flagged at request ${flaggedAt}`);
+    const drift = (await driftOf(srv)).drift;
+    for (let j = 0; j < 5; j++) t.true(drift.features.find((f) => f.feature === `feature_${j}`)!.drifted, `feature_${j}`);
+    const metrics = series(await (await fetch(`${srv.http}/metrics`)).text());
+    t.is(metrics('ml_drift_detected', { model: 'production-model', version: '1' }), 1);
+    t.true((metrics('ml_drift_score', { model: 'production-model', version: '1', feature: 'feature_0' }) ?? 0) > 0.25);
+    t.true((metrics('ml_model_accuracy', { model: 'production-model', version: '1' }) ?? 0) > 0.9);
+  } finally {
+    await srv.close();
+  }
+});
+
+test("the blueprint's Flow 2 (100 requests drawn from N(0, 1)) is not flagged", async (t) => {
+  const srv = await trainedServer();
+  try {
+    const rng = new Random(2024);
+    for (let i = 0; i < 100; i++) {
+      await srv.client.predict({ features: new Map(Array.from({ length: 10 }, (_, j) => [`feature_${j}`, rng.normal(0, 1)])) });
+    }
+    const drift = (await driftOf(srv)).drift;
+    t.true(drift.evaluated);
+    t.is(drift.samples, 100);
+    t.false(drift.drifted, JSON.stringify(drift.features.filter((f) => f.drifted)));
+    const metrics = series(await (await fetch(`${srv.http}/metrics`)).text());
+    t.is(metrics('ml_drift_detected', { model: 'production-model', version: '1' }), 0);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('spans: one per RPC continuing the caller trace context, with validation, queue and inference children', async (t) => {
+  const exporter = new InMemorySpanExporter();
+  const srv = await startServer({ models: [`production-model=${demoPath}`], inlineMaxUs: 0 }, { spanExporter: exporter });
+  try {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const parentSpan = '00f067aa0ba902b7';
+    const md = new grpc.Metadata();
+    md.set('traceparent', `00-${traceId}-${parentSpan}-01`);
+    await new Promise<void>((resolve, reject) =>
+      srv.client.raw.predict(
+        { modelName: 'production-model', modelVersion: '', features: blueprintFeatures(BLUEPRINT_ROW), inputs: new Map(), id: '' },
+        md,
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+    const spans = exporter.getFinishedSpans();
+    const server = spans.find((s) => s.name === 'quiver.v1.PredictionService/Predict')!;
+    t.truthy(server);
+    t.is(server.spanContext().traceId, traceId);
+    t.is(server.parentSpanContext?.spanId, parentSpan);
+    const children = spans.filter((s) => s.parentSpanContext?.spanId === server.spanContext().spanId).map((s) => s.name);
+    t.deepEqual(children.sort(), ['quiver.inference', 'quiver.queue', 'quiver.validate']);
+    const inference = spans.find((s) => s.name === 'quiver.inference')!;
+    t.is(inference.attributes['quiver.lane'], 'worker');
+    t.is(inference.attributes['quiver.batch_rows'], 1);
+
+    exporter.reset();
+    const res = await fetch(`${srv.http}/predict`, {
+      method: 'POST',
+      body: JSON.stringify({ features: Object.fromEntries(BLUEPRINT_ROW.map((v, i) => [`feature_${i}`, v])) }),
+      headers: { traceparent: `00-${traceId}-${parentSpan}-01` },
+    });
+    t.is(res.status, 200);
+    const rest = exporter.getFinishedSpans();
+    const http = rest.find((s) => s.name === 'POST /predict')!;
+    t.is(http.parentSpanContext?.spanId, parentSpan);
+    t.deepEqual(
+      rest
+        .filter((s) => s.parentSpanContext?.spanId === http.spanContext().spanId)
+        .map((s) => s.name)
+        .sort(),
+      ['quiver.inference', 'quiver.queue', 'quiver.validate'],
+    );
+  } finally {
+    await srv.close();
+  }
+});
+
+test('tracing is off unless the OTEL_* variables ask for it', async (t) => {
+  const { tracingRequested } = await import('../src/tracing/tracing.js');
+  t.false(tracingRequested({}));
+  t.true(tracingRequested({ OTEL_TRACES_EXPORTER: 'otlp' }));
+  t.true(tracingRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }));
+  t.false(tracingRequested({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }));
+  t.false(tracingRequested({ OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' }));
+  void Stage;
+});
