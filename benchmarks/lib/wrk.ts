@@ -15,7 +15,8 @@ export async function wrkVersion(): Promise<string | null> {
   } catch (err) {
     // wrk --version prints its banner and exits 1.
     const out = `${(err as { stdout?: string }).stdout ?? ''}`;
-    return out.startsWith('wrk') ? (out.split('\n')[0] ?? 'wrk') : null;
+    // "wrk debian/4.1.0-3+b2 [epoll] Copyright ...": keep the name and version.
+    return out.startsWith('wrk') ? out.split(' ').slice(0, 2).join(' ') : null;
   }
 }
 
