@@ -1,33 +1,61 @@
 # syntax=docker/dockerfile:1
-# Quiver: build in one stage (npm ci runs buf + ts-proto code generation and tsc), ship only
-# production dependencies and the compiled server in the final one.
+# Quiver's container image, in two stages:
+#   build: `npm ci` (its prepare script runs buf + ts-proto code generation, then tsc), then
+#          `npm prune --omit=dev`, so node_modules keeps production dependencies only, with
+#          better-sqlite3's native addon compiled here (python3, make, g++).
+#   final: the compiled server (dist/, bin/), proto/ (read at run time by the REST gateway and
+#          reflection), package.json and the pruned node_modules: no compiler, no sources, no
+#          npm cache.
+# It runs as uid/gid 1000 (numeric, so Kubernetes' runAsNonRoot can verify it) and works with
+# a read-only root filesystem: Quiver writes only under QUIVER_DATA_DIR (/var/lib/quiver, a
+# volume). Give it a writable /tmp as well (--tmpfs /tmp; an emptyDir in the Helm chart) for
+# Node's and libraries' scratch files.
+#
+#   docker build -t quiver:0.1.0 .
+#   docker run --read-only --tmpfs /tmp -v quiver-data:/var/lib/quiver \
+#     -p 50051:50051 -p 8080:8080 -p 9464:9464 quiver:0.1.0
 
 FROM node:20-bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+# The CPU image needs none of onnxruntime-node's optional CUDA downloads.
+ENV ONNXRUNTIME_NODE_INSTALL=skip \
+    npm_config_audit=false \
+    npm_config_fund=false \
+    npm_config_update_notifier=false
+COPY package.json package-lock.json tsconfig.json ./
 COPY proto ./proto
-COPY scripts ./scripts
-COPY tsconfig.json ./
 COPY src ./src
+COPY gateway ./gateway
 COPY training ./training
 COPY bin ./bin
-RUN npm ci && npm prune --omit=dev
+RUN npm ci \
+ && npm prune --omit=dev \
+ && npm cache clean --force
 
-FROM node:20-bookworm-slim
+FROM node:20-bookworm-slim AS final
 ENV NODE_ENV=production \
     QUIVER_DATA_DIR=/var/lib/quiver \
-    QUIVER_GRPC_PORT=50051 \
-    QUIVER_HTTP_PORT=8080
+    QUIVER_DEMO=true
 WORKDIR /app
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY --from=build /app/bin ./bin
-COPY --from=build /app/proto ./proto
 COPY --from=build /app/package.json ./package.json
-RUN mkdir -p /var/lib/quiver && chown node:node /var/lib/quiver
-USER node
+COPY --from=build /app/proto ./proto
+COPY --from=build /app/bin ./bin
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/node_modules ./node_modules
+RUN mkdir -p /var/lib/quiver \
+ && chown 1000:1000 /var/lib/quiver
+USER 1000:1000
 VOLUME ["/var/lib/quiver"]
-EXPOSE 50051 8080
+# gRPC (PredictionService, RegistryService, health, reflection), the REST gateway, the
+# Prometheus metrics port, and the registry plane's own port (used once the registry plane is
+# split from the gRPC port; until then the registry is served on 50051).
+EXPOSE 50051 8080 9464 50052
+# grpc.health.v1 Check on 127.0.0.1:$QUIVER_GRPC_PORT: exit 0 when SERVING.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["node", "bin/quiver.js", "health"]
 ENTRYPOINT ["node", "bin/quiver.js"]
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "bin/quiver.js", "health"]
-CMD ["serve", "--demo"]
+# Serves the registry in the data directory, seeding the blueprint's demo model into an empty
+# one (QUIVER_DEMO=false turns that off); other options come as QUIVER_* variables or flags.
+CMD ["serve"]

@@ -24,7 +24,7 @@ import { statsResponse } from './metrics/stats.js';
 import { createDriftFactory } from './monitoring/drift-factory.js';
 import { startTracing, type Tracing, tracingRequested } from './tracing/tracing.js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { Registry } from './registry/registry.js';
+import { Registry, registryOptions } from './registry/registry.js';
 import { seedDemo } from './registry/seed.js';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -136,7 +136,7 @@ export class QuiverServer {
     if (options.registry) {
       try {
         await mkdir(options.dataDir, { recursive: true });
-        registry = await Registry.open({ dataDir: options.dataDir, maxUploadBytes: options.maxUploadBytes });
+        registry = await Registry.open(registryOptions(options));
       } catch (err) {
         await pool.close();
         throw err;

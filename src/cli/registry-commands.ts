@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 
 import { invalidArgument } from '../core/errors.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
-import { Registry } from '../registry/registry.js';
+import { Registry, registryOptions } from '../registry/registry.js';
 import type { StageName, VersionRecord } from '../registry/types.js';
 import { addOptionFlags, optionsFrom } from './serve.js';
 
@@ -24,7 +24,7 @@ export function actor(): string {
 
 export async function openRegistry(values: Record<string, unknown>): Promise<Registry> {
   const options = optionsFrom(values);
-  return Registry.open({ dataDir: options.dataDir, maxUploadBytes: options.maxUploadBytes });
+  return Registry.open(registryOptions(options));
 }
 
 export async function withRegistry<T>(values: Record<string, unknown>, fn: (r: Registry) => Promise<T>): Promise<T> {
@@ -78,7 +78,7 @@ export function addRegistryCommands(program: Command): void {
       .requiredOption('--file <path>', 'the ONNX file')
       .option('--description <text>', 'version description', '')
       .option('--tag <key=value...>', 'version tags'),
-    ['dataDir', 'maxUploadBytes'],
+    ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle', 'maxUploadBytes'],
   ).action(async (values: Record<string, unknown>) => {
     const bytes = await readFile(values.file as string);
     const tags = Object.fromEntries(
@@ -100,12 +100,16 @@ export function addRegistryCommands(program: Command): void {
     print(versionSummary(v));
   });
 
-  addOptionFlags(registry.command('list').description('list registered models'), ['dataDir']).action(
-    async (values: Record<string, unknown>) => {
-      const models = await withRegistry(values, async (r) => (await r.listModels(1000, '')).items);
-      print(models.map((m) => ({ name: m.name, latest_version: m.latestVersion, aliases: m.aliases, description: m.description })));
-    },
-  );
+  addOptionFlags(registry.command('list').description('list registered models'), [
+    'dataDir',
+    'registryUrl',
+    'artifactUrl',
+    's3Endpoint',
+    's3ForcePathStyle',
+  ]).action(async (values: Record<string, unknown>) => {
+    const models = await withRegistry(values, async (r) => (await r.listModels(1000, '')).items);
+    print(models.map((m) => ({ name: m.name, latest_version: m.latestVersion, aliases: m.aliases, description: m.description })));
+  });
 
   addOptionFlags(
     registry
@@ -113,7 +117,7 @@ export function addRegistryCommands(program: Command): void {
       .description("list a model's versions")
       .requiredOption('--model-name <name>', 'the registered model')
       .option('--stage <stage>', 'only this stage'),
-    ['dataDir'],
+    ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle'],
   ).action(async (values: Record<string, unknown>) => {
     const stage = values.stage === undefined ? undefined : parseStage(values.stage as string);
     const versions = await withRegistry(values, async (r) => (await r.listVersions(values.modelName as string, stage, 1000, '')).items);
@@ -148,7 +152,7 @@ export function addRegistryCommands(program: Command): void {
       .option('--alias <name>', 'point this alias at the version instead of changing its stage')
       .option('--description <text>', 'new version description')
       .option('--no-archive-existing', 'keep the version that held the stage (default: archive it)'),
-    ['dataDir'],
+    ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle'],
   ).action(async (values: Record<string, unknown>) => {
     const version = Number(values.version);
     const v = await withRegistry(values, async (r) => {

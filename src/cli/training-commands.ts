@@ -115,7 +115,7 @@ export function addTrainingCommands(program: Command): void {
       .option('--description <text>', 'version description', '')
       .option('--report <file>', 'also write the training report (metrics, parity, profile) as JSON')
       .option('--no-progress', 'no progress bar'),
-    ['dataDir', 'maxUploadBytes'],
+    ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle', 'maxUploadBytes'],
   ).action(async (v: Record<string, unknown>) => {
     const algorithm = v.algorithm as string;
     if (!isAlgorithmName(algorithm)) throw invalidArgument(`--algorithm: '${algorithm}' is not one of ${ALGORITHM_NAMES.join(', ')}`);
@@ -162,7 +162,7 @@ export function addTrainingCommands(program: Command): void {
       .requiredOption('--output-report <file>', 'JSON report to write')
       .option('--metric <name>', METRIC_NAMES.join(' | '), 'accuracy')
       .option('--margin <x>', 'how much better the candidate must be', '0'),
-    ['dataDir'],
+    ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle'],
   ).action(async (v: Record<string, unknown>) => {
     const { name, version } = parseModelUri(v.modelUri as string);
     const metric = v.metric as MetricName;

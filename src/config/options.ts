@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 
 import { invalidConfig } from '../core/errors.js';
+import { parseS3Url } from '../registry/s3-url.js';
 
 export interface ModelSpec {
   readonly name: string;
@@ -56,6 +57,10 @@ export interface Options {
   readonly maxJsonDepth: number;
   readonly defaultModel: string;
   readonly registry: boolean;
+  readonly registryUrl: string;
+  readonly artifactUrl: string;
+  readonly s3Endpoint: string;
+  readonly s3ForcePathStyle: boolean;
   readonly registryPollMs: number;
   readonly maxUploadBytes: number;
 }
@@ -340,6 +345,30 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     doc: 'open the embedded registry under dataDir (SQLite + artifacts), serve what it says and serve the RegistryService',
   },
   {
+    key: 'registryUrl',
+    kind: 'string',
+    default: () => '',
+    doc: 'where the registry lives: empty for the embedded one under dataDir (SQLite), or postgres://user:pass@host/db to share one between replicas',
+  },
+  {
+    key: 'artifactUrl',
+    kind: 'string',
+    default: () => '',
+    doc: 'where model artifacts live: empty to keep them with the registry (a directory, or PostgreSQL), or s3://bucket/prefix for an S3-compatible store (credentials from the AWS SDK chain)',
+  },
+  {
+    key: 's3Endpoint',
+    kind: 'string',
+    default: () => '',
+    doc: 'endpoint of an S3-compatible store such as MinIO (empty = AWS S3)',
+  },
+  {
+    key: 's3ForcePathStyle',
+    kind: 'bool',
+    default: () => false,
+    doc: 'address S3 objects as endpoint/bucket/key (MinIO and most non-AWS stores need it)',
+  },
+  {
     key: 'registryPollMs',
     kind: 'int',
     min: 0,
@@ -488,6 +517,12 @@ export function resolveOptions(sources: Sources): Options {
   }
   const options = out as unknown as Options;
   checkModels(options.models);
+  if (options.registryUrl !== '' && !/^postgres(ql)?:\/\//.test(options.registryUrl)) {
+    throw invalidConfig(
+      `option registryUrl must be empty (the embedded registry) or a postgres:// URL, got ${JSON.stringify(options.registryUrl.replace(/:[^:@/]*@/, ':***@'))}`,
+    );
+  }
+  if (options.artifactUrl !== '') parseS3Url(options.artifactUrl);
   return Object.freeze({ ...options, models: Object.freeze(options.models.map((m) => Object.freeze({ ...m }))) });
 }
 

@@ -6,7 +6,7 @@
  */
 import { createHash, type Hash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 import { modelLoadFailed, storageFailed, tooLarge } from '../core/errors.js';
@@ -51,7 +51,7 @@ export class ArtifactUpload {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, constants.O_RDONLY);
   try {
     await handle.sync();
@@ -60,7 +60,42 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export class ArtifactStore {
+/**
+ * A verified copy of a remote artifact in a local cache directory, for the inference workers:
+ * used when it is there and intact, otherwise fetched (and verified by `fetch`) and written
+ * atomically (temp file + rename), so concurrent loaders never see half a file.
+ */
+export async function cachedLocalPath(cache: ArtifactStore, sha256: string, fetch: () => Promise<Buffer>): Promise<string> {
+  const path = cache.pathOf(sha256);
+  try {
+    await cache.readVerified(sha256);
+    return path;
+  } catch {
+    // Not cached yet (or the cached copy is damaged): fetch and verify.
+  }
+  const bytes = await fetch();
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${randomUUID()}.tmp`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, path);
+  return path;
+}
+
+/** Where artifact bytes live: a directory (embedded), or PostgreSQL / S3 (shared). */
+export interface ArtifactBackend {
+  open(): Promise<void>;
+  /** A temp-file upload (hashing, size-capped); commit() stores it under its hash. */
+  begin(): Promise<ArtifactUpload>;
+  commit(upload: ArtifactUpload, sha256: string): Promise<void>;
+  /** The bytes, checked against their hash: a corrupted artifact is never returned. */
+  readVerified(sha256: string): Promise<Buffer>;
+  /** A local file with these verified bytes, for the inference workers to load. */
+  localPath(sha256: string): Promise<string>;
+  remove(sha256: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class ArtifactStore implements ArtifactBackend {
   private readonly tmpDir: string;
 
   constructor(
@@ -92,7 +127,7 @@ export class ArtifactStore {
   }
 
   /** Moves a finished upload under its hash (or drops it when that content is stored). */
-  async commit(upload: ArtifactUpload, sha256: string): Promise<string> {
+  async commit(upload: ArtifactUpload, sha256: string): Promise<void> {
     const path = this.pathOf(sha256);
     try {
       await mkdir(dirname(path), { recursive: true });
@@ -106,7 +141,6 @@ export class ArtifactStore {
         await rename(upload.tmpPath, path);
         await fsyncDir(dirname(path));
       }
-      return path;
     } catch (err) {
       await upload.abort();
       throw storageFailed(`cannot store the artifact: ${(err as Error).message}`, err);
@@ -125,6 +159,15 @@ export class ArtifactStore {
     const actual = createHash('sha256').update(bytes).digest('hex');
     if (actual !== sha256) throw modelLoadFailed(`artifact ${sha256} is corrupted: its content hashes to ${actual}`);
     return bytes;
+  }
+
+  async localPath(sha256: string): Promise<string> {
+    await this.readVerified(sha256);
+    return this.pathOf(sha256);
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open.
   }
 
   async remove(sha256: string): Promise<void> {

@@ -36,6 +36,7 @@ export class RegistryFollower {
   private readonly onDemand = new Map<string, number[]>();
   private lastAuditId = 0;
   private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
   private polling = false;
   private stopped = false;
   /** Counters for metrics: loads that succeeded and failed. */
@@ -57,6 +58,10 @@ export class RegistryFollower {
     this.lastAuditId = (await this.registry.store.changesSince(Number.MAX_SAFE_INTEGER)).lastId;
     const report = await this.syncAll();
     this.registry.on('change', this.onChange);
+    // Other replicas' changes: LISTEN/NOTIFY when the registry is shared; the poll is the safety net.
+    this.unsubscribe = this.registry.subscribeExternal(this.onChange, (err) =>
+      this.log.warn({ err }, 'registry notifications interrupted; reconnecting'),
+    );
     if (this.pollMs > 0) this.schedulePoll();
     return report;
   }
@@ -64,6 +69,7 @@ export class RegistryFollower {
   stop(): void {
     this.stopped = true;
     this.registry.off('change', this.onChange);
+    this.unsubscribe?.();
     if (this.timer !== undefined) clearTimeout(this.timer);
   }
 
@@ -165,9 +171,9 @@ export class RegistryFollower {
     try {
       const record = await this.registry.store.getVersion(name, version);
       if (record === undefined) throw new Error('the version does not exist');
-      // Verify the bytes before any worker sees them; the manager checks the hash again.
-      await this.registry.artifacts.readVerified(record.sha256);
-      await this.models.load(name, version, this.registry.artifacts.pathOf(record.sha256), record.sha256, record.lineage);
+      // A verified local copy; the manager checks the hash again as it loads.
+      const path = await this.registry.artifacts.localPath(record.sha256);
+      await this.models.load(name, version, path, record.sha256, record.lineage);
       this.failures.delete(key);
       this.stats.loads++;
       return true;

@@ -11,7 +11,9 @@ import { invalidArgument, notFound } from '../core/errors.js';
 import { deriveSignature, type ServingSignature } from '../core/signature.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
 import { readOnnxModelInfo } from '../onnx/model-info.js';
-import { ArtifactStore } from './artifacts.js';
+import { type ArtifactBackend, ArtifactStore } from './artifacts.js';
+import { PgArtifactStore } from './pg-artifacts.js';
+import { PgRegistryStore } from './pg-store.js';
 import { SqliteRegistryStore } from './sqlite-store.js';
 import {
   type AuditRecord,
@@ -28,7 +30,31 @@ export interface RegistryOptions {
   readonly dataDir: string;
   /** The largest artifact accepted, bytes. */
   readonly maxUploadBytes: number;
+  /** '' for the embedded registry (SQLite + a directory), or postgres://... for a shared one. */
+  readonly url?: string;
+  /** '' to keep artifacts with the registry (the directory, or PostgreSQL), or s3://bucket/prefix. */
+  readonly artifactUrl?: string;
+  /** For s3:// artifacts: the endpoint of an S3-compatible store ('' = AWS) and path-style addressing. */
+  readonly s3Endpoint?: string;
+  readonly s3ForcePathStyle?: boolean;
 }
+
+/** The registry's part of the server options. */
+export const registryOptions = (o: {
+  dataDir: string;
+  maxUploadBytes: number;
+  registryUrl: string;
+  artifactUrl: string;
+  s3Endpoint: string;
+  s3ForcePathStyle: boolean;
+}): RegistryOptions => ({
+  dataDir: o.dataDir,
+  maxUploadBytes: o.maxUploadBytes,
+  url: o.registryUrl,
+  artifactUrl: o.artifactUrl,
+  s3Endpoint: o.s3Endpoint,
+  s3ForcePathStyle: o.s3ForcePathStyle,
+});
 
 export interface UploadMetadata {
   readonly modelName: string;
@@ -107,19 +133,46 @@ export function signatureRecord(sig: ServingSignature): SignatureRecord {
 export class Registry extends EventEmitter<{ change: [model: string] }> {
   private constructor(
     readonly store: RegistryStore,
-    readonly artifacts: ArtifactStore,
+    readonly artifacts: ArtifactBackend,
+    /** Set for a shared (PostgreSQL) registry: hears of other processes' changes at once. */
+    private readonly external?: (listener: (model: string) => void, onError: (err: Error) => void) => () => void,
   ) {
     super();
   }
 
-  /** Opens the embedded registry (SQLite + artifact directory) under the data directory. */
+  /**
+   * Opens the registry: embedded (SQLite + an artifact directory under the data directory) by
+   * default, PostgreSQL (metadata and chunked artifacts) when `url` is postgres://...
+   */
   static async open(options: RegistryOptions): Promise<Registry> {
-    const artifacts = new ArtifactStore(join(options.dataDir, 'artifacts'), options.maxUploadBytes);
+    const url = options.url ?? '';
+    const artifactUrl = options.artifactUrl ?? '';
+    const localDir = join(options.dataDir, 'artifacts');
+    // The AWS SDK is loaded only when S3 is configured (it is large, and most users never need it).
+    const s3 = async (): Promise<ArtifactBackend> =>
+      new (await import('./s3-artifacts.js')).S3ArtifactStore(
+        { url: artifactUrl, endpoint: options.s3Endpoint ?? '', forcePathStyle: options.s3ForcePathStyle ?? false },
+        localDir,
+        options.maxUploadBytes,
+      );
+    if (url === '') {
+      const artifacts = artifactUrl === '' ? new ArtifactStore(localDir, options.maxUploadBytes) : await s3();
+      await artifacts.open();
+      return new Registry(new SqliteRegistryStore(join(options.dataDir, 'registry.db')), artifacts);
+    }
+    const store = await PgRegistryStore.open(url);
+    const artifacts = artifactUrl === '' ? new PgArtifactStore(store, localDir, options.maxUploadBytes) : await s3();
     await artifacts.open();
-    return new Registry(new SqliteRegistryStore(join(options.dataDir, 'registry.db')), artifacts);
+    return new Registry(store, artifacts, (listener, onError) => store.subscribe(url, listener, onError));
+  }
+
+  /** Changes committed by other processes, as they commit (PostgreSQL only; SQLite is polled). */
+  subscribeExternal(listener: (model: string) => void, onError: (err: Error) => void): (() => void) | undefined {
+    return this.external?.(listener, onError);
   }
 
   async close(): Promise<void> {
+    await this.artifacts.close();
     await this.store.close();
   }
 

@@ -16,8 +16,18 @@ import type { Registry } from './registry.js';
 
 export const SAMPLE_DATA = 'sample_training_data.csv';
 
-/** Trains, registers and promotes the demo model unless the registry has a model by that name. */
+/**
+ * Trains, registers and promotes the demo model unless the registry has a model by that name.
+ * Replicas sharing a PostgreSQL registry may all start at once: the check and the seeding run
+ * under a registry-wide lock, so exactly one of them seeds.
+ */
 export async function seedDemo(registry: Registry, dataDir: string, log: Logger): Promise<void> {
+  const store = registry.store;
+  const seed = (): Promise<void> => seedUnlocked(registry, dataDir, log);
+  await (store.exclusive === undefined ? seed() : store.exclusive('seed-demo', seed));
+}
+
+async function seedUnlocked(registry: Registry, dataDir: string, log: Logger): Promise<void> {
   if ((await registry.store.getModel(DEMO_MODEL_NAME)) !== undefined) return;
   const dir = join(dataDir, 'data');
   await mkdir(dir, { recursive: true });

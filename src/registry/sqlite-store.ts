@@ -6,8 +6,9 @@
  */
 import Database from 'better-sqlite3';
 
-import { alreadyExists, failedPrecondition, notFound, storageFailed } from '../core/errors.js';
+import { alreadyExists, notFound, storageFailed } from '../core/errors.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
+import { deletionRefused, mergeTags, stageOf } from './records.js';
 import {
   type AuditRecord,
   type ModelRecord,
@@ -100,21 +101,6 @@ interface AuditRow {
 }
 
 const now = (): string => new Date().toISOString();
-
-function mergeTags(current: Readonly<Record<string, string>>, patch: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  const out: Record<string, string> = { ...current };
-  for (const [k, v] of Object.entries(patch ?? {})) {
-    if (v === '') delete out[k];
-    else out[k] = v;
-  }
-  return out;
-}
-
-export function stageOf(aliases: readonly string[], archived: boolean): StageName {
-  if (aliases.includes(STAGE_ALIASES.Production)) return 'Production';
-  if (aliases.includes(STAGE_ALIASES.Staging)) return 'Staging';
-  return archived ? 'Archived' : 'None';
-}
 
 export class SqliteRegistryStore implements RegistryStore {
   private readonly db: Database.Database;
@@ -333,11 +319,7 @@ export class SqliteRegistryStore implements RegistryStore {
           alias: string;
         }>
       ).map((r) => r.alias);
-      if (pointing.length > 0) {
-        throw failedPrecondition(
-          `model '${name}' version ${version} cannot be deleted while ${pointing.map((a) => `'${a}'`).join(', ')} point${pointing.length === 1 ? 's' : ''} at it; move or delete the alias (or transition the stage) first`,
-        );
-      }
+      if (pointing.length > 0) throw deletionRefused(name, version, pointing);
       this.db.prepare('DELETE FROM versions WHERE model_name = ? AND version = ?').run(name, version);
       this.auditRow(actor, 'delete_version', name, version, null);
     });

@@ -84,6 +84,11 @@ export interface Patch {
  */
 export interface RegistryStore {
   close(): Promise<void>;
+  /**
+   * Runs fn while holding a lock named `key` that other processes sharing this registry also
+   * respect (PostgreSQL: an advisory lock). Stores without cross-process locks run fn directly.
+   */
+  exclusive?<T>(key: string, fn: () => Promise<T>): Promise<T>;
   createModel(name: string, description: string, tags: Readonly<Record<string, string>>, actor: string): Promise<ModelRecord>;
   getModel(name: string): Promise<ModelRecord | undefined>;
   listModels(afterName: string, limit: number): Promise<ModelRecord[]>;

@@ -109,3 +109,19 @@ export function blueprintFeatures(values: readonly number[]): Map<string, number
 
 export const BLUEPRINT_ROW = [1.5, 2.3, -0.8, 0.1, -1.2, 0.7, 1.8, -0.3, 2.1, 0.9];
 export const BLUEPRINT_ROW_2 = [-1.5, -2.3, 0.8, -0.1, 1.2, -0.7, -1.8, 0.3, -2.1, -0.9];
+
+/** The blueprint's 10 features, y = sum of the row: answers differ from the demo model's. */
+export function sumModel(scale = 1): Uint8Array {
+  return buildOnnxModel({
+    inputs: [{ name: 'features', dtype: 'float32', dims: ['N', 10] }],
+    outputs: [{ name: 'y', dtype: 'float32', dims: ['N', 1] }],
+    initializers: [
+      { name: 'axes', dtype: 'int64', dims: [1], values: [1] },
+      { name: 'scale', dtype: 'float32', dims: [1], values: [scale] },
+    ],
+    nodes: [
+      { opType: 'ReduceSum', inputs: ['features', 'axes'], outputs: ['s'], attributes: { keepdims: { i: 1 } } },
+      { opType: 'Mul', inputs: ['s', 'scale'], outputs: ['y'] },
+    ],
+  });
+}

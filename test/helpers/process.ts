@@ -29,6 +29,8 @@ export function startCli(args: string[], env: Record<string, string> = {}): Prom
       '127.0.0.1',
       '--http-port',
       '0',
+      '--metrics-port',
+      '0',
       ...args,
     ],
     {

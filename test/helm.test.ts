@@ -1,0 +1,683 @@
+/**
+ * The Helm chart (charts/quiver), rendered without helm: charts/tools/render is a small Go
+ * program (text/template + sprig + Helm's built-ins) built here from Debian's golang-go and
+ * golang-github-masterminds-sprig-dev. Every rendered manifest is validated with
+ * kubernetes-models, then checked for what schemas cannot see: selectors that match the pod
+ * labels, probe and Service ports that exist, a non-root read-only pod, the Secret-referenced
+ * registry DSN, and the monitoring files shipped as they are.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import test from 'ava';
+import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { type INetworkPolicy, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { type IPodDisruptionBudget, PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import { type IPersistentVolumeClaim, PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
+import { type IPod, Pod } from 'kubernetes-models/v1/Pod';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { IProbe } from 'kubernetes-models/v1/Probe';
+import { type IService, Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { parse, parseAllDocuments } from 'yaml';
+
+import { envName, OPTION_DEFS } from '../src/config/options.js';
+import { ROOT } from './helpers/process.js';
+
+const CHART = join(ROOT, 'charts', 'quiver');
+const SCALED = join(CHART, 'values-scaled.yaml');
+/** What a cluster with the Prometheus Operator serves (`helm template --api-versions`). */
+const OPERATOR = ['--api-versions', 'monitoring.coreos.com/v1'];
+const execFileP = promisify(execFile);
+
+// ---------------------------------------------------------------------------------------
+// Rendering
+
+let workDir = '';
+let renderer = '';
+
+test.before(async () => {
+  workDir = mkdtempSync(join(tmpdir(), 'quiver-helm-'));
+  renderer = join(workDir, 'render');
+  const env: NodeJS.ProcessEnv = { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '' };
+  if (env.GOCACHE === undefined && env.HOME === undefined && env.XDG_CACHE_HOME === undefined)
+    env.GOCACHE = join(tmpdir(), 'quiver-go-cache');
+  try {
+    await execFileP('go', ['build', '-o', renderer, './charts/tools/render'], { cwd: ROOT, env });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(
+      'cannot build charts/tools/render: it needs Go and sprig from Debian ' +
+        `(apt-get install -y golang-go golang-github-masterminds-sprig-dev)\n${e.stderr ?? e.message}`,
+      { cause: err },
+    );
+  }
+});
+
+test.after.always(() => {
+  if (workDir !== '') rmSync(workDir, { recursive: true, force: true });
+});
+
+interface Meta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+}
+
+interface Manifest {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: Meta;
+  readonly [field: string]: unknown;
+}
+
+interface Rendered {
+  readonly docs: Manifest[];
+  readonly text: string;
+}
+
+let valuesFiles = 0;
+
+/** Writes a values file for one render (YAML is a superset of JSON). */
+function valuesFile(values: object): string {
+  const file = join(workDir, `values-${++valuesFiles}.yaml`);
+  writeFileSync(file, JSON.stringify(values));
+  return file;
+}
+
+function renderArgs(opts: { values?: (string | object)[]; args?: string[] }): string[] {
+  const files = (opts.values ?? []).flatMap((v) => ['-f', typeof v === 'string' ? v : valuesFile(v)]);
+  return ['--strict', ...files, ...(opts.args ?? []), CHART];
+}
+
+async function render(opts: { values?: (string | object)[]; args?: string[] } = {}): Promise<Rendered> {
+  const { stdout } = await execFileP(renderer, renderArgs(opts), { maxBuffer: 16 * 1024 * 1024 });
+  const docs = parseAllDocuments(stdout).map((d) => {
+    if (d.errors.length > 0) throw new Error(`rendered YAML does not parse: ${d.errors.map((e) => e.message).join('; ')}`);
+    return d.toJSON() as Manifest | null;
+  });
+  return { docs: docs.filter((d): d is Manifest => d !== null), text: stdout };
+}
+
+async function notes(opts: { values?: (string | object)[]; args?: string[] } = {}): Promise<string> {
+  const { stdout } = await execFileP(renderer, ['--notes', ...renderArgs(opts)]);
+  return stdout;
+}
+
+/** Renders what must fail and returns the error output. */
+async function renderError(opts: { values?: (string | object)[]; args?: string[] }): Promise<string> {
+  try {
+    await execFileP(renderer, renderArgs(opts));
+  } catch (err) {
+    const e = err as { code?: number; stderr?: string };
+    if (e.code !== 1) throw err;
+    return e.stderr ?? '';
+  }
+  throw new Error('rendering succeeded where it must fail');
+}
+
+const defaults = (): Promise<Rendered> => render();
+const scaled = (): Promise<Rendered> => render({ values: [SCALED], args: OPERATOR });
+
+// ---------------------------------------------------------------------------------------
+// Helpers over the manifests
+
+function all<T = Manifest>(r: Rendered, kind: string): T[] {
+  return r.docs.filter((d) => d.kind === kind) as unknown as T[];
+}
+
+function one<T = Manifest>(r: Rendered, kind: string, name?: string): T {
+  const found = r.docs.filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, rendered ${found.length}`);
+  return found[0] as unknown as T;
+}
+
+const deployment = (r: Rendered): IDeployment => one<IDeployment>(r, 'Deployment');
+const podSpec = (r: Rendered): IPodSpec => deployment(r).spec!.template.spec!;
+const podLabels = (r: Rendered): Record<string, string> => deployment(r).spec!.template.metadata!.labels!;
+const quiver = (r: Rendered): IContainer => podSpec(r).containers.find((c) => c.name === 'quiver')!;
+const serverConfig = (r: Rendered): Record<string, string> => one<IConfigMap>(r, 'ConfigMap', deployment(r).metadata!.name).data!;
+
+/** A matchLabels selector selects the labels: non-empty and every pair present. */
+function selects(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
+  if (selector === undefined || Object.keys(selector).length === 0) return false;
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+// kubernetes-models' classes by apiVersion/kind; their validate() checks the OpenAPI schema.
+type ModelClass = new (data: never) => { validate(): void };
+const MODELS: Record<string, ModelClass> = {
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/Pod': Pod,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
+  'apps/v1/Deployment': Deployment,
+  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+};
+
+interface ServiceMonitor extends Manifest {
+  readonly spec: {
+    readonly selector: { readonly matchLabels: Record<string, string> };
+    readonly namespaceSelector: { readonly matchNames: string[] };
+    readonly endpoints: { readonly port: string; readonly path: string; readonly interval: string }[];
+  };
+}
+
+interface PrometheusRule extends Manifest {
+  readonly spec: { readonly groups: { readonly name: string; readonly rules: Record<string, unknown>[] }[] };
+}
+
+/** The checks every render must pass, whatever the values. */
+function checkManifests(r: Rendered, namespace = 'default'): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const doc of r.docs) {
+    const id = `${doc.kind}/${doc.metadata?.name}`;
+    if (seen.has(id)) problems.push(`${id} is rendered twice`);
+    seen.add(id);
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(doc.metadata?.name ?? '') || doc.metadata.name.length > 63) {
+      problems.push(`${id}: bad name`);
+    }
+    if (doc.metadata.namespace !== namespace) problems.push(`${id}: namespace ${doc.metadata.namespace}, not ${namespace}`);
+    if (doc.metadata.labels?.['app.kubernetes.io/managed-by'] !== 'Helm') problems.push(`${id}: no managed-by label`);
+    const model = MODELS[`${doc.apiVersion}/${doc.kind}`];
+    if (model !== undefined) {
+      try {
+        new model(doc as never).validate();
+      } catch (err) {
+        problems.push(`${id}: ${(err as Error).message}`);
+      }
+    } else if (doc.apiVersion === 'monitoring.coreos.com/v1' && doc.kind === 'ServiceMonitor') {
+      const spec = (doc as ServiceMonitor).spec;
+      if (!spec?.selector?.matchLabels || !Array.isArray(spec.endpoints) || spec.endpoints.length === 0) {
+        problems.push(`${id}: needs spec.selector.matchLabels and spec.endpoints`);
+      }
+    } else if (doc.apiVersion === 'monitoring.coreos.com/v1' && doc.kind === 'PrometheusRule') {
+      const groups = (doc as PrometheusRule).spec?.groups;
+      const ok =
+        Array.isArray(groups) &&
+        groups.length > 0 &&
+        groups.every(
+          (g) =>
+            typeof g.name === 'string' &&
+            g.rules.length > 0 &&
+            g.rules.every((rule) => typeof rule.expr === 'string' && (typeof rule.alert === 'string' || typeof rule.record === 'string')),
+        );
+      if (!ok) problems.push(`${id}: spec.groups must be named groups of rules with expr and alert or record`);
+    } else {
+      problems.push(`${id}: ${doc.apiVersion} ${doc.kind} is not validated by this test: add it to MODELS`);
+    }
+  }
+
+  const deploy = deployment(r);
+  const labels = podLabels(r);
+  const spec = podSpec(r);
+  const main = quiver(r);
+  const containerPorts = main.ports ?? [];
+  const portByName = new Map(containerPorts.map((p) => [p.name, p.containerPort]));
+  const portNumbers = new Set(containerPorts.map((p) => p.containerPort));
+  if (portByName.size !== containerPorts.length || portNumbers.size !== containerPorts.length) problems.push('container ports repeat');
+
+  // Selectors match the pod template's labels.
+  if (!selects(deploy.spec!.selector.matchLabels, labels)) problems.push("the Deployment's selector does not select its pods");
+  for (const svc of all<IService>(r, 'Service')) {
+    if (!selects(svc.spec!.selector, labels)) problems.push(`Service ${svc.metadata!.name} does not select the pods`);
+    for (const p of svc.spec!.ports!) {
+      const target = p.targetPort ?? p.port;
+      const ok = typeof target === 'string' ? portByName.has(target) : portNumbers.has(target);
+      if (!ok) problems.push(`Service ${svc.metadata!.name} port ${p.name}: target ${target} is no container port`);
+    }
+  }
+  for (const pdb of all<IPodDisruptionBudget>(r, 'PodDisruptionBudget')) {
+    if (!selects(pdb.spec!.selector!.matchLabels, labels)) problems.push('the PodDisruptionBudget does not select the pods');
+  }
+  for (const hpa of all<IHorizontalPodAutoscaler>(r, 'HorizontalPodAutoscaler')) {
+    const ref = hpa.spec!.scaleTargetRef;
+    if (ref.apiVersion !== 'apps/v1' || ref.kind !== 'Deployment' || ref.name !== deploy.metadata!.name) {
+      problems.push(`the HPA scales ${ref.apiVersion} ${ref.kind} ${ref.name}, not the Deployment`);
+    }
+    if (deploy.spec!.replicas !== undefined) problems.push('with the HPA on, the Deployment must leave replicas to it');
+  }
+  for (const np of all<INetworkPolicy>(r, 'NetworkPolicy')) {
+    if (!selects(np.spec!.podSelector?.matchLabels, labels)) problems.push('the NetworkPolicy does not select the pods');
+    for (const rule of np.spec!.ingress ?? []) {
+      for (const p of rule.ports ?? []) {
+        const ok = typeof p.port === 'string' ? portByName.has(p.port) : portNumbers.has(p.port!);
+        if (!ok) problems.push(`NetworkPolicy port ${p.port} is no container port`);
+      }
+    }
+  }
+  for (const c of spec.topologySpreadConstraints ?? []) {
+    if (!selects(c.labelSelector?.matchLabels, labels)) problems.push(`topology spread over ${c.topologyKey} does not select the pods`);
+  }
+  // Nothing else (the `helm test` pod) is selected as one of the serving pods.
+  const svcSelector = one<IService>(r, 'Service', deploy.metadata!.name).spec!.selector;
+  for (const pod of all<IPod>(r, 'Pod')) {
+    if (selects(svcSelector, pod.metadata!.labels)) problems.push(`Pod ${pod.metadata!.name} is selected by the Service`);
+  }
+  for (const sm of all<ServiceMonitor>(r, 'ServiceMonitor')) {
+    const targets = all<IService>(r, 'Service').filter((s) => selects(sm.spec.selector.matchLabels, s.metadata!.labels));
+    // One Service (not the headless one too), so each pod is scraped once.
+    if (targets.length !== 1) problems.push(`the ServiceMonitor selects ${targets.length} Services`);
+    for (const ep of sm.spec.endpoints) {
+      if (!targets.every((s) => s.spec!.ports!.some((p) => p.name === ep.port))) problems.push(`ServiceMonitor port ${ep.port} missing`);
+    }
+    if (!sm.spec.namespaceSelector.matchNames.includes(namespace)) problems.push('the ServiceMonitor looks in another namespace');
+  }
+
+  // Probes: every port is a container port (gRPC probes take numbers only).
+  const probes: [string, IProbe | undefined][] = [
+    ['startup', main.startupProbe],
+    ['liveness', main.livenessProbe],
+    ['readiness', main.readinessProbe],
+  ];
+  for (const [name, probe] of probes) {
+    if (probe === undefined) {
+      problems.push(`no ${name} probe`);
+      continue;
+    }
+    const port = probe.grpc?.port ?? probe.httpGet?.port ?? probe.tcpSocket?.port;
+    const ok = typeof port === 'string' ? portByName.has(port) : port !== undefined && portNumbers.has(port);
+    if (!ok) problems.push(`${name} probe port ${port} is no container port`);
+  }
+
+  // Non-root and read-only, every container of every pod; writable paths are volumes.
+  const pods: [string, IPodSpec][] = [
+    ['Deployment', spec],
+    ...all<IPod>(r, 'Pod').map((p): [string, IPodSpec] => [p.metadata!.name!, p.spec!]),
+  ];
+  for (const [owner, ps] of pods) {
+    if (ps.securityContext?.runAsNonRoot !== true || ps.securityContext.runAsUser === 0) problems.push(`${owner}: pod may run as root`);
+    if (ps.automountServiceAccountToken !== false) problems.push(`${owner}: mounts a service account token`);
+    for (const c of ps.containers) {
+      const sc = c.securityContext;
+      if (sc?.runAsNonRoot !== true || sc.runAsUser === 0) problems.push(`${owner}/${c.name}: may run as root`);
+      if (sc?.readOnlyRootFilesystem !== true) problems.push(`${owner}/${c.name}: root filesystem not read-only`);
+      if (sc?.allowPrivilegeEscalation !== false) problems.push(`${owner}/${c.name}: privilege escalation allowed`);
+      if (!sc?.capabilities?.drop?.includes('ALL') || (sc.capabilities.add ?? []).length > 0) {
+        problems.push(`${owner}/${c.name}: capabilities not all dropped`);
+      }
+      if (c.resources?.requests === undefined || c.resources.limits?.memory === undefined)
+        problems.push(`${owner}/${c.name}: no resources`);
+      for (const m of c.volumeMounts ?? []) {
+        const vol = (ps.volumes ?? []).find((v) => v.name === m.name);
+        if (vol === undefined) problems.push(`${owner}/${c.name}: mount ${m.name} has no volume`);
+        else if (vol.emptyDir === undefined && vol.persistentVolumeClaim === undefined)
+          problems.push(`${owner}: volume ${m.name} not writable`);
+      }
+      if (!(c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp')) problems.push(`${owner}/${c.name}: no writable /tmp`);
+    }
+  }
+
+  // The server's options come from the ConfigMap; its ports and data directory agree with the pod.
+  const config = serverConfig(r);
+  const envFrom = main.envFrom ?? [];
+  if (!envFrom.some((e) => e.configMapRef?.name === deploy.metadata!.name)) problems.push('the server ConfigMap is not in envFrom');
+  const known = new Set(OPTION_DEFS.map((d) => envName(d.key)));
+  // QUIVER_REGISTRY_PORT: set ahead of the registry plane's own port (a later issue); the
+  // server ignores variables it does not know.
+  known.add('QUIVER_REGISTRY_PORT');
+  for (const key of Object.keys(config)) {
+    if (key.startsWith('QUIVER_') && !known.has(key)) problems.push(`ConfigMap ${key} is not a server option`);
+  }
+  for (const [name, env] of [
+    ['grpc', 'QUIVER_GRPC_PORT'],
+    ['http', 'QUIVER_HTTP_PORT'],
+    ['metrics', 'QUIVER_METRICS_PORT'],
+    ['registry', 'QUIVER_REGISTRY_PORT'],
+  ] as const) {
+    if (String(portByName.get(name)) !== config[env])
+      problems.push(`container port ${name} ${portByName.get(name)} but ${env}=${config[env]}`);
+  }
+  const dataMount = (main.volumeMounts ?? []).find((m) => m.name === 'data');
+  if (dataMount === undefined || dataMount.mountPath !== config.QUIVER_DATA_DIR) problems.push('QUIVER_DATA_DIR is not the data volume');
+  for (const [name, probe] of probes) {
+    if (probe?.grpc !== undefined && probe.grpc.port !== portByName.get('grpc')) problems.push(`${name} probe is not on the gRPC port`);
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+test('default values: every manifest validates and selectors, ports, probes and security agree', async (t) => {
+  const r = await defaults();
+  t.deepEqual(checkManifests(r), []);
+  t.deepEqual(r.docs.map((d) => d.kind).sort(), [
+    'ConfigMap',
+    'ConfigMap',
+    'Deployment',
+    'NetworkPolicy',
+    'Pod',
+    'PodDisruptionBudget',
+    'Service',
+    'ServiceAccount',
+  ]);
+  t.is(deployment(r).spec!.replicas, 1);
+  // The embedded registry: no DSN, no Secret needed.
+  t.false((quiver(r).env ?? []).some((e) => e.name === 'QUIVER_REGISTRY_URL'));
+  t.false(r.text.includes('secretKeyRef'));
+});
+
+test('scaled values: 3+ replicas under the HPA, the DSN from a Secret, operator objects, all consistent', async (t) => {
+  const r = await scaled();
+  t.deepEqual(checkManifests(r), []);
+  const values = parse(readFileSync(SCALED, 'utf8')) as { replicaCount: number };
+  t.true(values.replicaCount >= 3);
+  const hpa = one<IHorizontalPodAutoscaler>(r, 'HorizontalPodAutoscaler');
+  t.true(hpa.spec!.minReplicas! >= 3);
+  t.true(hpa.spec!.maxReplicas > hpa.spec!.minReplicas!);
+  t.is(hpa.apiVersion, 'autoscaling/v2');
+  const cpu = hpa.spec!.metrics!.find((m) => m.resource?.name === 'cpu');
+  t.is(cpu?.resource?.target.type, 'Utilization');
+  t.true((cpu?.resource?.target.averageUtilization ?? 0) > 0);
+  // The replicas share the PostgreSQL registry; the DSN never appears in the manifests.
+  const dsn = (quiver(r).env ?? []).find((e) => e.name === 'QUIVER_REGISTRY_URL');
+  t.deepEqual(dsn?.valueFrom?.secretKeyRef, { name: 'quiver-registry', key: 'dsn' });
+  t.false(r.text.includes('postgres://'));
+  t.false(Object.keys(serverConfig(r)).includes('QUIVER_REGISTRY_URL'));
+  t.is(serverConfig(r).QUIVER_DEMO, 'false');
+  t.true(Number(serverConfig(r).QUIVER_MAX_CONNECTION_AGE_MS) > 0);
+  t.is(one<IPodDisruptionBudget>(r, 'PodDisruptionBudget').spec!.minAvailable, 2);
+  one(r, 'ServiceMonitor');
+  one(r, 'PrometheusRule');
+  t.is(one<IService>(r, 'Service', 'quiver-headless').spec!.clusterIP, 'None');
+  t.is(serverConfig(r).OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
+  t.deepEqual(
+    podSpec(r).topologySpreadConstraints!.map((c) => c.topologyKey),
+    ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'],
+  );
+});
+
+test('probes: gRPC health on the gRPC port, "" for liveness and startup, PredictionService for readiness', async (t) => {
+  for (const r of [await defaults(), await scaled()]) {
+    const c = quiver(r);
+    const grpcPort = c.ports!.find((p) => p.name === 'grpc')!.containerPort;
+    t.deepEqual(c.livenessProbe!.grpc, { port: grpcPort, service: '' });
+    t.deepEqual(c.startupProbe!.grpc, { port: grpcPort, service: '' });
+    t.deepEqual(c.readinessProbe!.grpc, { port: grpcPort, service: 'quiver.v1.PredictionService' });
+    t.deepEqual(c.lifecycle?.preStop?.exec?.command, ['sleep', '5']);
+    // The drain (shutdownGraceMs) and the preStop pause fit in the termination grace period.
+    const grace = podSpec(r).terminationGracePeriodSeconds!;
+    t.true(Number(serverConfig(r).QUIVER_SHUTDOWN_GRACE_MS) / 1000 + 5 < grace);
+  }
+});
+
+test('ports: gRPC, REST, metrics and the registry plane are container and Service ports with the option defaults', async (t) => {
+  const r = await defaults();
+  const defaultsOf = (key: string): unknown => OPTION_DEFS.find((d) => d.key === key)!.default({});
+  const ports = Object.fromEntries(quiver(r).ports!.map((p) => [p.name, p.containerPort]));
+  t.deepEqual(ports, { grpc: defaultsOf('grpcPort'), http: defaultsOf('httpPort'), metrics: defaultsOf('metricsPort'), registry: 50052 });
+  const svc = one<IService>(r, 'Service', 'quiver');
+  t.deepEqual(
+    svc.spec!.ports!.map((p) => [p.name, p.port, p.targetPort]),
+    Object.entries(ports).map(([name, port]) => [name, port, name]),
+  );
+});
+
+test('NetworkPolicy: the registry port only from labelled pods and namespaces, the serving ports as configured', async (t) => {
+  const np = one<INetworkPolicy>(await defaults(), 'NetworkPolicy');
+  t.deepEqual(np.spec!.policyTypes, ['Ingress']);
+  const rules = np.spec!.ingress!;
+  const registry = rules.filter((rule) => rule.ports!.some((p) => p.port === 'registry'));
+  t.is(registry.length, 1);
+  t.deepEqual(
+    registry[0]!.ports!.map((p) => p.port),
+    ['registry'],
+  );
+  const peers = registry[0]!.from ?? [];
+  t.true(peers.length > 0);
+  for (const peer of peers) {
+    // Each peer names labels: none is "every pod" or "every namespace".
+    t.true(Object.keys(peer.podSelector?.matchLabels ?? {}).length > 0);
+    if (peer.namespaceSelector !== undefined) t.true(Object.keys(peer.namespaceSelector.matchLabels ?? {}).length > 0);
+    t.is(peer.ipBlock, undefined);
+  }
+  // No other rule opens the registry port.
+  for (const rule of rules.filter((x) => x !== registry[0])) t.false(rule.ports!.some((p) => p.port === 'registry'));
+
+  const err = await renderError({ values: [{ networkPolicy: { registryFrom: [] } }] });
+  t.regex(err, /networkPolicy\.registryFrom: must have at least 1 items/);
+  const open = await render({ values: [{ networkPolicy: { servingFrom: [{ namespaceSelector: { matchLabels: { team: 'ml' } } }] } }] });
+  const serving = one<INetworkPolicy>(open, 'NetworkPolicy').spec!.ingress!.find((rule) => rule.ports!.some((p) => p.port === 'grpc'))!;
+  t.deepEqual(serving.from, [{ namespaceSelector: { matchLabels: { team: 'ml' } } }]);
+});
+
+test("the PrometheusRule's groups are the rules file's, and the dashboard ConfigMap holds the dashboard JSON", async (t) => {
+  const r = await scaled();
+  const rulesFile = parse(readFileSync(join(CHART, 'monitoring', 'quiver-alerts.rules.yml'), 'utf8')) as { groups: unknown };
+  const rule = one<PrometheusRule>(r, 'PrometheusRule');
+  t.deepEqual(rule.spec.groups, rulesFile.groups);
+  t.is(rule.metadata.labels?.release, 'kube-prometheus-stack');
+
+  const dashboardText = readFileSync(join(CHART, 'monitoring', 'quiver-dashboard.json'), 'utf8');
+  for (const rendered of [r, await defaults()]) {
+    const cm = one<IConfigMap>(rendered, 'ConfigMap', 'quiver-dashboard');
+    t.is(cm.metadata!.labels!.grafana_dashboard, '1');
+    const json = cm.data!['quiver-dashboard.json']!;
+    t.is(json.trimEnd(), dashboardText.trimEnd());
+    t.deepEqual(JSON.parse(json), JSON.parse(dashboardText));
+  }
+  const sm = one<ServiceMonitor>(r, 'ServiceMonitor');
+  t.deepEqual(
+    sm.spec.endpoints.map((e) => [e.port, e.path]),
+    [['metrics', '/metrics']],
+  );
+  const off = await render({ values: [{ grafanaDashboard: { enabled: false } }] });
+  t.is(all(off, 'ConfigMap').length, 1);
+});
+
+test('operator objects need the monitoring.coreos.com/v1 API, with a message that says so', async (t) => {
+  const err = await renderError({ values: [SCALED] });
+  t.regex(err, /needs the Prometheus Operator's CRDs \(monitoring\.coreos\.com\/v1/);
+  t.regex(err, /--api-versions monitoring\.coreos\.com\/v1/);
+});
+
+test('a required value that is missing fails the render with a message naming it', async (t) => {
+  const pg = await renderError({ values: [{ registry: { backend: 'postgres' } }] });
+  t.regex(pg, /registry\.postgres\.existingSecret is required when registry\.backend is postgres/);
+  const auth = await renderError({ values: [{ auth: { enabled: true } }] });
+  t.regex(auth, /auth\.existingSecret is required when auth\.enabled is true/);
+  const tracing = await renderError({ values: [{ tracing: { enabled: true } }] });
+  t.regex(tracing, /tracing\.otlpEndpoint is required/);
+
+  // Set, the Secret references appear (names may use templates, through tpl).
+  const r = await render({
+    values: [{ registry: { backend: 'postgres', postgres: { existingSecret: 'pg-{{ .Release.Namespace }}', secretKey: 'url' } } }],
+    args: ['--namespace', 'ml'],
+  });
+  t.deepEqual(checkManifests(r, 'ml'), []);
+  const env = quiver(r).env ?? [];
+  t.deepEqual(env.find((e) => e.name === 'QUIVER_REGISTRY_URL')?.valueFrom?.secretKeyRef, { name: 'pg-ml', key: 'url' });
+  const withAuth = await render({ values: [{ auth: { enabled: true, existingSecret: 'quiver-tokens' } }] });
+  t.deepEqual((quiver(withAuth).env ?? []).find((e) => e.name === 'QUIVER_AUTH_TOKENS')?.valueFrom?.secretKeyRef, {
+    name: 'quiver-tokens',
+    key: 'tokens',
+  });
+});
+
+test('values.schema.json refuses wrong values, and the chart refuses unsafe combinations', async (t) => {
+  t.regex(await renderError({ values: [{ replicaCount: 'three' }] }), /replicaCount: invalid type: expected integer, given string/);
+  t.regex(await renderError({ values: [{ replicas: 3 }] }), /additional property "replicas" is not allowed/);
+  t.regex(await renderError({ values: [{ securityContext: { runAsNonRoot: false } }] }), /securityContext\.runAsNonRoot must stay true/);
+  t.regex(await renderError({ values: [{ registry: { backend: 'mysql' } }] }), /registry\.backend: must be one of \["sqlite","postgres"\]/);
+  t.regex(await renderError({ values: [{ ports: { grpc: 70000 } }] }), /ports\.grpc: must be <= 65535/);
+  t.regex(await renderError({ values: [{ config: { workers: 0 } }] }), /config\.workers: must be >= 1/);
+  t.regex(
+    await renderError({ values: [{ config: { grpcPort: 9000 } }] }),
+    /config\.grpcPort cannot be set: the chart sets it from ports\.grpc/,
+  );
+  t.regex(await renderError({ values: [{ config: { registryUrl: 'postgres://x' } }] }), /config\.registryUrl cannot be set/);
+  t.regex(
+    await renderError({ values: [{ persistence: { enabled: true }, replicaCount: 3 }] }),
+    /persistence\.enabled with a ReadWriteOnce volume allows one replica only/,
+  );
+  t.regex(await renderError({ args: ['--kube-version', 'v1.26.3'] }), /requires kubeVersion: >=1\.27\.0-0/);
+});
+
+test('server options: config keys are server options, numbers stay integers, changes roll the pods', async (t) => {
+  const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as { config: Record<string, unknown> };
+  const keys = new Set<string>(OPTION_DEFS.map((d) => d.key));
+  for (const key of Object.keys(values.config)) t.true(keys.has(key), `config.${key} is not a server option`);
+
+  const base = await defaults();
+  const r = await render({ values: [{ config: { maxUploadBytes: 1073741824, driftPsiThreshold: 0.3, logLevel: 'debug' } }] });
+  const config = serverConfig(r);
+  t.is(config.QUIVER_MAX_UPLOAD_BYTES, '1073741824');
+  t.is(config.QUIVER_DRIFT_PSI_THRESHOLD, '0.3');
+  t.is(config.QUIVER_LOG_LEVEL, 'debug');
+  t.is(config.QUIVER_WORKERS, '1');
+  // Every option the chart does not set itself maps to the server's own variable name.
+  const RESERVED = new Set(['grpcPort', 'httpPort', 'metricsPort', 'registryPort', 'dataDir', 'registryUrl']);
+  const sample = (kind: string, values?: readonly string[]): unknown =>
+    kind === 'bool'
+      ? false
+      : kind === 'int' || kind === 'port'
+        ? 1
+        : kind === 'number'
+          ? 0.5
+          : kind === 'models'
+            ? 'a=/m/a.onnx'
+            : (values?.[0] ?? '');
+  const every = Object.fromEntries(OPTION_DEFS.filter((d) => !RESERVED.has(d.key)).map((d) => [d.key, sample(d.kind, d.values)]));
+  const everyConfig = serverConfig(await render({ values: [{ config: every }] }));
+  for (const key of Object.keys(every)) t.is(everyConfig[envName(key)], String(every[key]), key);
+
+  const checksum = (x: Rendered): string | undefined => deployment(x).spec!.template.metadata!.annotations!['checksum/config'];
+  t.regex(checksum(base)!, /^[0-9a-f]{64}$/);
+  t.not(checksum(r), checksum(base));
+});
+
+test('persistence: a PersistentVolumeClaim for the data directory, one pod at a time', async (t) => {
+  const r = await render({ values: [{ persistence: { enabled: true, size: '20Gi', storageClass: 'fast' } }] });
+  t.deepEqual(checkManifests(r), []);
+  const pvc = one<IPersistentVolumeClaim>(r, 'PersistentVolumeClaim');
+  t.is(pvc.spec!.resources!.requests!.storage, '20Gi');
+  t.is(pvc.spec!.storageClassName, 'fast');
+  const data = podSpec(r).volumes!.find((v) => v.name === 'data')!;
+  t.is(data.persistentVolumeClaim?.claimName, pvc.metadata!.name);
+  t.is(deployment(r).spec!.strategy!.type, 'Recreate');
+  const existing = await render({ values: [{ persistence: { enabled: true, existingClaim: 'models' } }] });
+  t.is(all(existing, 'PersistentVolumeClaim').length, 0);
+  t.is(podSpec(existing).volumes!.find((v) => v.name === 'data')!.persistentVolumeClaim?.claimName, 'models');
+});
+
+test('names follow the release, the namespace and the image follow the values and the chart', async (t) => {
+  const r = await render({
+    args: ['--release', 'fraud', '--namespace', 'ml'],
+    values: [{ image: { repository: 'registry.example.com/quiver' } }],
+  });
+  t.deepEqual(checkManifests(r, 'ml'), []);
+  t.is(deployment(r).metadata!.name, 'fraud-quiver');
+  const chart = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string; version: string };
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  t.is(chart.appVersion, pkg.version);
+  t.is(quiver(r).image, `registry.example.com/quiver:${chart.appVersion}`);
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const pinned = await render({ values: [{ image: { digest } }] });
+  t.is(quiver(pinned).image, `quiver@${digest}`);
+  // The helm test pod checks the Service's gRPC health.
+  const testPod = one<IPod>(r, 'Pod');
+  t.is(testPod.metadata!.annotations!['helm.sh/hook'], 'test');
+  t.deepEqual(testPod.spec!.containers[0]!.args, ['health', '--address', 'fraud-quiver:50051', '--service', 'quiver.v1.PredictionService']);
+});
+
+test('NOTES.txt renders, and warns when several pods would each have their own SQLite registry', async (t) => {
+  const plain = await notes();
+  t.regex(plain, /kubectl -n default port-forward svc\/quiver 50051 8080/);
+  t.notRegex(plain, /WARNING/);
+  t.regex(await notes({ values: [SCALED], args: OPERATOR }), /dns:\/\/\/quiver-headless\.default\.svc:50051/);
+  t.regex(await notes({ values: [{ replicaCount: 3 }] }), /WARNING: registry\.backend is sqlite and more than one pod may run/);
+});
+
+test("the renderer: Helm's built-ins and values semantics on a chart of its own", async (t) => {
+  const chart = join(workDir, 'fixture');
+  mkdirSync(join(chart, 'templates'), { recursive: true });
+  mkdirSync(join(chart, 'files'));
+  writeFileSync(join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: fixture\nversion: 1.2.3\nappVersion: 4.50\n');
+  writeFileSync(join(chart, 'values.yaml'), 'a: {b: 1, c: keep, d: drop}\nbig: 1000000\nname: "{{ .Release.Name }}-x"\nlist: [x, y]\n');
+  writeFileSync(join(chart, 'files', 'data.yml'), 'k: [1, 2]\n');
+  writeFileSync(join(chart, '.helmignore'), '*.skip\n');
+  writeFileSync(join(chart, 'files', 'ignored.skip'), 'no\n');
+  writeFileSync(join(chart, 'templates', '_h.tpl'), '{{- define "fx.n" -}}{{ .Chart.Name }}-{{ .Release.Name }}{{- end }}');
+  writeFileSync(
+    join(chart, 'templates', 'cm.yaml'),
+    [
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'metadata:',
+      '  name: {{ include "fx.n" . }}',
+      '  namespace: {{ .Release.Namespace }}',
+      'data:',
+      '  chart: {{ printf "%s %s %s" .Chart.Name .Chart.Version .Chart.AppVersion | quote }}',
+      '  service: {{ .Release.Service }}',
+      '  tpl: {{ tpl .Values.name . }}',
+      '  big: {{ .Values.big | toJson | quote }}',
+      '  a: {{ toYaml .Values.a | quote }}',
+      '  file: {{ (.Files.Get "files/data.yml" | fromYaml).k | toJson | quote }}',
+      '  ignored: {{ .Files.Get "files/ignored.skip" | quote }}',
+      '  broken: {{ hasKey (fromYaml "a: [") "Error" | quote }}',
+      '  has: {{ .Capabilities.APIVersions.Has "apps/v1/Deployment" }}-{{ .Capabilities.APIVersions.Has "x.io/v1" }}',
+      '  kube: {{ .Capabilities.KubeVersion.Version }}',
+      '  env: {{ .Values.list | toJson | quote }}',
+      '  template: {{ .Template.Name }}',
+      '  req: {{ required "need .Values.a.c" .Values.a.c }}',
+    ].join('\n'),
+  );
+  const out = async (...args: string[]): Promise<Record<string, string>> => {
+    const { stdout } = await execFileP(renderer, [...args, chart]);
+    return (parse(stdout) as { data: Record<string, string> }).data;
+  };
+  const data = await out('--release', 'rel', '--namespace', 'ns', '-f', valuesFile({ a: { d: null, e: 2 }, list: ['z'] }));
+  t.deepEqual(data, {
+    chart: 'fixture 1.2.3 4.50',
+    service: 'Helm',
+    tpl: 'rel-x',
+    big: '1000000',
+    a: 'b: 1\nc: keep\ne: 2',
+    file: '[1,2]',
+    ignored: '',
+    broken: 'true',
+    has: 'true-false',
+    kube: 'v1.30.0',
+    env: '["z"]',
+    template: 'fixture/templates/cm.yaml',
+    req: 'keep',
+  });
+  t.is((await out('--api-versions', 'x.io/v1', '--kube-version', 'v1.29.1')).has, 'true-true');
+  const { stderr } = await execFileP(renderer, ['-f', valuesFile({ a: { c: '' } }), chart]).catch((e: { stderr: string }) => e);
+  t.regex(stderr, /error calling required: need \.Values\.a\.c/);
+  // An unknown JSON Schema keyword is an error, never silently skipped.
+  writeFileSync(join(chart, 'values.schema.json'), JSON.stringify({ type: 'object', propertyNames: { pattern: '^[a-z]+$' } }));
+  const bad = await execFileP(renderer, [chart]).catch((e: { stderr: string }) => e);
+  t.regex(bad.stderr, /unsupported keyword "propertyNames"/);
+});
+
+test('the README documents deploying (Docker, compose, Helm, the values, scaling) and the chart README points at it', (t) => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Deploying'), readme.indexOf('\n## ', readme.indexOf('## Deploying') + 3));
+  for (const heading of [
+    '### The container image',
+    '### The local stack: docker compose',
+    '### Kubernetes: the Helm chart',
+    '#### The values that matter',
+    '#### Scaling guidance',
+  ])
+    t.true(section.includes(heading), heading);
+  // Every value the table names is a value the chart has.
+  const values = parse(readFileSync(join(ROOT, 'charts', 'quiver', 'values.yaml'), 'utf8')) as Record<string, unknown>;
+  for (const m of section.matchAll(/^\| `([a-zA-Z]+)[.`]/gm)) t.true(m[1]! in values, `values.yaml has ${m[1]}`);
+  const chartReadme = readFileSync(join(ROOT, 'charts', 'README.md'), 'utf8');
+  t.regex(chartReadme, /charts\/quiver|`quiver\/`/);
+  t.regex(chartReadme, /README\.md#deploying-docker-compose-helm-many-replicas/);
+});
