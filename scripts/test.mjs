@@ -51,13 +51,25 @@ for (const [name, cmd, args] of checks) {
 
 let avaPassed = 0;
 let avaFailed = 0;
-const avaCode = await run('npx', ['ava', '--tap', ...process.argv.slice(2)], (line) => {
-  console.log(line);
-  if (/^ok \d+/.test(line)) avaPassed++;
-  else if (/^not ok \d+/.test(line)) avaFailed++;
-});
-// ava exiting non-zero with no failing test reported (a crash, a timeout) still fails the run.
-if (avaCode !== 0 && avaFailed === 0) avaFailed = 1;
+async function ava(args) {
+  let failedHere = 0;
+  const code = await run('npx', ['ava', '--tap', ...args], (line) => {
+    console.log(line);
+    if (/^ok \d+/.test(line)) avaPassed++;
+    else if (/^not ok \d+/.test(line)) failedHere++;
+  });
+  // ava exiting non-zero with no failing test reported (a crash, a timeout) still fails the run.
+  avaFailed += code !== 0 && failedHere === 0 ? 1 : failedHere;
+}
+const only = process.argv.slice(2);
+if (only.length > 0) {
+  await ava(only);
+} else {
+  // The main suite, then the tests that need the machine to themselves (test/alone/: several
+  // servers under continuous load with a propagation deadline), one at a time.
+  await ava([]);
+  await ava(['--config', 'ava.alone.config.mjs']);
+}
 passed += avaPassed;
 failed += avaFailed;
 console.log(`${passed} passed, ${failed} failed`);

@@ -275,6 +275,7 @@ backendTest(
       t.is((await predictDefault(srv, 'blueprint')).prediction, 1);
       await reg.call('transitionStage', { modelName: 'blueprint', version: 2, stage: Stage.STAGE_PRODUCTION, archiveExisting: true });
       const took = await eventually(async () => (await predictDefault(srv, 'blueprint')).modelVersion === '2');
+      t.log(`served the promotion after ${took} ms`);
       t.true(took < 1000, `served the promotion after ${took} ms`);
       t.is((await predictDefault(srv, 'blueprint')).prediction, Math.fround(BLUEPRINT_ROW.reduce((a, b) => a + Math.fround(b), 0)));
       // Version 1 is archived (no alias): asking for it by number loads it on demand.

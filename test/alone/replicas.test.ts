@@ -8,12 +8,12 @@
  */
 import test from 'ava';
 
-import { Stage } from '../src/gen/quiver/v1/registry.js';
-import { POSTGRES } from './helpers/backends.js';
-import { BLUEPRINT_ROW, blueprintFeatures, demoModel, sumModel, tmp } from './helpers/fixtures.js';
-import { type Child, startCli } from './helpers/process.js';
-import { Registry } from './helpers/registry.js';
-import { Client } from './helpers/server.js';
+import { Stage } from '../../src/gen/quiver/v1/registry.js';
+import { POSTGRES } from '../helpers/backends.js';
+import { BLUEPRINT_ROW, blueprintFeatures, demoModel, sumModel, tmp } from '../helpers/fixtures.js';
+import { type Child, startCli } from '../helpers/process.js';
+import { Registry } from '../helpers/registry.js';
+import { Client } from '../helpers/server.js';
 
 interface Answer {
   readonly replica: number;
