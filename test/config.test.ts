@@ -132,3 +132,15 @@ test('quiver serve with a model that does not load exits 1 and says why', async 
   t.is(res.code, 1);
   t.regex(res.stderr, /could not start: model 'x' version 1: not an ONNX model/);
 });
+
+test('registryPollMs: 250 ms for the embedded registry, a 5 s safety net with PostgreSQL (which pushes changes), or what is set', (t) => {
+  t.is(resolveOptions({ env: {} }).registryPollMs, 250);
+  t.is(resolveOptions({ env: { QUIVER_REGISTRY_URL: 'postgres://u:p@db/quiver' } }).registryPollMs, 5000);
+  t.is(
+    resolveOptions({ env: { QUIVER_REGISTRY_URL: 'postgres://u:p@db/quiver' }, flags: { registryPollMs: '1000' } }).registryPollMs,
+    1000,
+  );
+  const bad = t.throws(() => resolveOptions({ env: { QUIVER_REGISTRY_URL: 'mysql://u:secret@db/quiver' } }));
+  t.regex(bad.message, /registryUrl must be empty \(the embedded registry\) or a postgres:\/\/ URL/);
+  t.false(bad.message.includes('secret'), 'the password is not echoed');
+});

@@ -4,6 +4,7 @@ import { envName, flagName, OPTION_DEFS } from './options.js';
 function defaultText(key: string, value: unknown): string {
   if (key === 'workers') return 'cores - 1 (min 1)';
   if (key === 'intraOpThreads') return '(cores - 1) / workers (min 1)';
+  if (key === 'registryPollMs') return '250 ms (embedded), 5000 ms (PostgreSQL)';
   if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.join(',');
   if (value === '') return '(none)';
   return String(value);
@@ -16,7 +17,7 @@ export function optionsTable(): string {
     const value = def.default(partial);
     partial[def.key] = value;
     const flag = def.key === 'models' ? '`--model`' : `\`--${flagName(def.key)}\``;
-    const unit = def.unit === undefined ? '' : ` ${def.unit}`;
+    const unit = def.unit === undefined || def.key === 'registryPollMs' ? '' : ` ${def.unit}`;
     rows.push(
       `| \`${def.key}\` | \`${envName(def.key)}\` | ${flag} | ${defaultText(def.key, value)}${unit} | ${def.doc.replace(/\|/g, '\\|')} |`,
     );

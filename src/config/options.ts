@@ -373,9 +373,10 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     kind: 'int',
     min: 0,
     max: 3_600_000,
-    default: () => 250,
+    // PostgreSQL pushes changes (LISTEN/NOTIFY), so its poll is only the safety net.
+    default: (p) => (p.registryUrl === undefined || p.registryUrl === '' ? 250 : 5000),
     unit: 'ms',
-    doc: 'how often the server checks the registry for changes made by other processes (0 = only this process)',
+    doc: 'how often the server checks the registry for changes made by other processes (0 = only this process); with PostgreSQL, changes arrive by LISTEN/NOTIFY and this poll is the safety net',
   },
   {
     key: 'maxUploadBytes',
