@@ -43,6 +43,19 @@ export interface Options {
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
   readonly faultInjection: boolean;
+  readonly registryHost: string;
+  readonly registryPort: number;
+  readonly authTokens: string;
+  readonly authTokensFile: string;
+  readonly authInference: boolean;
+  readonly insecureRegistry: boolean;
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  readonly tlsClientCa: string;
+  readonly tlsClientAuth: boolean;
+  readonly trialLoad: boolean;
+  readonly trialTimeoutMs: number;
+  readonly trialMaxMemoryMb: number;
   readonly gateway: boolean;
   readonly driftWindow: number;
   readonly driftMinSamples: number;
@@ -393,6 +406,70 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     default: () => false,
     doc: 'tests only: lets a request id `quiver-fault:worker-exit` / `quiver-fault:worker-throw` kill or break the worker running its batch',
   },
+  {
+    key: 'registryHost',
+    kind: 'string',
+    default: () => '127.0.0.1',
+    doc: 'address the registry plane (RegistryService, its own port) binds; a non-loopback address needs authTokens (or insecureRegistry)',
+  },
+  { key: 'registryPort', kind: 'port', default: () => 50052, doc: 'registry plane gRPC port (0 picks a free port)' },
+  {
+    key: 'authTokens',
+    kind: 'string',
+    default: () => '',
+    doc: 'API tokens, `name scopes token` entries separated by `;` (scopes: infer, registry:read, registry:write, registry:promote, comma-separated; the token may be given as sha256:<hex>); prefer authTokensFile or the environment to a flag',
+  },
+  {
+    key: 'authTokensFile',
+    kind: 'string',
+    default: () => '',
+    doc: 'a file of API tokens, one `name scopes token` entry per line (# comments), e.g. a mounted Secret',
+  },
+  {
+    key: 'authInference',
+    kind: 'bool',
+    default: () => false,
+    doc: 'require a token with the infer scope for inference (gRPC and REST); health, reflection and metrics stay open',
+  },
+  {
+    key: 'insecureRegistry',
+    kind: 'bool',
+    default: () => false,
+    doc: 'allow the registry plane on a non-loopback address, and registry REST routes from non-loopback clients, without tokens (not for production)',
+  },
+  { key: 'tlsCert', kind: 'string', default: () => '', doc: 'PEM certificate chain: serve gRPC (both planes) and REST over TLS' },
+  { key: 'tlsKey', kind: 'string', default: () => '', doc: 'PEM private key for tlsCert' },
+  { key: 'tlsClientCa', kind: 'string', default: () => '', doc: 'PEM CA bundle that client certificates are verified against (mTLS)' },
+  {
+    key: 'tlsClientAuth',
+    kind: 'bool',
+    default: () => false,
+    doc: 'require a client certificate signed by tlsClientCa on every TLS connection (mTLS)',
+  },
+  {
+    key: 'trialLoad',
+    kind: 'bool',
+    default: () => true,
+    doc: 'before a version is promoted, load it and run it once on a sample input in a child process (time- and memory-limited); a model that crashes or hangs is refused',
+  },
+  {
+    key: 'trialTimeoutMs',
+    kind: 'int',
+    min: 100,
+    max: 600_000,
+    default: () => 30_000,
+    unit: 'ms',
+    doc: 'how long the trial load and run may take',
+  },
+  {
+    key: 'trialMaxMemoryMb',
+    kind: 'int',
+    min: 64,
+    max: 1_048_576,
+    default: () => 2048,
+    unit: 'MiB',
+    doc: 'resident memory the trial process may use before it is killed',
+  },
 ];
 
 export const envName = (key: string): string => 'QUIVER_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
@@ -524,6 +601,12 @@ export function resolveOptions(sources: Sources): Options {
     );
   }
   if (options.artifactUrl !== '') parseS3Url(options.artifactUrl);
+  if ((options.tlsCert === '') !== (options.tlsKey === ''))
+    throw invalidConfig('options tlsCert and tlsKey go together: set both or neither');
+  if (options.tlsClientAuth && options.tlsClientCa === '')
+    throw invalidConfig('option tlsClientAuth needs tlsClientCa (the CA client certificates are verified against)');
+  if (options.tlsClientCa !== '' && options.tlsCert === '')
+    throw invalidConfig('option tlsClientCa needs tlsCert and tlsKey (client certificates are checked on TLS connections)');
   return Object.freeze({ ...options, models: Object.freeze(options.models.map((m) => Object.freeze({ ...m }))) });
 }
 
