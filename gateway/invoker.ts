@@ -119,11 +119,42 @@ export class RemoteInvoker implements Invoker {
   }
 }
 
+/** Sends RegistryService calls to the registry plane's address and everything else to the inference plane's. */
+export class PlaneRoutingInvoker implements Invoker {
+  constructor(
+    private readonly inference: Invoker,
+    private readonly registry: Invoker | undefined,
+  ) {}
+
+  private pick(path: string): Invoker {
+    return path.startsWith('/quiver.v1.RegistryService/') && this.registry !== undefined ? this.registry : this.inference;
+  }
+
+  unary(path: string, request: Buffer, options: CallOptions): Promise<Buffer> {
+    return this.pick(path).unary(path, request, options);
+  }
+
+  stream(
+    path: string,
+    kind: 'client' | 'server' | 'bidi',
+    requests: Buffer[],
+    options: CallOptions,
+    onMessage: (b: Buffer) => void,
+  ): Promise<void> {
+    return this.pick(path).stream(path, kind, requests, options, onMessage);
+  }
+
+  close(): void {
+    this.inference.close();
+    this.registry?.close();
+  }
+}
+
 /** Calls the registered handlers directly; streams go through `streams` (a client to our own port). */
 export class InProcessInvoker implements Invoker {
   constructor(
     private readonly methods: ReadonlyMap<string, RegisteredMethod>,
-    private readonly streams: RemoteInvoker,
+    private readonly streams: Invoker,
   ) {}
 
   unary(path: string, request: Buffer, options: CallOptions): Promise<Buffer> {

@@ -3,6 +3,7 @@
  * the Open Inference Protocol v2 REST routes (in process), and /openapi.json. Errors are
  * grpc-gateway's `{code, message, details}` with its HTTP mapping (OIP routes: `{"error"}`).
  */
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 
 import * as grpc from '@grpc/grpc-js';
@@ -10,7 +11,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 
 import { CallContext } from '../src/core/context.js';
-import { QuiverError } from '../src/core/errors.js';
+import { AccessPolicy, isLocalPeer, registryScopeOf } from '../src/auth/policy.js';
+import type { Scope } from '../src/auth/tokens.js';
+import { invalidConfig, QuiverError } from '../src/core/errors.js';
 import type { Tracer } from '@opentelemetry/api';
 
 import type { OipRestResult } from '../src/oip/rest.js';
@@ -46,6 +49,33 @@ export interface GatewayOptions {
   readonly maxJsonDepth: number;
   /** The model /predict and /model-info use when the request names none. */
   readonly defaultModel: string;
+  /** Serve HTTPS (and with `ca`, require client certificates signed by it). */
+  readonly tls?: GatewayTls;
+}
+
+export interface GatewayTls {
+  readonly key: Buffer;
+  readonly cert: Buffer;
+  /** Client certificates must be signed by this CA (mTLS). */
+  readonly ca?: Buffer;
+}
+
+/** The gateway's TLS settings from the server options (the same files as gRPC's). */
+export function gatewayTls(options: {
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  readonly tlsClientCa: string;
+  readonly tlsClientAuth: boolean;
+}): GatewayTls | undefined {
+  if (options.tlsCert === '') return undefined;
+  const read = (key: 'tlsCert' | 'tlsKey' | 'tlsClientCa'): Buffer => {
+    try {
+      return readFileSync(options[key]);
+    } catch (err) {
+      throw invalidConfig(`option ${key}: cannot read ${options[key]}: ${(err as Error).message}`);
+    }
+  };
+  return { key: read('tlsKey'), cert: read('tlsCert'), ...(options.tlsClientAuth ? { ca: read('tlsClientCa') } : {}) };
 }
 
 /** What the gateway needs from the server it fronts. */
@@ -58,6 +88,10 @@ export interface GatewayDeps {
   readonly tracer?: Tracer;
   /** The Open Inference Protocol v2 REST routes: null when the path is not one of them. */
   readonly oip: (method: string, path: string, body: string | undefined, ctx: CallContext) => Promise<OipRestResult | null>;
+  /** Who may call which route (the server's rules, applied with the HTTP client's address). */
+  readonly access?: AccessPolicy;
+  /** In process: the gRPC handlers' key, so they check the HTTP client's address (not ours). */
+  readonly gatewayKey?: string;
 }
 
 export interface Gateway {
@@ -117,7 +151,27 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   const openapi = openApiDocument(rpcs);
   const inflight = new Inflight();
   const spans = new WeakMap<FastifyRequest, ReturnType<typeof serverSpan>>();
-  const app = Fastify({ bodyLimit: options.bodyLimit, logger: false, forceCloseConnections: 'idle', return503OnClosing: true });
+  const access = deps.access ?? AccessPolicy.OPEN;
+  const app = Fastify({
+    bodyLimit: options.bodyLimit,
+    logger: false,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ...(options.tls === undefined
+      ? {}
+      : {
+          https: {
+            key: options.tls.key,
+            cert: options.tls.cert,
+            ...(options.tls.ca === undefined ? {} : { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true }),
+          },
+        }),
+  }) as unknown as FastifyInstance;
+
+  /** The access check for a route: throws UNAUTHENTICATED / PERMISSION_DENIED (401 / 403). */
+  const allow = (req: FastifyRequest, scope: Scope, what: string): void => {
+    access.authorize(scope, req.headers.authorization, isLocalPeer(req.socket.remoteAddress), what);
+  };
 
   // Bodies arrive as text; each route parses them (depth-checked) as it needs.
   app.removeAllContentTypeParsers();
@@ -140,6 +194,10 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
     const deadline = deadlineFromHeader(req.headers['grpc-timeout']);
     const ctx = new CallContext(deadline);
     const metadata = metadataFromHeaders(req.headers);
+    if (deps.gatewayKey !== undefined) {
+      metadata.set('quiver-gateway-key', deps.gatewayKey);
+      metadata.set('quiver-gateway-peer', req.socket.remoteAddress ?? '');
+    }
     const traced = spans.get(req);
     if (traced !== undefined) {
       ctx.trace = traced.hook;
@@ -186,6 +244,7 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   app.post(
     '/predict',
     handle(async (req, reply) => {
+      allow(req, 'infer', 'POST /predict');
       const { options: o, ctx } = callOptions(req, reply);
       return deps.predict.predict(parseBody(text(req) ?? '', options.maxJsonDepth), ctx, o);
     }),
@@ -193,6 +252,7 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   app.post(
     '/predict/batch',
     handle(async (req, reply) => {
+      allow(req, 'infer', 'POST /predict/batch');
       const { options: o, ctx } = callOptions(req, reply);
       return deps.predict.predictBatch(parseBody(text(req) ?? '', options.maxJsonDepth), ctx, o);
     }),
@@ -207,6 +267,7 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   app.get(
     '/stats',
     handle(async (req, reply) => {
+      allow(req, 'infer', 'GET /stats');
       const { options: o } = callOptions(req, reply);
       const q = req.query as Record<string, string | undefined>;
       const res = GetStatsResponse.decode(
@@ -236,13 +297,23 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
       } catch {
         serving = false;
       }
-      const models = serving
-        ? ListModelsResponse.decode(await unary('/quiver.v1.PredictionService/ListModels', ListModelsRequest, {}, o)).models
-        : [];
+      // The model list is inference data: with authInference it needs the infer scope; health
+      // itself stays open for probes (model_loaded then follows SERVING, which implies it).
+      let models: ListModelsResponse['models'] = [];
+      let listed = false;
+      if (serving) {
+        try {
+          models = ListModelsResponse.decode(await unary('/quiver.v1.PredictionService/ListModels', ListModelsRequest, {}, o)).models;
+          listed = true;
+        } catch (err) {
+          const code = err instanceof GrpcCallError ? err.code : undefined;
+          if (code !== grpc.status.UNAUTHENTICATED && code !== grpc.status.PERMISSION_DENIED) throw err;
+        }
+      }
       return reply.code(serving ? 200 : 503).send({
         status: serving ? 'healthy' : 'unhealthy',
         serving,
-        model_loaded: models.some((m) => m.ready),
+        model_loaded: listed ? models.some((m) => m.ready) : serving,
         models: models.map((m) => ({
           name: m.name,
           versions: m.versions,
@@ -256,6 +327,7 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   app.get(
     '/model-info',
     handle(async (req, reply) => {
+      allow(req, 'infer', 'GET /model-info');
       const { options: o } = callOptions(req, reply);
       const q = req.query as Record<string, string | undefined>;
       const model = q.model ?? q.model_name ?? options.defaultModel;
@@ -315,6 +387,7 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   app.post(
     '/reload-model',
     handle(async (req, reply) => {
+      allow(req, 'registry:promote', 'POST /reload-model');
       const { options: o } = callOptions(req, reply);
       const body = text(req);
       const parsed = body === undefined || body.trim() === '' ? {} : (parseBody(body, options.maxJsonDepth) as Record<string, unknown>);
@@ -335,6 +408,8 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
       const url = new URL(req.url, 'http://gateway');
       const { options: o, ctx } = callOptions(req, reply);
       if (url.pathname === '/v2' || url.pathname.startsWith('/v2/')) {
+        // The OIP's liveness and readiness stay open, like grpc.health.v1 and /health.
+        if (!url.pathname.startsWith('/v2/health/')) allow(req, 'infer', `${req.method} ${url.pathname}`);
         const res = await deps.oip(req.method, url.pathname, text(req), ctx);
         if (res !== null)
           return reply
@@ -350,6 +425,12 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
           .header('allow', match.allowed.join(', '))
           .send(errorBody(grpc.status.UNIMPLEMENTED, `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`));
       }
+      const rpc = match.route.rpc;
+      allow(
+        req,
+        rpc.service === 'quiver.v1.RegistryService' ? registryScopeOf(rpc.name) : 'infer',
+        `${req.method} ${url.pathname} (${rpc.service}/${rpc.name})`,
+      );
       const result = await transcode(deps.invoker, match.route, match.vars, url.searchParams, text(req), o, options.maxJsonDepth);
       if (result.lines !== undefined) return reply.header('content-type', 'application/x-ndjson').send(result.lines.join('\n') + '\n');
       return result.json;

@@ -1,10 +1,13 @@
 /** Wires the REST gateway (gateway/) into a server process: in-process calls, core fast paths. */
+import { join } from 'node:path';
+
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 
 import { coreBackend } from '../gateway/blueprint.js';
-import { InProcessInvoker, RemoteInvoker } from '../gateway/invoker.js';
-import { type Gateway, startGateway } from '../gateway/server.js';
+import { InProcessInvoker, PlaneRoutingInvoker, RemoteInvoker } from '../gateway/invoker.js';
+import { type Gateway, gatewayTls, startGateway } from '../gateway/server.js';
+import type { AccessPolicy } from './auth/policy.js';
 import type { Options } from './config/options.js';
 import type { InferenceCore } from './core/inference.js';
 import type { GrpcServer } from './grpc/server.js';
@@ -17,18 +20,23 @@ export type { Gateway };
 export async function startInProcessGateway(
   core: InferenceCore,
   grpc: GrpcServer,
-  grpcPort: number,
+  socketDir: string,
   options: Options,
   log: Logger,
   metrics: ServingMetrics,
+  access: AccessPolicy,
   tracer?: Tracer,
 ): Promise<Gateway> {
-  // Streaming RPCs go through a client to this process's own port; unary ones do not.
-  const loopbackHost = options.grpcHost === '0.0.0.0' || options.grpcHost === '::' ? '127.0.0.1' : options.grpcHost;
+  // Unary RPCs call the (access-checked) handlers directly; streaming ones go through a client
+  // to this process's private unix sockets, one per plane.
   const invoker = new InProcessInvoker(
     grpc.methods,
-    new RemoteInvoker(`${loopbackHost.includes(':') ? `[${loopbackHost}]` : loopbackHost}:${grpcPort}`),
+    new PlaneRoutingInvoker(
+      new RemoteInvoker(`unix:${join(socketDir, 'grpc.sock')}`),
+      grpc.registryServer === undefined ? undefined : new RemoteInvoker(`unix:${join(socketDir, 'registry.sock')}`),
+    ),
   );
+  const tls = gatewayTls(options);
   const oip = oipCoreBackend(core, { serving: () => grpc.isServing() });
   return startGateway(
     {
@@ -37,6 +45,8 @@ export async function startInProcessGateway(
       oip: (method, path, body, ctx) => handleOipRest(oip, method, path, body, ctx, { log }),
       ...(tracer === undefined ? {} : { tracer }),
       metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
+      access,
+      gatewayKey: grpc.gatewayKey,
     },
     {
       host: options.httpHost,
@@ -44,6 +54,7 @@ export async function startInProcessGateway(
       bodyLimit: options.maxHttpBodyBytes,
       maxJsonDepth: options.maxJsonDepth,
       defaultModel: options.defaultModel,
+      ...(tls === undefined ? {} : { tls }),
     },
     log.child({ component: 'gateway' }),
   );

@@ -2,7 +2,8 @@
  * A running Quiver server: the worker pool, the batch scheduler, the loaded models, the
  * inference core and the gRPC transport, started and stopped in the right order.
  */
-import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
@@ -14,7 +15,8 @@ import { invalidConfig } from './core/errors.js';
 import { InferenceCore } from './core/inference.js';
 import { ModelManager } from './core/model-manager.js';
 import { InferencePool } from './core/pool.js';
-import { buildGrpcServer, type GrpcServer } from './grpc/server.js';
+import { buildGrpcServer, type GrpcServer, serverCredentials } from './grpc/server.js';
+import { AccessPolicy, isLoopbackHost } from './auth/policy.js';
 import { buildDemoModel, DEMO_MODEL_NAME } from './onnx/demo-model.js';
 import { RegistryFollower } from './registry/follower.js';
 import { type Gateway, startInProcessGateway } from './gateway.js';
@@ -87,6 +89,9 @@ export class QuiverServer {
     private readonly pool: InferencePool,
     private readonly grpc: GrpcServer,
     readonly grpcPort: number,
+    /** The registry plane's port (undefined without a registry). */
+    readonly registryPort: number | undefined,
+    private readonly socketDir: string | undefined,
     private readonly log: Logger,
     readonly registry: Registry | undefined,
     readonly follower: RegistryFollower | undefined,
@@ -108,6 +113,8 @@ export class QuiverServer {
    * @param extras.spanExporter tests only: trace to this exporter (as if OTEL_* asked for traces).
    */
   static async start(options: Options, log: Logger, extras: { spanExporter?: SpanExporter } = {}): Promise<QuiverServer> {
+    const policy = AccessPolicy.fromOptions(options);
+    checkExposure(options, policy);
     const tracing =
       extras.spanExporter !== undefined || tracingRequested(process.env)
         ? startTracing(extras.spanExporter === undefined ? {} : { exporter: extras.spanExporter })
@@ -156,18 +163,26 @@ export class QuiverServer {
             registry,
             reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
           },
+      policy,
     );
     grpcServer.inflight.tracer = tracing?.tracer;
     let port: number;
+    let registryPort: number | undefined;
+    let socketDir: string | undefined;
     try {
       // Bound before the models load, so health checks see NOT_SERVING meanwhile.
-      port = await new Promise<number>((resolve, reject) =>
-        grpcServer.server.bindAsync(
-          `${options.grpcHost.includes(':') ? `[${options.grpcHost}]` : options.grpcHost}:${options.grpcPort}`,
-          grpc.ServerCredentials.createInsecure(),
-          (err, p) => (err ? reject(err) : resolve(p)),
-        ),
-      );
+      const credentials = serverCredentials(options);
+      port = await bind(grpcServer.server, `${hostPart(options.grpcHost)}:${options.grpcPort}`, credentials);
+      if (grpcServer.registryServer !== undefined)
+        registryPort = await bind(grpcServer.registryServer, `${hostPart(options.registryHost)}:${options.registryPort}`, credentials);
+      // A private unix socket per plane (a 0700 directory) for the in-process gateway's
+      // streaming calls: no TLS to negotiate with ourselves, and no port to find.
+      if (options.gateway) {
+        socketDir = await mkdtemp(join(tmpdir(), 'quiver-'));
+        await bind(grpcServer.server, `unix:${join(socketDir, 'grpc.sock')}`, grpc.ServerCredentials.createInsecure());
+        if (grpcServer.registryServer !== undefined)
+          await bind(grpcServer.registryServer, `unix:${join(socketDir, 'registry.sock')}`, grpc.ServerCredentials.createInsecure());
+      }
       const sources: ModelSource[] = [...options.models];
       if (options.modelRepository !== '') sources.push(...(await scanModelRepository(options.modelRepository, log)));
       if (options.demo && !sources.some((s) => s.name === DEMO_MODEL_NAME)) {
@@ -188,22 +203,27 @@ export class QuiverServer {
     } catch (err) {
       follower?.stop();
       grpcServer.server.forceShutdown();
+      grpcServer.registryServer?.forceShutdown();
       await pool.close();
       await registry?.close();
+      if (socketDir !== undefined) await rm(socketDir, { recursive: true, force: true });
       throw err;
     }
     let gateway: Gateway | undefined;
     let metricsServer: MetricsServer | undefined;
     if (options.gateway || options.metricsServer) {
       try {
-        if (options.gateway) gateway = await startInProcessGateway(core, grpcServer, port, options, log, metrics, tracing?.tracer);
+        if (options.gateway)
+          gateway = await startInProcessGateway(core, grpcServer, socketDir!, options, log, metrics, policy, tracing?.tracer);
         if (options.metricsServer) metricsServer = await startMetricsServer(metrics, options.metricsHost, options.metricsPort);
       } catch (err) {
         await gateway?.close();
         follower?.stop();
         grpcServer.server.forceShutdown();
+        grpcServer.registryServer?.forceShutdown();
         await pool.close();
         await registry?.close();
+        if (socketDir !== undefined) await rm(socketDir, { recursive: true, force: true });
         throw err;
       }
     }
@@ -211,13 +231,29 @@ export class QuiverServer {
     log.info(
       {
         grpcPort: port,
+        registryPort: registryPort ?? null,
         httpPort: gateway?.port ?? null,
         metricsPort: metricsServer?.port ?? null,
         models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`),
       },
       'quiver serving',
     );
-    return new QuiverServer(options, core, pool, grpcServer, port, log, registry, follower, gateway, metrics, metricsServer, tracing);
+    return new QuiverServer(
+      options,
+      core,
+      pool,
+      grpcServer,
+      port,
+      registryPort,
+      socketDir,
+      log,
+      registry,
+      follower,
+      gateway,
+      metrics,
+      metricsServer,
+      tracing,
+    );
   }
 
   /**
@@ -237,7 +273,11 @@ export class QuiverServer {
       // No new calls from here on; in-flight ones finish. Long-lived streams with nothing
       // in flight (health watchers, idle PredictStreams) are cut once every request has its
       // answer (plus a moment to flush), instead of holding shutdown for the whole grace.
-      const closed = new Promise<void>((resolve) => this.grpc.server.tryShutdown(() => resolve()));
+      const registryServer = this.grpc.registryServer;
+      const closed = Promise.all([
+        new Promise<void>((resolve) => this.grpc.server.tryShutdown(() => resolve())),
+        registryServer === undefined ? undefined : new Promise<void>((resolve) => registryServer.tryShutdown(() => resolve())),
+      ]);
       const answered = this.grpc.inflight.idle().then(() => sleep(FLUSH_MS));
       const outcome = await raceDeadline(
         Promise.race([closed.then(() => 'closed' as const), answered.then(() => 'answered' as const)]),
@@ -246,6 +286,7 @@ export class QuiverServer {
       if (outcome !== 'closed') {
         if (outcome === 'timeout') this.log.warn({ inflight: this.grpc.inflight.size }, 'grace period over: cutting the remaining calls');
         this.grpc.server.forceShutdown();
+        this.grpc.registryServer?.forceShutdown();
       }
       await raceDeadline(gatewayClosed ?? Promise.resolve(), deadline);
       // Queued batches drain and the pool closes after its last batch. A batch stuck in
@@ -257,6 +298,7 @@ export class QuiverServer {
           await this.registry?.close();
           await this.metricsServer?.close();
           await this.tracing?.shutdown().catch(() => undefined);
+          if (this.socketDir !== undefined) await rm(this.socketDir, { recursive: true, force: true });
           return 'done' as const;
         })(),
         Math.max(deadline, Date.now() + FLUSH_MS),
@@ -269,6 +311,26 @@ export class QuiverServer {
       return true;
     })();
     return this.stopping;
+  }
+}
+
+const hostPart = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+}
+
+/**
+ * Refuses configurations that would expose the registry (or a token-less inference plane
+ * that asked for tokens) to the network: the lesson of most model-server CVEs (ANCHORS.md).
+ */
+function checkExposure(options: Options, policy: AccessPolicy): void {
+  if (options.authInference && policy.tokens.size === 0)
+    throw invalidConfig('option authInference needs API tokens (authTokens or authTokensFile) with the infer scope');
+  if (options.registry && !isLoopbackHost(options.registryHost) && policy.tokens.size === 0 && !options.insecureRegistry) {
+    throw invalidConfig(
+      `refusing to serve the registry on ${options.registryHost} without authentication: set authTokens or authTokensFile, bind registryHost to 127.0.0.1, or set insecureRegistry (not for production)`,
+    );
   }
 }
 

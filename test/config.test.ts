@@ -128,7 +128,23 @@ test('quiver serve with a model that does not load exits 1 and says why', async 
   const dir = tmp();
   const path = join(dir, 'x.onnx');
   writeFileSync(path, 'garbage');
-  const res = await cli(['serve', '--grpc-port', '0', '--grpc-host', '127.0.0.1', '--model', `x=${path}`, '--log-level', 'silent']);
+  const res = await cli([
+    'serve',
+    '--grpc-port',
+    '0',
+    '--grpc-host',
+    '127.0.0.1',
+    '--registry-port',
+    '0',
+    '--http-port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--model',
+    `x=${path}`,
+    '--log-level',
+    'silent',
+  ]);
   t.is(res.code, 1);
   t.regex(res.stderr, /could not start: model 'x' version 1: not an ONNX model/);
 });

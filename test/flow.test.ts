@@ -180,7 +180,7 @@ test("the blueprint's Flow 1 end to end: generate, validate, train, promote, new
     for (let i = 0; i < 20; i++) t.is(await servedVersion(srv.client), '2');
 
     // The registry kept the lineage and the audit trail.
-    const reg = new RegistryClient(srv.address);
+    const reg = new RegistryClient(srv.registryAddress);
     try {
       const v2 = await reg.call<{
         version: {
@@ -216,7 +216,7 @@ test('npm start on an empty data directory trains, registers and promotes produc
   for (let start = 0; start < 2; start++) {
     const child = await startCli(['--demo', '--data-dir', dataDir]);
     const client = new Client(`127.0.0.1:${child.port}`);
-    const reg = new RegistryClient(`127.0.0.1:${child.port}`);
+    const reg = new RegistryClient(`127.0.0.1:${child.registryPort}`);
     try {
       const res = await client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) });
       t.is(res.modelVersion, '1');

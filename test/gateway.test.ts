@@ -325,7 +325,7 @@ test('the gateway as a sidecar: quiver gateway --upstream answers like the in-pr
 });
 
 test('registry promotions reach REST clients too: /predict follows Production', async (t) => {
-  const reg = new Registry(srv.address);
+  const reg = new Registry(srv.registryAddress);
   try {
     await reg.upload({ modelName: 'follow' }, demoModel());
     await reg.call('transitionStage', { modelName: 'follow', version: 1, stage: Stage.STAGE_PRODUCTION });

@@ -24,6 +24,7 @@ test('health: NOT_SERVING while models load, SERVING once loaded, NOT_SERVING wh
     flags: {
       grpcHost: '127.0.0.1',
       grpcPort: 0,
+      registryPort: 0,
       logLevel: 'silent',
       workers: 1,
       models: [`slow=${big}`, `production-model=${demoPath}`],

@@ -62,7 +62,7 @@ function s3Test(title: string, fn: (t: import('ava').ExecutionContext, srv: Runn
           s3Endpoint: endpoint,
           s3ForcePathStyle: true,
         });
-        const reg = new Registry(srv.address);
+        const reg = new Registry(srv.registryAddress);
         try {
           await fn(t, srv, reg, s3dir);
         } finally {

@@ -36,7 +36,7 @@ async function withServer(
 ): Promise<void> {
   const db = await backend.create();
   const srv = await startServer({ registryPollMs: 100, registryUrl: db.url, ...flags });
-  const reg = new Registry(srv.address);
+  const reg = new Registry(srv.registryAddress);
   try {
     await fn(srv, reg, db.url);
   } finally {

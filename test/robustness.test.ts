@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import test from 'ava';
 
 import { CallContext } from '../src/core/context.js';
@@ -10,7 +9,7 @@ import type { HostTensor } from '../src/core/tensor.js';
 import { DataType, type Tensor } from '../src/gen/quiver/v1/tensor.js';
 import { buildOnnxModel } from '../src/onnx/builder.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, fixedBatchModel, slowModel, tmp, writeModel } from './helpers/fixtures.js';
-import { grpcError, startServer } from './helpers/server.js';
+import { grpcError, reflectionServices, startServer } from './helpers/server.js';
 
 const dir = tmp();
 const demoPath = writeModel(dir, 'demo.onnx', demoModel());
@@ -75,36 +74,16 @@ test('a handler that throws (sync or async) answers INTERNAL with a generic mess
   server.forceShutdown();
 });
 
-test('server reflection lists the services', async (t) => {
+test("server reflection lists each plane's services", async (t) => {
   const srv = await startServer({ models: [`production-model=${demoPath}`] });
   try {
-    const reflectionProto = new URL('../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto', import.meta.url)
-      .pathname;
-    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { keepCase: true })) as unknown as {
-      grpc: {
-        reflection: {
-          v1: {
-            ServerReflection: new (
-              a: string,
-              c: grpc.ChannelCredentials,
-            ) => grpc.Client & {
-              ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: Array<{ name: string }> } }>;
-            };
-          };
-        };
-      };
-    };
-    const client = new pkg.grpc.reflection.v1.ServerReflection(srv.address, grpc.credentials.createInsecure());
-    const stream = client.ServerReflectionInfo();
-    const reply = await new Promise<{ list_services_response?: { service: Array<{ name: string }> } }>((resolve, reject) => {
-      stream.on('data', resolve);
-      stream.on('error', reject);
-      stream.write({ list_services: '' });
-    });
-    stream.end();
-    client.close();
-    const names = reply.list_services_response!.service.map((s) => s.name);
-    t.true(names.includes('quiver.v1.PredictionService'), names.join(','));
+    const inference = await reflectionServices(srv.address);
+    t.true(inference.includes('quiver.v1.PredictionService'), inference.join(','));
+    t.true(inference.includes('inference.GRPCInferenceService'), inference.join(','));
+    t.false(inference.includes('quiver.v1.RegistryService'));
+    const registry = await reflectionServices(srv.registryAddress);
+    t.true(registry.includes('quiver.v1.RegistryService'), registry.join(','));
+    t.false(registry.includes('quiver.v1.PredictionService'));
   } finally {
     await srv.close();
   }

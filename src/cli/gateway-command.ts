@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 
 import { rpcBackend } from '../../gateway/blueprint.js';
-import { RemoteInvoker } from '../../gateway/invoker.js';
-import { startGateway } from '../../gateway/server.js';
+import { PlaneRoutingInvoker, RemoteInvoker } from '../../gateway/invoker.js';
+import { type GatewayTls, gatewayTls, startGateway } from '../../gateway/server.js';
+import { AccessPolicy } from '../auth/policy.js';
 import { credentials } from '@grpc/grpc-js';
 
 import { GRPCInferenceServiceClient } from '../gen/inference/grpc_predict_v2.js';
@@ -19,8 +20,24 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
     program
       .command('gateway')
       .description('run only the REST gateway, translating to a remote Quiver gRPC server (sidecar form)')
-      .requiredOption('--upstream <host:port>', 'the Quiver gRPC server'),
-    ['httpHost', 'httpPort', 'maxHttpBodyBytes', 'maxJsonDepth', 'defaultModel', 'logLevel'],
+      .requiredOption('--upstream <host:port>', 'the Quiver gRPC server (inference plane)')
+      .option('--registry-upstream <host:port>', "the Quiver server's registry plane (registry routes answer UNIMPLEMENTED without it)"),
+    [
+      'httpHost',
+      'httpPort',
+      'maxHttpBodyBytes',
+      'maxJsonDepth',
+      'defaultModel',
+      'logLevel',
+      'authTokens',
+      'authTokensFile',
+      'authInference',
+      'insecureRegistry',
+      'tlsCert',
+      'tlsKey',
+      'tlsClientCa',
+      'tlsClientAuth',
+    ],
   ).action(async (values: Record<string, unknown>) => {
     let options;
     try {
@@ -28,8 +45,22 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
     } catch (err) {
       throw new CliExit(2, (err as Error).message);
     }
+    let access: AccessPolicy;
+    let tls: GatewayTls | undefined;
+    try {
+      access = AccessPolicy.fromOptions(options);
+      tls = gatewayTls(options);
+    } catch (err) {
+      throw new CliExit(2, (err as Error).message);
+    }
     const log = createLogger(options.logLevel);
-    const invoker = new RemoteInvoker(values.upstream as string);
+    const registryUpstream = values.registryUpstream as string | undefined;
+    // The gateway applies the server's access rules itself (by the HTTP client's address and
+    // token) and forwards the token; the upstream sees this process as its client.
+    const invoker = new PlaneRoutingInvoker(
+      new RemoteInvoker(values.upstream as string),
+      registryUpstream === undefined ? undefined : new RemoteInvoker(registryUpstream),
+    );
     const metrics = new ServingMetrics(true);
     const oipClient = new GRPCInferenceServiceClient(values.upstream as string, credentials.createInsecure());
     const oip = upstreamBackend(oipClient);
@@ -39,6 +70,7 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
         predict: rpcBackend(invoker, options.defaultModel),
         oip: (method, path, body, ctx) => handleOipRest(oip, method, path, body, ctx, { log }),
         metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
+        access,
       },
       {
         host: options.httpHost,
@@ -46,10 +78,11 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
         bodyLimit: options.maxHttpBodyBytes,
         maxJsonDepth: options.maxJsonDepth,
         defaultModel: options.defaultModel,
+        ...(tls === undefined ? {} : { tls }),
       },
       log,
     );
-    log.info({ httpPort: gateway.port, upstream: values.upstream }, 'quiver gateway serving');
+    log.info({ httpPort: gateway.port, upstream: values.upstream, registryUpstream: registryUpstream ?? null }, 'quiver gateway serving');
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         void gateway.close().finally(() => {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import * as grpc from '@grpc/grpc-js';
 import { Command, CommanderError } from 'commander';
 
 import { optionsTable } from '../config/docs.js';
@@ -34,9 +35,17 @@ function program(setCode: (code: number) => void): Command {
     .option('--address <host:port>', 'the server', `127.0.0.1:${process.env.QUIVER_GRPC_PORT ?? '50051'}`)
     .option('--service <name>', 'a service name; empty for the server as a whole', '')
     .option('--timeout <ms>', 'deadline', '3000')
-    .action(async (values: { address: string; service: string; timeout: string }) => {
+    .option(
+      '--tls',
+      'connect with TLS (default: when QUIVER_TLS_CERT is set)',
+      process.env.QUIVER_TLS_CERT !== undefined && process.env.QUIVER_TLS_CERT !== '',
+    )
+    .option('--tls-ca <file>', "verify the server's certificate against this CA (default: a local probe does not verify)")
+    .option('--tls-client-cert <file>', 'client certificate for mTLS (default: QUIVER_TLS_CERT when QUIVER_TLS_CLIENT_AUTH is true)')
+    .option('--tls-client-key <file>', 'its key (default: QUIVER_TLS_KEY when QUIVER_TLS_CLIENT_AUTH is true)')
+    .action(async (values: HealthFlags) => {
       try {
-        const status = await checkHealth(values.address, values.service, Number(values.timeout));
+        const status = await checkHealth(values.address, values.service, Number(values.timeout), healthCredentials(values));
         process.stdout.write(`${status}\n`);
         setCode(status === 'SERVING' ? 0 : 1);
       } catch (err) {
@@ -52,6 +61,31 @@ function program(setCode: (code: number) => void): Command {
   addRegistryCommands(p);
   addTrainingCommands(p);
   return p;
+}
+
+interface HealthFlags {
+  address: string;
+  service: string;
+  timeout: string;
+  tls: boolean;
+  tlsCa?: string;
+  tlsClientCert?: string;
+  tlsClientKey?: string;
+}
+
+/** Channel credentials for `quiver health`, as grpc_health_probe's -tls flags. */
+function healthCredentials(values: HealthFlags): grpc.ChannelCredentials {
+  if (!values.tls) return grpc.credentials.createInsecure();
+  const mtls = /^(1|true|yes|on)$/i.test(process.env.QUIVER_TLS_CLIENT_AUTH ?? '');
+  const certFile = values.tlsClientCert ?? (mtls ? process.env.QUIVER_TLS_CERT : undefined);
+  const keyFile = values.tlsClientKey ?? (mtls ? process.env.QUIVER_TLS_KEY : undefined);
+  return grpc.credentials.createSsl(
+    values.tlsCa === undefined ? null : readFileSync(values.tlsCa),
+    keyFile === undefined ? null : readFileSync(keyFile),
+    certFile === undefined ? null : readFileSync(certFile),
+    // A probe of the local server checks that it answers over TLS, not who it is.
+    values.tlsCa === undefined ? { rejectUnauthorized: false } : {},
+  );
 }
 
 /** Runs the CLI; returns the exit code (2 for usage errors, 1 for failures). */

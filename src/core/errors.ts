@@ -71,6 +71,8 @@ const CODES = {
   QUIVER_ERR_FAILED_PRECONDITION: { grpc: Code.FAILED_PRECONDITION, http: 400 },
   QUIVER_ERR_TOO_LARGE: { grpc: Code.RESOURCE_EXHAUSTED, http: 413 },
   QUIVER_ERR_STORAGE: { grpc: Code.UNAVAILABLE, http: 503 },
+  QUIVER_ERR_UNAUTHENTICATED: { grpc: Code.UNAUTHENTICATED, http: 401 },
+  QUIVER_ERR_PERMISSION_DENIED: { grpc: Code.PERMISSION_DENIED, http: 403 },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;
@@ -144,3 +146,7 @@ export function toQuiverError(err: unknown): QuiverError {
   if (err instanceof QuiverError) return err;
   return internal('internal error', err);
 }
+
+export const unauthenticated = (message: string): QuiverError => new QuiverError('QUIVER_ERR_UNAUTHENTICATED', message);
+
+export const permissionDenied = (message: string): QuiverError => new QuiverError('QUIVER_ERR_PERMISSION_DENIED', message);

@@ -11,13 +11,13 @@ export interface HealthClient extends grpc.Client {
 type HealthConstructor = new (address: string, creds: grpc.ChannelCredentials) => HealthClient;
 let constructor: HealthConstructor | undefined;
 
-export function healthClient(address: string): HealthClient {
+export function healthClient(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): HealthClient {
   if (constructor === undefined) {
     const definition = protoLoader.loadSync(protoPath, { keepCase: true, enums: String, defaults: true });
     const pkg = grpc.loadPackageDefinition(definition) as unknown as { grpc: { health: { v1: { Health: HealthConstructor } } } };
     constructor = pkg.grpc.health.v1.Health;
   }
-  return new constructor(address, grpc.credentials.createInsecure());
+  return new constructor(address, credentials);
 }
 
 export function check(client: HealthClient, service: string, timeoutMs = 3000): Promise<string> {
@@ -27,8 +27,13 @@ export function check(client: HealthClient, service: string, timeoutMs = 3000): 
 }
 
 /** One Check call on a fresh channel. */
-export async function checkHealth(address: string, service: string, timeoutMs: number): Promise<string> {
-  const client = healthClient(address);
+export async function checkHealth(
+  address: string,
+  service: string,
+  timeoutMs: number,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): Promise<string> {
+  const client = healthClient(address, credentials);
   try {
     return await check(client, service, timeoutMs);
   } finally {

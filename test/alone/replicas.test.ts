@@ -48,7 +48,7 @@ test.serial(
       for (const dir of dirs) replicas.push(await start(dir));
       for (const r of replicas) {
         clients.push(new Client(`127.0.0.1:${r.port}`));
-        registries.push(new Registry(`127.0.0.1:${r.port}`));
+        registries.push(new Registry(`127.0.0.1:${r.registryPort}`));
       }
       const predict = (i: number): Promise<string> =>
         clients[i]!.predict({ modelName: 'fraud', features: blueprintFeatures(BLUEPRINT_ROW) }).then((r) => r.modelVersion);
@@ -122,7 +122,7 @@ test.serial(
       registries[2]!.close();
       replicas[2] = await start(dirs[2]!);
       clients[2] = new Client(`127.0.0.1:${replicas[2].port}`);
-      registries[2] = new Registry(`127.0.0.1:${replicas[2].port}`);
+      registries[2] = new Registry(`127.0.0.1:${replicas[2].registryPort}`);
       t.is(await predict(2), '1');
       // And it follows promotions again: version 2 through the restarted replica reaches all three.
       running[2] = true;
@@ -179,7 +179,7 @@ test.serial('replicas started together on an empty PostgreSQL registry with --de
         [0, 1, 2].map(() => startCli(['--demo', '--registry-url', db.url, '--data-dir', tmp('quiver-seed-'), '--workers', '1'])),
       )),
     );
-    const reg = new Registry(`127.0.0.1:${replicas[0]!.port}`);
+    const reg = new Registry(`127.0.0.1:${replicas[0]!.registryPort}`);
     try {
       const { versions } = await reg.call<{ versions: Array<{ version: number; stage: number }> }>('listVersions', {
         modelName: 'production-model',

@@ -8,6 +8,7 @@ export interface Child {
   readonly proc: ChildProcess;
   readonly port: number;
   readonly httpPort: number;
+  readonly registryPort: number;
   readonly logs: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -30,6 +31,8 @@ export function startCli(args: string[], env: Record<string, string> = {}): Prom
       '--http-port',
       '0',
       '--metrics-port',
+      '0',
+      '--registry-port',
       '0',
       ...args,
     ],
@@ -54,9 +57,9 @@ export function startCli(args: string[], env: Record<string, string> = {}): Prom
         buffer = buffer.slice(nl + 1);
         logs.push(line);
         try {
-          const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
+          const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number; registryPort?: number | null };
           if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined)
-            resolve({ proc, port: entry.grpcPort, httpPort: entry.httpPort ?? 0, logs, exited });
+            resolve({ proc, port: entry.grpcPort, httpPort: entry.httpPort ?? 0, registryPort: entry.registryPort ?? 0, logs, exited });
         } catch {
           // not a JSON log line
         }

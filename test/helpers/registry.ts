@@ -40,6 +40,16 @@ export class Registry {
   upload(meta: Partial<VersionMetadata> & { modelName: string }, bytes: Uint8Array, chunkSize = 64 * 1024): Promise<CreateVersionResponse> {
     const md = new grpc.Metadata();
     md.set('quiver-actor', 'tester');
+    return this.uploadWith(meta, bytes, md, chunkSize);
+  }
+
+  /** CreateVersion with the caller's metadata (tokens). */
+  uploadWith(
+    meta: Partial<VersionMetadata> & { modelName: string },
+    bytes: Uint8Array,
+    md: grpc.Metadata,
+    chunkSize = 64 * 1024,
+  ): Promise<CreateVersionResponse> {
     return new Promise((resolve, reject) => {
       const call = this.raw.createVersion(md, (err, res) => (err ? reject(err) : resolve(res)));
       call.write({

@@ -1,5 +1,6 @@
 /** Starts real Quiver servers on ephemeral loopback ports, with real grpc-js clients. */
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 import { type Options, resolveOptions } from '../../src/config/options.js';
@@ -20,6 +21,8 @@ export interface Running {
   readonly server: QuiverServer;
   readonly port: number;
   readonly address: string;
+  /** 127.0.0.1:PORT of the registry plane (RegistryService), '' without a registry. */
+  readonly registryAddress: string;
   /** http://127.0.0.1:PORT of the in-process REST gateway. */
   readonly http: string;
   /** http://127.0.0.1:PORT of the dedicated metrics port. */
@@ -36,6 +39,7 @@ export async function startServer(
     flags: {
       grpcHost: '127.0.0.1',
       grpcPort: 0,
+      registryPort: 0,
       logLevel: 'silent',
       workers: 1,
       shutdownGraceMs: 5000,
@@ -54,6 +58,7 @@ export async function startServer(
     server,
     port: server.grpcPort,
     address,
+    registryAddress: server.registryPort === undefined ? '' : `127.0.0.1:${server.registryPort}`,
     http: `http://127.0.0.1:${server.httpPort ?? 0}`,
     metrics: `http://127.0.0.1:${server.metricsPort ?? 0}`,
     client,
@@ -122,4 +127,36 @@ export async function grpcError(p: Promise<unknown>): Promise<grpc.ServiceError>
     return err as grpc.ServiceError;
   }
   throw new Error('expected the call to fail, but it succeeded');
+}
+
+/** The services a server lists over grpc.reflection.v1 (metadata: e.g. an authorization header). */
+export async function reflectionServices(address: string, metadata = new grpc.Metadata()): Promise<string[]> {
+  const reflectionProto = new URL('../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto', import.meta.url)
+    .pathname;
+  type Reply = { list_services_response?: { service: Array<{ name: string }> } };
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { keepCase: true })) as unknown as {
+    grpc: {
+      reflection: {
+        v1: {
+          ServerReflection: new (
+            a: string,
+            c: grpc.ChannelCredentials,
+          ) => grpc.Client & { ServerReflectionInfo(md: grpc.Metadata): grpc.ClientDuplexStream<object, Reply> };
+        };
+      };
+    };
+  };
+  const client = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
+  try {
+    const stream = client.ServerReflectionInfo(metadata);
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      stream.on('data', resolve);
+      stream.on('error', reject);
+      stream.write({ list_services: '' });
+    });
+    stream.end();
+    return reply.list_services_response!.service.map((s) => s.name);
+  } finally {
+    client.close();
+  }
 }
