@@ -14,6 +14,12 @@
 #   docker build -t quiver:0.1.0 .
 #   docker run --read-only --tmpfs /tmp -v quiver-data:/var/lib/quiver \
 #     -p 50051:50051 -p 8080:8080 -p 9464:9464 quiver:0.1.0
+#
+# The registry plane (RegistryService, port 50052) listens on 127.0.0.1 by default: inside
+# the container, out of reach of `-p`. To publish it, mount a tokens file and set
+# QUIVER_REGISTRY_HOST=0.0.0.0 and QUIVER_AUTH_TOKENS_FILE (the server refuses a non-loopback
+# registry without tokens), or use the CLI in the container, which opens the registry in the
+# data directory itself: docker exec CONTAINER node bin/quiver.js registry list.
 
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
@@ -49,11 +55,12 @@ RUN mkdir -p /var/lib/quiver \
  && chown 1000:1000 /var/lib/quiver
 USER 1000:1000
 VOLUME ["/var/lib/quiver"]
-# gRPC (PredictionService, RegistryService, health, reflection), the REST gateway, the
-# Prometheus metrics port, and the registry plane's own port (used once the registry plane is
-# split from the gRPC port; until then the registry is served on 50051).
+# gRPC inference (PredictionService, the OIP, health, reflection), the REST gateway, the
+# Prometheus metrics port, and the registry plane's own port (RegistryService, health,
+# reflection; bound to QUIVER_REGISTRY_HOST, 127.0.0.1 unless tokens are configured).
 EXPOSE 50051 8080 9464 50052
-# grpc.health.v1 Check on 127.0.0.1:$QUIVER_GRPC_PORT: exit 0 when SERVING.
+# grpc.health.v1 Check on 127.0.0.1:$QUIVER_GRPC_PORT: exit 0 when SERVING (over TLS when
+# QUIVER_TLS_CERT is set).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["node", "bin/quiver.js", "health"]
 ENTRYPOINT ["node", "bin/quiver.js"]
 # Serves the registry in the data directory, seeding the blueprint's demo model into an empty

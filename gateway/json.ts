@@ -47,18 +47,27 @@ function kind(v: unknown): string {
 
 function checkScalar(type: string, v: unknown, where: string): void {
   if (type === 'double' || type === 'float') {
-    if (typeof v === 'number') return;
-    if (typeof v === 'string' && (v === 'NaN' || v === 'Infinity' || v === '-Infinity' || (v.trim() !== '' && Number.isFinite(Number(v)))))
-      return;
-    throw invalidArgument(`${where}: expected a number, got ${kind(v)}`);
+    let n: number;
+    if (typeof v === 'number') n = v;
+    else if (typeof v === 'string' && (v === 'NaN' || v === 'Infinity' || v === '-Infinity')) return;
+    else if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) n = Number(v);
+    else throw invalidArgument(`${where}: expected a number, got ${kind(v)}`);
+    // A finite double beyond float32's range would round to infinity: the encoder refuses it.
+    if (type === 'float' && Number.isFinite(n) && !Number.isFinite(Math.fround(n)))
+      throw invalidArgument(`${where}: ${n} is out of range for a 32-bit float`);
+    return;
   }
   if (INT32.has(type) || INT64.has(type)) {
     const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?[0-9]+$/.test(v) ? Number(v) : NaN;
     if (!Number.isInteger(n)) throw invalidArgument(`${where}: expected an integer, got ${typeof v === 'number' ? String(v) : kind(v)}`);
-    if (type.startsWith('u') || type.startsWith('fixed')) {
-      if (n < 0) throw invalidArgument(`${where}: expected an unsigned integer, got ${n}`);
+    const unsigned = type.startsWith('u') || type.startsWith('fixed');
+    if (unsigned && n < 0) throw invalidArgument(`${where}: expected an unsigned integer, got ${n}`);
+    if (INT32.has(type)) {
+      if (unsigned ? n > 2 ** 32 - 1 : n > 2 ** 31 - 1 || n < -(2 ** 31)) throw invalidArgument(`${where}: ${n} does not fit in 32 bits`);
+    } else if (!Number.isSafeInteger(n)) {
+      // JSON numbers are doubles, and the server reads 64-bit fields as exact JS numbers.
+      throw invalidArgument(`${where}: ${n} is out of range; 64-bit integers are exact only up to +-(2^53 - 1)`);
     }
-    if (INT32.has(type) && (n > 2 ** 32 || n < -(2 ** 31))) throw invalidArgument(`${where}: ${n} does not fit in 32 bits`);
     return;
   }
   if (type === 'bool') {
@@ -80,7 +89,7 @@ function checkValue(field: protobuf.Field, v: unknown, where: string): void {
   if ('values' in resolved) {
     // An enum: its value name, or its number.
     const values = (resolved as protobuf.Enum).values;
-    if (typeof v === 'string' && v in values) return;
+    if (typeof v === 'string' && Object.hasOwn(values, v)) return;
     if (typeof v === 'number' && Number.isInteger(v)) return;
     throw invalidArgument(
       `${where}: expected one of ${Object.keys(values).join(', ')}, got ${typeof v === 'string' ? JSON.stringify(v) : kind(v)}`,
@@ -101,8 +110,10 @@ export function checkMessage(type: protobuf.Type, value: unknown, where = ''): v
     throw invalidArgument(`${where || 'request body'}: expected a JSON object, got ${kind(value)}`);
   const seenOneofs = new Map<string, string>();
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    // Own fields only: `constructor`, `__proto__` or `toString` must not find Object.prototype's members.
     const field =
-      type.fields[key] ?? type.fieldsArray.find((f) => f.name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()) === key);
+      (Object.hasOwn(type.fields, key) ? type.fields[key] : undefined) ??
+      type.fieldsArray.find((f) => f.name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()) === key);
     const at = where === '' ? key : `${where}.${key}`;
     if (field === undefined) {
       const known = type.fieldsArray.map((f) => f.name).join(', ');
@@ -116,10 +127,17 @@ export function checkMessage(type: protobuf.Type, value: unknown, where = ''): v
     }
     if (field.map) {
       if (typeof v !== 'object' || Array.isArray(v)) throw invalidArgument(`${at}: expected an object (a map), got ${kind(v)}`);
-      for (const [k, item] of Object.entries(v as Record<string, unknown>)) checkValue(field, item, `${at}.${k}`);
+      for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
+        // proto3 JSON has no null map values or list items (only google.protobuf.Value does).
+        if (item === null) throw invalidArgument(`${at}.${k}: expected a value, got null (a map value cannot be null)`);
+        checkValue(field, item, `${at}.${k}`);
+      }
     } else if (field.repeated) {
       if (!Array.isArray(v)) throw invalidArgument(`${at}: expected an array, got ${kind(v)}`);
-      v.forEach((item: unknown, i: number) => checkValue(field, item, `${at}[${i}]`));
+      v.forEach((item: unknown, i: number) => {
+        if (item === null) throw invalidArgument(`${at}[${i}]: expected a value, got null (a list item cannot be null)`);
+        checkValue(field, item, `${at}[${i}]`);
+      });
     } else {
       checkValue(field, v, at);
     }

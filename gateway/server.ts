@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { CallContext } from '../src/core/context.js';
 import { AccessPolicy, isLocalPeer, registryScopeOf } from '../src/auth/policy.js';
 import type { Scope } from '../src/auth/tokens.js';
-import { invalidConfig, QuiverError } from '../src/core/errors.js';
+import { invalidArgument, invalidConfig, QuiverError } from '../src/core/errors.js';
 import type { Tracer } from '@opentelemetry/api';
 
 import type { OipRestResult } from '../src/oip/rest.js';
@@ -390,8 +390,13 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
       allow(req, 'registry:promote', 'POST /reload-model');
       const { options: o } = callOptions(req, reply);
       const body = text(req);
-      const parsed = body === undefined || body.trim() === '' ? {} : (parseBody(body, options.maxJsonDepth) as Record<string, unknown>);
-      const modelName = typeof parsed.model_name === 'string' ? parsed.model_name : '';
+      const parsed: unknown = body === undefined || body.trim() === '' ? {} : parseBody(body, options.maxJsonDepth);
+      if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed)))
+        throw invalidArgument('request body: expected a JSON object such as {"model_name": "production-model"} (or none)');
+      const given = (parsed ?? {}) as Record<string, unknown>;
+      if (given.model_name !== undefined && given.model_name !== null && typeof given.model_name !== 'string')
+        throw invalidArgument('model_name: expected a string (a model name, or empty for every model)');
+      const modelName = typeof given.model_name === 'string' ? given.model_name : '';
       const res = ReloadModelResponse.decode(await unary('/quiver.v1.RegistryService/ReloadModel', ReloadModelRequest, { modelName }, o));
       return {
         status: res.failures.length === 0 ? 'reloaded' : 'reloaded with failures',

@@ -50,7 +50,10 @@ function fieldByPath(type: protobuf.Type, path: string): protobuf.Field | undefi
   let field: protobuf.Field | undefined;
   for (const part of path.split('.')) {
     // Query parameters may use the proto name or the JSON (lowerCamelCase) name.
-    field = t?.fields[part] ?? t?.fieldsArray.find((f) => f.name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()) === part);
+    // Own fields only: `constructor` or `__proto__` must not find Object.prototype's members.
+    field =
+      (t !== undefined && Object.hasOwn(t.fields, part) ? t.fields[part] : undefined) ??
+      t?.fieldsArray.find((f) => f.name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()) === part);
     t =
       field?.resolvedType !== null && field?.resolvedType !== undefined && 'fields' in field.resolvedType
         ? (field.resolvedType as protobuf.Type)

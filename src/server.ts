@@ -148,7 +148,9 @@ export class QuiverServer {
         await pool.close();
         throw err;
       }
-      const f = new RegistryFollower(registry, models, log.child({ component: 'registry' }), options.registryPollMs);
+      const f = new RegistryFollower(registry, models, log.child({ component: 'registry' }), options.registryPollMs, (ok) =>
+        grpcServer.setRegistryAvailable(ok),
+      );
       follower = f;
       core.setOnDemandLoader((name, version) => f.loadOnDemand(name, version));
     }
@@ -162,6 +164,7 @@ export class QuiverServer {
         : {
             registry,
             reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
+            onStoreUnavailable: () => (follower as RegistryFollower).storeUnavailable(),
           },
       policy,
     );

@@ -108,8 +108,6 @@ const envOf = (stage: Stage): Record<string, string> =>
   );
 
 const optionDefault = (key: string): unknown => OPTION_DEFS.find((d) => (d.key as string) === key)?.default({});
-/** The registry plane's port: its option's default once the server has one, 50052 until then. */
-const registryPort = (): number => (optionDefault('registryPort') as number | undefined) ?? 50052;
 
 /** .dockerignore as Docker reads it: patterns from the context root, `**`, `!` re-includes, the last match wins. */
 function dockerignore(): (path: string) => boolean {
@@ -258,12 +256,20 @@ test('Dockerfile: EXPOSE matches the server defaults, HEALTHCHECK uses quiver he
     .flatMap((i) => i.args.split(' '))
     .map((p) => Number(p.replace(/\/tcp$/, '')))
     .sort((a, b) => a - b);
-  const expected = [optionDefault('grpcPort'), optionDefault('httpPort'), optionDefault('metricsPort'), registryPort()] as number[];
+  const expected = [
+    optionDefault('grpcPort'),
+    optionDefault('httpPort'),
+    optionDefault('metricsPort'),
+    optionDefault('registryPort'),
+  ] as number[];
   t.deepEqual(
     exposed,
     expected.sort((a, b) => a - b),
   );
   t.deepEqual(expected.slice().sort(), [50051, 50052, 8080, 9464].sort());
+  // The image keeps the server's default registry bind (loopback): no QUIVER_REGISTRY_HOST,
+  // QUIVER_INSECURE_REGISTRY or TLS paths baked in.
+  for (const name of Object.keys(envOf(final))) t.notRegex(name, /^QUIVER_(REGISTRY_HOST|INSECURE_REGISTRY|TLS_)/, name);
 
   const health = final.instructions.filter((i) => i.op === 'HEALTHCHECK');
   t.is(health.length, 1);
@@ -315,8 +321,18 @@ const mounts = (svc: ComposeService): Mount[] =>
     return { source, target, bind: source.startsWith('.') || source.startsWith('/') };
   });
 
-/** Container ports a service publishes ("host:container" or "container"). */
+/** Container ports a service publishes ("[host_ip:]host:container" or "container"). */
 const containerPorts = (svc: ComposeService): number[] => (svc.ports ?? []).map((p) => Number(String(p).split(':').pop()!.split('/')[0]));
+
+/** The host address a container port is published on ('' for every interface), or undefined. */
+function publishedOn(svc: ComposeService, port: number): string | undefined {
+  for (const p of svc.ports ?? []) {
+    const parts = String(p).split('/')[0]!.split(':');
+    if (Number(parts[parts.length - 1]) !== port) continue;
+    return parts.length === 3 ? parts[0]! : '';
+  }
+  return undefined;
+}
 
 /** The host file a container path of a service comes from (a file mount, or inside a folder mount). */
 function hostFile(svc: ComposeService, containerPath: string): string | undefined {
@@ -340,11 +356,11 @@ test('compose: Quiver, Prometheus, Grafana and a trace backend, with pinned imag
   }
 });
 
-test('compose: Quiver is built here, publishes gRPC, REST and metrics, keeps its data in a volume and checks its health', (t) => {
+test('compose: Quiver is built here, publishes gRPC, REST, metrics and the registry plane, keeps its data in a volume and checks its health', (t) => {
   const q = services.quiver!;
   t.is(typeof q.build === 'string' ? q.build : q.build?.context, '.');
   const ports = containerPorts(q);
-  for (const key of ['grpcPort', 'httpPort', 'metricsPort']) t.true(ports.includes(optionDefault(key) as number), key);
+  for (const key of ['grpcPort', 'httpPort', 'metricsPort', 'registryPort']) t.true(ports.includes(optionDefault(key) as number), key);
   const dataDir = envOf(final).QUIVER_DATA_DIR!;
   const data = mounts(q).find((m) => m.target === dataDir);
   t.truthy(data, `a volume at ${dataDir}`);
@@ -356,6 +372,29 @@ test('compose: Quiver is built here, publishes gRPC, REST and metrics, keeps its
   t.deepEqual(q.cap_drop, ['ALL']);
   t.regex(q.user ?? '', /^[1-9]\d*(:[1-9]\d*)?$/);
   t.is(q.environment?.QUIVER_WORKERS, '1');
+});
+
+test('compose: the registry plane is reachable from the host, and only from the host while it has no tokens', (t) => {
+  const q = services.quiver!;
+  const env = q.environment ?? {};
+  const port = optionDefault('registryPort') as number;
+  t.is(port, 50052);
+  t.true(containerPorts(q).includes(port), 'the registry port is published');
+  // A port published from the container reaches the container's interfaces, never its
+  // loopback: the registry plane must listen on 0.0.0.0 there.
+  t.is(env.QUIVER_REGISTRY_HOST, '0.0.0.0');
+  t.is(env.QUIVER_REGISTRY_PORT ?? String(port), String(port));
+  // The server refuses a non-loopback registry with no tokens unless insecureRegistry.
+  const tokens = env.QUIVER_AUTH_TOKENS_FILE !== undefined;
+  t.true(tokens || env.QUIVER_INSECURE_REGISTRY === 'true');
+  t.is(env.QUIVER_AUTH_TOKENS, undefined, 'no tokens in the compose file');
+  if (!tokens) {
+    // No tokens: the registry port and the REST port (its registry routes) only on the host's loopback.
+    t.is(publishedOn(q, port), '127.0.0.1');
+    t.is(publishedOn(q, optionDefault('httpPort') as number), '127.0.0.1');
+  }
+  // The choice is explained next to it.
+  t.regex(composeText, /#[^\n]*registry plane[^\n]*\n(\s*#[^\n]*\n)*\s*QUIVER_REGISTRY_HOST: 0\.0\.0\.0/);
 });
 
 test('compose: traces go over OTLP to the trace backend', (t) => {

@@ -4,7 +4,9 @@
  * golang-github-masterminds-sprig-dev. Every rendered manifest is validated with
  * kubernetes-models, then checked for what schemas cannot see: selectors that match the pod
  * labels, probe and Service ports that exist, a non-root read-only pod, the Secret-referenced
- * registry DSN, and the monitoring files shipped as they are.
+ * registry DSN, the registry plane's port and bind address, tokens and TLS files mounted from
+ * Secrets, probes that speak TLS when the server does, and the monitoring files shipped as
+ * they are.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -125,6 +127,20 @@ async function renderError(opts: { values?: (string | object)[]; args?: string[]
 
 const defaults = (): Promise<Rendered> => render();
 const scaled = (): Promise<Rendered> => render({ values: [SCALED], args: OPERATOR });
+/** API tokens from a Secret, the registry plane served to the cluster. */
+const AUTH = { auth: { enabled: true, existingSecret: '{{ .Release.Name }}-tokens', secretKey: 'tokens.txt', inference: true } };
+/** TLS from a kubernetes.io/tls Secret. */
+const TLS = { tls: { enabled: true, existingSecret: 'quiver-tls' } };
+/** mTLS: the client CA from another Secret, the probes' own client certificate. */
+const MTLS = {
+  tls: {
+    enabled: true,
+    existingSecret: 'quiver-tls',
+    clientCa: { enabled: true, existingSecret: 'clients-ca' },
+    clientAuth: true,
+    probeClientCert: { existingSecret: 'quiver-probe' },
+  },
+};
 
 // ---------------------------------------------------------------------------------------
 // Helpers over the manifests
@@ -286,6 +302,16 @@ function checkManifests(r: Rendered, namespace = 'default'): string[] {
       problems.push(`no ${name} probe`);
       continue;
     }
+    if (probe.exec !== undefined) {
+      // `quiver health` against this pod's gRPC port (the TLS case, checked below).
+      const port = Number(
+        healthAddress(probe.exec.command ?? [])
+          ?.split(':')
+          .pop(),
+      );
+      if (!portNumbers.has(port)) problems.push(`${name} probe: quiver health on ${port}, no container port`);
+      continue;
+    }
     const port = probe.grpc?.port ?? probe.httpGet?.port ?? probe.tcpSocket?.port;
     const ok = typeof port === 'string' ? portByName.has(port) : port !== undefined && portNumbers.has(port);
     if (!ok) problems.push(`${name} probe port ${port} is no container port`);
@@ -312,7 +338,12 @@ function checkManifests(r: Rendered, namespace = 'default'): string[] {
       for (const m of c.volumeMounts ?? []) {
         const vol = (ps.volumes ?? []).find((v) => v.name === m.name);
         if (vol === undefined) problems.push(`${owner}/${c.name}: mount ${m.name} has no volume`);
-        else if (vol.emptyDir === undefined && vol.persistentVolumeClaim === undefined)
+        else if (vol.secret !== undefined || vol.projected !== undefined) {
+          // Secrets (tokens, TLS) are mounted read-only, readable by the pod's group only.
+          if (m.readOnly !== true) problems.push(`${owner}/${c.name}: Secret volume ${m.name} not mounted read-only`);
+          const mode = vol.secret?.defaultMode ?? vol.projected?.defaultMode;
+          if (mode === undefined || (mode & 0o007) !== 0) problems.push(`${owner}: Secret volume ${m.name} readable by others`);
+        } else if (vol.emptyDir === undefined && vol.persistentVolumeClaim === undefined)
           problems.push(`${owner}: volume ${m.name} not writable`);
       }
       if (!(c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp')) problems.push(`${owner}/${c.name}: no writable /tmp`);
@@ -324,9 +355,6 @@ function checkManifests(r: Rendered, namespace = 'default'): string[] {
   const envFrom = main.envFrom ?? [];
   if (!envFrom.some((e) => e.configMapRef?.name === deploy.metadata!.name)) problems.push('the server ConfigMap is not in envFrom');
   const known = new Set(OPTION_DEFS.map((d) => envName(d.key)));
-  // QUIVER_REGISTRY_PORT: set ahead of the registry plane's own port (a later issue); the
-  // server ignores variables it does not know.
-  known.add('QUIVER_REGISTRY_PORT');
   for (const key of Object.keys(config)) {
     if (key.startsWith('QUIVER_') && !known.has(key)) problems.push(`ConfigMap ${key} is not a server option`);
   }
@@ -344,7 +372,63 @@ function checkManifests(r: Rendered, namespace = 'default'): string[] {
   for (const [name, probe] of probes) {
     if (probe?.grpc !== undefined && probe.grpc.port !== portByName.get('grpc')) problems.push(`${name} probe is not on the gRPC port`);
   }
+
+  // The registry plane: off loopback only with tokens or insecureRegistry (the server refuses
+  // to start otherwise), and never with tokens in plain text.
+  const host = config.QUIVER_REGISTRY_HOST;
+  if (host !== '127.0.0.1' && host !== '0.0.0.0') problems.push(`QUIVER_REGISTRY_HOST ${host}`);
+  if (host !== '127.0.0.1' && config.QUIVER_AUTH_TOKENS_FILE === undefined && config.QUIVER_INSECURE_REGISTRY !== 'true')
+    problems.push('the registry plane listens off loopback with no tokens: the server would refuse to start');
+  if (config.QUIVER_AUTH_INFERENCE === 'true' && config.QUIVER_AUTH_TOKENS_FILE === undefined)
+    problems.push('authInference without tokens: the server would refuse to start');
+  if ('QUIVER_AUTH_TOKENS' in config || (main.env ?? []).some((e) => e.name === 'QUIVER_AUTH_TOKENS'))
+    problems.push('QUIVER_AUTH_TOKENS is set: tokens come from a mounted file');
+  // Every file the server reads (tokens, TLS) lies in a read-only Secret mount of the container.
+  for (const key of ['QUIVER_AUTH_TOKENS_FILE', 'QUIVER_TLS_CERT', 'QUIVER_TLS_KEY', 'QUIVER_TLS_CLIENT_CA']) {
+    const file = config[key];
+    if (file === undefined) continue;
+    if (secretMountOf(spec, main, file) === undefined) problems.push(`${key} ${file} is in no read-only Secret mount`);
+  }
+  // Kubernetes' gRPC probes cannot speak TLS: with TLS on, every probe runs `quiver health --tls`.
+  const tls = config.QUIVER_TLS_CERT !== undefined;
+  for (const [name, probe] of probes) {
+    if (probe === undefined) continue;
+    const command = probe.exec?.command ?? [];
+    if (tls && (probe.grpc !== undefined || !isTlsHealth(command)))
+      problems.push(`${name} probe: TLS is on but it is not quiver health --tls`);
+    if (!tls && probe.grpc === undefined) problems.push(`${name} probe: TLS is off but it is not a gRPC probe`);
+    if (tls && config.QUIVER_TLS_CLIENT_AUTH === 'true') {
+      for (const flag of ['--tls-client-cert', '--tls-client-key']) {
+        const file = command[command.indexOf(flag) + 1];
+        if (!command.includes(flag) || file === undefined || secretMountOf(spec, main, file) === undefined)
+          problems.push(`${name} probe: mTLS needs ${flag} from a mounted Secret`);
+      }
+    }
+  }
   return problems;
+}
+
+/** The read-only Secret (or projected) volume mount of a container that holds the file. */
+function secretMountOf(spec: IPodSpec, c: IContainer, file: string): string | undefined {
+  const mount = (c.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath.replace(/\/$/, '')}/`));
+  if (mount === undefined || mount.readOnly !== true) return undefined;
+  const vol = (spec.volumes ?? []).find((v) => v.name === mount.name);
+  if (vol?.secret === undefined && vol?.projected === undefined) return undefined;
+  // The file's name in the volume is one of the items it projects.
+  const rel = file.slice(mount.mountPath.replace(/\/$/, '').length + 1);
+  const items = [...(vol.secret?.items ?? []), ...(vol.projected?.sources ?? []).flatMap((s) => s.secret?.items ?? [])];
+  return items.some((i) => i.path === rel) ? mount.name : undefined;
+}
+
+/** The --address of a `quiver health` command line (node /app/bin/quiver.js health ...). */
+function healthAddress(command: readonly string[]): string | undefined {
+  const i = command.indexOf('--address');
+  return i < 0 ? undefined : command[i + 1];
+}
+
+/** A `quiver health --tls` command line run by the image's node. */
+function isTlsHealth(command: readonly string[]): boolean {
+  return command[0] === 'node' && command[1] === '/app/bin/quiver.js' && command[2] === 'health' && command.includes('--tls');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -397,15 +481,25 @@ test('scaled values: 3+ replicas under the HPA, the DSN from a Secret, operator 
     podSpec(r).topologySpreadConstraints!.map((c) => c.topologyKey),
     ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'],
   );
+  // The registry plane is served to the cluster, so it has tokens: a Secret mounted as a file.
+  t.is(serverConfig(r).QUIVER_REGISTRY_HOST, '0.0.0.0');
+  const tokens = podSpec(r).volumes!.find((v) => v.secret?.secretName === 'quiver-tokens');
+  t.truthy(tokens, 'the tokens Secret is a volume');
+  t.true(serverConfig(r).QUIVER_AUTH_TOKENS_FILE!.startsWith('/etc/quiver/auth/'));
+  t.is(serverConfig(r).QUIVER_INSECURE_REGISTRY, undefined);
+  // Trial loads fit in the pod's memory limit, with room for the server.
+  const limitMi = Number(/^(\d+)Mi$/.exec(String(quiver(r).resources!.limits!.memory))![1]);
+  t.true(Number(serverConfig(r).QUIVER_TRIAL_MAX_MEMORY_MB) + 512 <= limitMi);
 });
 
 test('probes: gRPC health on the gRPC port, "" for liveness and startup, PredictionService for readiness', async (t) => {
-  for (const r of [await defaults(), await scaled()]) {
+  for (const r of [await defaults(), await scaled(), await render({ values: [AUTH] })]) {
     const c = quiver(r);
     const grpcPort = c.ports!.find((p) => p.name === 'grpc')!.containerPort;
     t.deepEqual(c.livenessProbe!.grpc, { port: grpcPort, service: '' });
     t.deepEqual(c.startupProbe!.grpc, { port: grpcPort, service: '' });
     t.deepEqual(c.readinessProbe!.grpc, { port: grpcPort, service: 'quiver.v1.PredictionService' });
+    for (const probe of [c.livenessProbe!, c.startupProbe!, c.readinessProbe!]) t.is(probe.exec, undefined);
     t.deepEqual(c.lifecycle?.preStop?.exec?.command, ['sleep', '5']);
     // The drain (shutdownGraceMs) and the preStop pause fit in the termination grace period.
     const grace = podSpec(r).terminationGracePeriodSeconds!;
@@ -413,28 +507,160 @@ test('probes: gRPC health on the gRPC port, "" for liveness and startup, Predict
   }
 });
 
-test('ports: gRPC, REST, metrics and the registry plane are container and Service ports with the option defaults', async (t) => {
-  const r = await defaults();
-  const defaultsOf = (key: string): unknown => OPTION_DEFS.find((d) => d.key === key)!.default({});
-  const ports = Object.fromEntries(quiver(r).ports!.map((p) => [p.name, p.containerPort]));
-  t.deepEqual(ports, { grpc: defaultsOf('grpcPort'), http: defaultsOf('httpPort'), metrics: defaultsOf('metricsPort'), registry: 50052 });
-  const svc = one<IService>(r, 'Service', 'quiver');
+test('probes with TLS: exec `quiver health --tls` on the gRPC port (gRPC probes cannot speak TLS), with the client certificate under mTLS', async (t) => {
+  // The exec probes run the image's CLI by its path in the image.
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  t.regex(dockerfile, /^WORKDIR \/app$/m);
+  t.regex(dockerfile, /^COPY --from=build \/app\/bin \.\/bin$/m);
+
+  const command = (p: IProbe): string[] => p.exec!.command!;
+  const base = ['node', '/app/bin/quiver.js', 'health', '--address', '127.0.0.1:50051'];
+  for (const [values, clientPair] of [
+    [[TLS], undefined],
+    [[SCALED, TLS], undefined],
+    [[AUTH, MTLS], '/etc/quiver/probe-tls'],
+    [[{ tls: { ...MTLS.tls, probeClientCert: { existingSecret: '' } } }], '/etc/quiver/tls'],
+  ] as const) {
+    const r = await render({ values: [...values], args: OPERATOR });
+    t.deepEqual(checkManifests(r), []);
+    const c = quiver(r);
+    const probes = { startup: c.startupProbe!, liveness: c.livenessProbe!, readiness: c.readinessProbe! };
+    for (const [name, probe] of Object.entries(probes)) {
+      t.is(probe.grpc, undefined, name);
+      const service = name === 'readiness' ? 'quiver.v1.PredictionService' : '';
+      const tlsArgs = [
+        '--tls',
+        ...(clientPair ? ['--tls-client-cert', `${clientPair}/tls.crt`, '--tls-client-key', `${clientPair}/tls.key`] : []),
+      ];
+      t.deepEqual(command(probe), [...base, '--service', service, '--timeout', '4000', ...tlsArgs], name);
+      // A Node process starts for each: more time than a gRPC probe, the CLI's deadline inside it.
+      t.true(probe.timeoutSeconds! >= 5);
+    }
+    t.is(probes.startup.failureThreshold! * probes.startup.periodSeconds!, 120);
+    // The TLS files are the mounted Secret's.
+    const config = serverConfig(r);
+    t.is(config.QUIVER_TLS_CERT, '/etc/quiver/tls/tls.crt');
+    t.is(config.QUIVER_TLS_KEY, '/etc/quiver/tls/tls.key');
+    t.is(config.QUIVER_TLS_CLIENT_AUTH, clientPair ? 'true' : 'false');
+    t.is(config.QUIVER_TLS_CLIENT_CA, clientPair ? '/etc/quiver/tls/ca.crt' : undefined);
+    const tls = podSpec(r).volumes!.find((v) => v.name === 'tls')!;
+    const sources = tls.projected!.sources!.map((s) => [s.secret!.name, s.secret!.items!.map((i) => [i.key, i.path])]);
+    t.deepEqual(sources[0], [
+      'quiver-tls',
+      [
+        ['tls.crt', 'tls.crt'],
+        ['tls.key', 'tls.key'],
+      ],
+    ]);
+    if (clientPair) t.deepEqual(sources[1], ['clients-ca', [['ca.crt', 'ca.crt']]]);
+    // The `helm test` pod speaks TLS too, presenting the same client certificate under mTLS.
+    const testPod = one<IPod>(r, 'Pod').spec!;
+    const args = testPod.containers[0]!.args!;
+    t.true(args.includes('--tls'));
+    if (clientPair) {
+      const cert = args[args.indexOf('--tls-client-cert') + 1]!;
+      t.truthy(secretMountOf(testPod, testPod.containers[0]!, cert), `${cert} is mounted in the test pod`);
+    }
+  }
+  // A cert-manager Secret with the CA in it: the client CA comes from the same Secret.
+  const same = await render({ values: [{ tls: { enabled: true, existingSecret: 'quiver-tls', clientCa: { enabled: true } } }] });
   t.deepEqual(
-    svc.spec!.ports!.map((p) => [p.name, p.port, p.targetPort]),
-    Object.entries(ports).map(([name, port]) => [name, port, name]),
+    podSpec(same)
+      .volumes!.find((v) => v.name === 'tls')!
+      .projected!.sources!.map((s) => s.secret!.name),
+    ['quiver-tls', 'quiver-tls'],
   );
+  t.is(serverConfig(same).QUIVER_TLS_CLIENT_AUTH, 'false');
+});
+
+test('ports: gRPC, REST, metrics and the registry plane are container and Service ports with the option defaults', async (t) => {
+  const defaultsOf = (key: string): unknown => OPTION_DEFS.find((d) => d.key === key)!.default({});
+  t.is(defaultsOf('registryPort'), 50052);
+  for (const r of [await defaults(), await scaled(), await render({ values: [AUTH, MTLS] })]) {
+    t.deepEqual(checkManifests(r), []);
+    const ports = Object.fromEntries(quiver(r).ports!.map((p) => [p.name, p.containerPort]));
+    t.deepEqual(ports, {
+      grpc: defaultsOf('grpcPort'),
+      http: defaultsOf('httpPort'),
+      metrics: defaultsOf('metricsPort'),
+      registry: defaultsOf('registryPort'),
+    });
+    const svc = one<IService>(r, 'Service', 'quiver');
+    t.deepEqual(
+      svc.spec!.ports!.map((p) => [p.name, p.port, p.targetPort]),
+      Object.entries(ports).map(([name, port]) => [name, port, name]),
+    );
+    t.is(serverConfig(r).QUIVER_REGISTRY_PORT, '50052');
+  }
+  // Moved, the registry port moves everywhere: container, Service, ConfigMap, NetworkPolicy.
+  const moved = await render({ values: [{ ports: { registry: 6000 } }] });
+  t.deepEqual(checkManifests(moved), []);
+  t.is(quiver(moved).ports!.find((p) => p.name === 'registry')!.containerPort, 6000);
+  t.is(one<IService>(moved, 'Service', 'quiver').spec!.ports!.find((p) => p.name === 'registry')!.port, 6000);
+  t.is(serverConfig(moved).QUIVER_REGISTRY_PORT, '6000');
+  t.true(one<INetworkPolicy>(moved, 'NetworkPolicy').spec!.ingress!.some((rule) => rule.ports!.some((p) => p.port === 6000)));
+  const hidden = await render({ values: [{ service: { exposeRegistryPort: false } }] });
+  t.false(one<IService>(hidden, 'Service', 'quiver').spec!.ports!.some((p) => p.name === 'registry'));
+});
+
+test('the registry plane: loopback in the pod unless tokens (or registry.insecure) let it serve the cluster', async (t) => {
+  const host = async (values: object[]): Promise<Record<string, string>> => serverConfig(await render({ values }));
+  // No tokens: 127.0.0.1, however the registry is stored.
+  t.is((await host([])).QUIVER_REGISTRY_HOST, '127.0.0.1');
+  t.is((await host([{ registry: { backend: 'postgres', postgres: { existingSecret: 'pg' } } }])).QUIVER_REGISTRY_HOST, '127.0.0.1');
+  // Tokens: 0.0.0.0 by default (auto), 127.0.0.1 when asked (pod).
+  t.is((await host([AUTH])).QUIVER_REGISTRY_HOST, '0.0.0.0');
+  t.is((await host([AUTH, { registry: { listen: 'cluster' } }])).QUIVER_REGISTRY_HOST, '0.0.0.0');
+  t.is((await host([AUTH, { registry: { listen: 'pod' } }])).QUIVER_REGISTRY_HOST, '127.0.0.1');
+  // Without tokens only an explicit insecure value opens it, and says so.
+  const insecure = await host([{ registry: { insecure: true } }]);
+  t.is(insecure.QUIVER_REGISTRY_HOST, '0.0.0.0');
+  t.is(insecure.QUIVER_INSECURE_REGISTRY, 'true');
+  t.regex(await notes({ values: [{ registry: { insecure: true } }] }), /WARNING: registry\.insecure is true/);
+  t.regex(
+    await renderError({ values: [{ registry: { listen: 'cluster' } }] }),
+    /registry\.listen=cluster serves the registry plane to other pods, which needs API tokens/,
+  );
+
+  // The tokens: a Secret mounted read-only, the tokens file inside the mount, nothing in env.
+  const r = await render({ values: [AUTH], args: ['--release', 'fraud'] });
+  t.deepEqual(checkManifests(r), []);
+  const config = serverConfig(r);
+  t.is(config.QUIVER_AUTH_INFERENCE, 'true');
+  const volume = podSpec(r).volumes!.find((v) => v.secret?.secretName === 'fraud-tokens')!;
+  t.deepEqual(volume.secret!.items, [{ key: 'tokens.txt', path: 'tokens' }]);
+  t.is(volume.secret!.defaultMode, 0o440);
+  const mount = quiver(r).volumeMounts!.find((m) => m.name === volume.name)!;
+  t.true(mount.readOnly);
+  t.is(config.QUIVER_AUTH_TOKENS_FILE, `${mount.mountPath}/tokens`);
+  t.false((quiver(r).env ?? []).some((e) => e.name.startsWith('QUIVER_AUTH')));
+  t.false(r.text.includes('QUIVER_AUTH_TOKENS:'));
+  // Without auth, no tokens file, no Secret volume.
+  const plain = await defaults();
+  t.is(serverConfig(plain).QUIVER_AUTH_TOKENS_FILE, undefined);
+  t.false(podSpec(plain).volumes!.some((v) => v.secret !== undefined || v.projected !== undefined));
+
+  const withTokens = await notes({ values: [AUTH] });
+  t.regex(withTokens, /registry quiver\.default\.svc:50052/);
+  t.regex(await notes(), /registry 127\.0\.0\.1:50052 inside each pod only/);
 });
 
 test('NetworkPolicy: the registry port only from labelled pods and namespaces, the serving ports as configured', async (t) => {
   const np = one<INetworkPolicy>(await defaults(), 'NetworkPolicy');
   t.deepEqual(np.spec!.policyTypes, ['Ingress']);
   const rules = np.spec!.ingress!;
-  const registry = rules.filter((rule) => rule.ports!.some((p) => p.port === 'registry'));
+  // The registry plane's own port, 50052 (the container's `registry` port), not the gRPC port.
+  const r = await defaults();
+  const registryPort = quiver(r).ports!.find((p) => p.name === 'registry')!.containerPort;
+  t.is(registryPort, 50052);
+  const isRegistry = (p: { port?: number | string }): boolean => p.port === registryPort || p.port === 'registry';
+  const registry = rules.filter((rule) => rule.ports!.some(isRegistry));
   t.is(registry.length, 1);
   t.deepEqual(
     registry[0]!.ports!.map((p) => p.port),
-    ['registry'],
+    [50052],
   );
+  t.false(registry[0]!.ports!.some((p) => p.port === 'grpc' || p.port === 50051));
   const peers = registry[0]!.from ?? [];
   t.true(peers.length > 0);
   for (const peer of peers) {
@@ -443,8 +669,17 @@ test('NetworkPolicy: the registry port only from labelled pods and namespaces, t
     if (peer.namespaceSelector !== undefined) t.true(Object.keys(peer.namespaceSelector.matchLabels ?? {}).length > 0);
     t.is(peer.ipBlock, undefined);
   }
-  // No other rule opens the registry port.
-  for (const rule of rules.filter((x) => x !== registry[0])) t.false(rule.ports!.some((p) => p.port === 'registry'));
+  // No other rule opens the registry port, and no rule has no ports (which would open them all).
+  for (const rule of rules.filter((x) => x !== registry[0])) {
+    t.true((rule.ports ?? []).length > 0);
+    t.false(rule.ports!.some(isRegistry));
+  }
+  // The same with the registry plane served to the cluster.
+  const served = one<INetworkPolicy>(await scaled(), 'NetworkPolicy').spec!.ingress!;
+  t.deepEqual(
+    served.filter((rule) => rule.ports!.some(isRegistry)).map((rule) => [rule.ports!.map((p) => p.port), rule.from]),
+    [[[50052], registry[0]!.from]],
+  );
 
   const err = await renderError({ values: [{ networkPolicy: { registryFrom: [] } }] });
   t.regex(err, /networkPolicy\.registryFrom: must have at least 1 items/);
@@ -500,10 +735,15 @@ test('a required value that is missing fails the render with a message naming it
   const env = quiver(r).env ?? [];
   t.deepEqual(env.find((e) => e.name === 'QUIVER_REGISTRY_URL')?.valueFrom?.secretKeyRef, { name: 'pg-ml', key: 'url' });
   const withAuth = await render({ values: [{ auth: { enabled: true, existingSecret: 'quiver-tokens' } }] });
-  t.deepEqual((quiver(withAuth).env ?? []).find((e) => e.name === 'QUIVER_AUTH_TOKENS')?.valueFrom?.secretKeyRef, {
-    name: 'quiver-tokens',
-    key: 'tokens',
+  t.deepEqual(podSpec(withAuth).volumes!.find((v) => v.name === 'auth-tokens')?.secret, {
+    secretName: 'quiver-tokens',
+    defaultMode: 0o440,
+    items: [{ key: 'tokens', path: 'tokens' }],
   });
+  t.regex(
+    await renderError({ values: [TLS, { tls: { existingSecret: '' } }] }),
+    /tls\.existingSecret is required when tls\.enabled is true/,
+  );
 });
 
 test('values.schema.json refuses wrong values, and the chart refuses unsafe combinations', async (t) => {
@@ -518,6 +758,33 @@ test('values.schema.json refuses wrong values, and the chart refuses unsafe comb
     /config\.grpcPort cannot be set: the chart sets it from ports\.grpc/,
   );
   t.regex(await renderError({ values: [{ config: { registryUrl: 'postgres://x' } }] }), /config\.registryUrl cannot be set/);
+  t.regex(
+    await renderError({ values: [{ registry: { listen: 'everywhere' } }] }),
+    /registry\.listen: must be one of \["auto","cluster","pod"\]/,
+  );
+  t.regex(await renderError({ values: [{ registry: { insecure: 'yes' } }] }), /registry\.insecure: invalid type: expected boolean/);
+  t.regex(await renderError({ values: [{ auth: { inference: 'true' } }] }), /auth\.inference: invalid type: expected boolean/);
+  t.regex(await renderError({ values: [{ auth: { tokens: 'ci registry:write abc' } }] }), /additional property "tokens" is not allowed/);
+  t.regex(await renderError({ values: [{ tls: { cert: '-----BEGIN' } }] }), /additional property "cert" is not allowed/);
+  t.regex(await renderError({ values: [{ probes: { execTimeoutSeconds: 1 } }] }), /probes\.execTimeoutSeconds: must be >= 2/);
+  t.regex(await renderError({ values: [{ config: { trialMaxMemoryMb: 10 } }] }), /config\.trialMaxMemoryMb: must be >= 64/);
+  // Tokens never go in values, under any name the server reads.
+  t.regex(await renderError({ values: [{ config: { authTokens: 'ci registry:write 0123456789abcdef' } }] }), /tokens never go in values/);
+  t.regex(
+    await renderError({ values: [{ config: { auth_tokens: 'ci registry:write 0123456789abcdef' } }] }),
+    /config\.auth_tokens cannot be set: the chart sets it from auth\.existingSecret/,
+  );
+  t.regex(
+    await renderError({ values: [{ extraEnv: [{ name: 'QUIVER_AUTH_TOKENS', value: 'ci registry:write 0123456789abcdef' }] }] }),
+    /extraEnv QUIVER_AUTH_TOKENS cannot be set/,
+  );
+  // Combinations the server would refuse.
+  t.regex(await renderError({ values: [{ auth: { inference: true } }] }), /auth\.inference needs auth\.enabled/);
+  t.regex(
+    await renderError({ values: [TLS, { tls: { clientAuth: true } }] }),
+    /tls\.clientAuth needs tls\.enabled and tls\.clientCa\.enabled/,
+  );
+  t.regex(await renderError({ values: [{ tls: { clientCa: { enabled: true } } }] }), /tls\.clientCa\.enabled needs tls\.enabled/);
   t.regex(
     await renderError({ values: [{ persistence: { enabled: true }, replicaCount: 3 }] }),
     /persistence\.enabled with a ReadWriteOnce volume allows one replica only/,
@@ -538,20 +805,60 @@ test('server options: config keys are server options, numbers stay integers, cha
   t.is(config.QUIVER_LOG_LEVEL, 'debug');
   t.is(config.QUIVER_WORKERS, '1');
   // Every option the chart does not set itself maps to the server's own variable name.
-  const RESERVED = new Set(['grpcPort', 'httpPort', 'metricsPort', 'registryPort', 'dataDir', 'registryUrl']);
-  const sample = (kind: string, values?: readonly string[]): unknown =>
+  const RESERVED = new Set([
+    'grpcPort',
+    'httpPort',
+    'metricsPort',
+    'registryPort',
+    'dataDir',
+    'registryUrl',
+    'registryHost',
+    'insecureRegistry',
+    'authTokens',
+    'authTokensFile',
+    'authInference',
+    'tlsCert',
+    'tlsKey',
+    'tlsClientCa',
+    'tlsClientAuth',
+  ]);
+  // A value the server accepts for each option (integers at their minimum).
+  const sample = ({ kind, values, min }: (typeof OPTION_DEFS)[number]): unknown =>
     kind === 'bool'
       ? false
       : kind === 'int' || kind === 'port'
-        ? 1
+        ? Math.max(1, min ?? 1)
         : kind === 'number'
           ? 0.5
           : kind === 'models'
             ? 'a=/m/a.onnx'
             : (values?.[0] ?? '');
-  const every = Object.fromEntries(OPTION_DEFS.filter((d) => !RESERVED.has(d.key)).map((d) => [d.key, sample(d.kind, d.values)]));
+  const every = Object.fromEntries(OPTION_DEFS.filter((d) => !RESERVED.has(d.key)).map((d) => [d.key, sample(d)]));
   const everyConfig = serverConfig(await render({ values: [{ config: every }] }));
   for (const key of Object.keys(every)) t.is(everyConfig[envName(key)], String(every[key]), key);
+  // What the chart sets itself cannot be overridden from config.* (in any spelling that maps to
+  // the same variable) or extraEnv: the message names the value that sets it.
+  for (const key of RESERVED) {
+    const value = OPTION_DEFS.find((d) => d.key === key)!.kind === 'bool' ? true : key === 'registryHost' ? '0.0.0.0' : '1';
+    const err = await renderError({ values: [{ config: { [key]: value } }] });
+    t.regex(err, new RegExp(`config\\.${key} cannot be set|config\\.${key}: tokens never go in values`), key);
+  }
+  t.regex(
+    await renderError({ values: [{ config: { registry_host: '0.0.0.0' } }] }),
+    /config\.registry_host cannot be set: the chart sets it from registry\.listen/,
+  );
+  t.regex(
+    await renderError({ values: [{ config: { InsecureRegistry: true } }] }),
+    /config\.InsecureRegistry cannot be set: the chart sets it from registry\.insecure/,
+  );
+  t.regex(
+    await renderError({ values: [{ extraEnv: [{ name: 'QUIVER_REGISTRY_HOST', value: '0.0.0.0' }] }] }),
+    /extraEnv QUIVER_REGISTRY_HOST cannot be set: the chart sets it from registry\.listen/,
+  );
+  t.regex(
+    await renderError({ values: [{ extraEnv: [{ name: 'QUIVER_TLS_CERT', value: '/x.pem' }] }] }),
+    /extraEnv QUIVER_TLS_CERT cannot be set/,
+  );
 
   const checksum = (x: Rendered): string | undefined => deployment(x).spec!.template.metadata!.annotations!['checksum/config'];
   t.regex(checksum(base)!, /^[0-9a-f]{64}$/);

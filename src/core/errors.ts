@@ -71,6 +71,7 @@ const CODES = {
   QUIVER_ERR_FAILED_PRECONDITION: { grpc: Code.FAILED_PRECONDITION, http: 400 },
   QUIVER_ERR_TOO_LARGE: { grpc: Code.RESOURCE_EXHAUSTED, http: 413 },
   QUIVER_ERR_STORAGE: { grpc: Code.UNAVAILABLE, http: 503 },
+  QUIVER_ERR_STORAGE_FULL: { grpc: Code.RESOURCE_EXHAUSTED, http: 507 },
   QUIVER_ERR_UNAUTHENTICATED: { grpc: Code.UNAUTHENTICATED, http: 401 },
   QUIVER_ERR_PERMISSION_DENIED: { grpc: Code.PERMISSION_DENIED, http: 403 },
 } as const satisfies Record<string, CodeInfo>;
@@ -138,6 +139,16 @@ export const alreadyExists = (message: string): QuiverError => new QuiverError('
 export const failedPrecondition = (message: string): QuiverError => new QuiverError('QUIVER_ERR_FAILED_PRECONDITION', message);
 
 export const tooLarge = (message: string): QuiverError => new QuiverError('QUIVER_ERR_TOO_LARGE', message);
+
+export const storageFull = (message: string, cause?: unknown): QuiverError =>
+  new QuiverError('QUIVER_ERR_STORAGE_FULL', message, { cause });
+
+/** Whether a filesystem or database error says the disk (or the quota) is full. */
+export const isStorageFull = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code;
+  // ENOSPC / EDQUOT from the filesystem, 53100 (disk_full) from PostgreSQL.
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === '53100';
+};
 
 export const storageFailed = (message: string, cause?: unknown): QuiverError => new QuiverError('QUIVER_ERR_STORAGE', message, { cause });
 

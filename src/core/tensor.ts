@@ -54,7 +54,8 @@ export function fromBytes(dtype: DType, bytes: Uint8Array): TypedData {
   const size = BYTES_PER_ELEMENT[dtype];
   const length = bytes.byteLength / size;
   const aligned = bytes.byteOffset % size === 0;
-  const buffer = aligned ? bytes.buffer : bytes.slice().buffer;
+  // A real copy: on a Buffer, slice() is a view over the same memory (and offset), not a copy.
+  const buffer = aligned ? bytes.buffer : Uint8Array.prototype.slice.call(bytes).buffer;
   const offset = aligned ? bytes.byteOffset : 0;
   switch (dtype) {
     case 'float32':
@@ -68,6 +69,17 @@ export function fromBytes(dtype: DType, bytes: Uint8Array): TypedData {
     case 'bool':
       return new Uint8Array(buffer, offset, length);
   }
+}
+
+/**
+ * BOOL elements as onnxruntime needs them: one byte each, 0 or 1. Bytes from the wire may hold
+ * any value; every non-zero byte is true (a copy is made only when some byte is over 1).
+ */
+export function normaliseBool(data: Uint8Array): Uint8Array {
+  for (let i = 0; i < data.length; i++) {
+    if ((data[i] as number) > 1) return Uint8Array.from(data, (v) => (v === 0 ? 0 : 1));
+  }
+  return data;
 }
 
 export function elementCount(dims: readonly number[]): number {

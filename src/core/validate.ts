@@ -91,6 +91,12 @@ function featureVector(
       throw invalidArgument(`${field}.${name}: ${String(v)} is not allowed; expected a finite number`);
     }
     data[i] = v;
+    // A finite double can still overflow the model's FP32 input (|v| > 3.4e38 becomes Infinity).
+    if (limits.rejectNonFinite && !Number.isFinite(data[i])) {
+      throw invalidArgument(
+        `${field}.${name}: ${String(v)} is out of range for the model's ${wireDtypeName(spec.dtype)} input; expected a finite number within +-3.4e38`,
+      );
+    }
   }
   if (f.size !== width - (missing?.length ?? 0)) {
     const unknown = [...f.keys()].filter((k) => !names.includes(k));

@@ -1,6 +1,6 @@
 /** quiver.v1.Tensor <-> HostTensor, validating shape against data before allocating. */
 import { invalidArgument } from '../core/errors.js';
-import { BYTES_PER_ELEMENT, type DType, fromBytes, type HostTensor } from '../core/tensor.js';
+import { BYTES_PER_ELEMENT, type DType, fromBytes, type HostTensor, normaliseBool } from '../core/tensor.js';
 import { wireDtypeName } from '../core/validate.js';
 import { DataType, type Tensor } from '../gen/quiver/v1/tensor.js';
 
@@ -68,7 +68,9 @@ export function tensorToHost(t: Tensor, field: string): HostTensor {
         `${field}.raw_data: ${t.rawData.length} bytes, but shape [${t.shape.join(', ')}] of ${wireDtypeName(dtype)} needs ${expected}`,
       );
     }
-    return { dtype, dims: t.shape, data: fromBytes(dtype, t.rawData) };
+    const data = fromBytes(dtype, t.rawData);
+    // raw_data BOOL bytes may be anything: non-zero is true, and onnxruntime needs exactly 1.
+    return { dtype, dims: t.shape, data: dtype === 'bool' ? normaliseBool(data as Uint8Array) : data };
   }
   if (typed.length !== count) {
     throw invalidArgument(`${field}.${SNAKE[typedField]}: ${typed.length} elements, but shape [${t.shape.join(', ')}] needs ${count}`);

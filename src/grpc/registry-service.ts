@@ -1,7 +1,15 @@
 /** quiver.v1.RegistryService: translates between the contract and the registry. */
 import { once } from 'node:events';
 
-import type { Metadata, ServerReadableStream, ServerWritableStream, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
+import {
+  type Metadata,
+  type ServerReadableStream,
+  type ServerWritableStream,
+  type UntypedHandleCall,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+  status,
+} from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
 import { invalidArgument } from '../core/errors.js';
@@ -106,6 +114,8 @@ export interface RegistryServiceDeps {
   readonly registry: Registry;
   /** Re-reads the registry and reloads (all models when name is empty). */
   readonly reload: (modelName: string) => Promise<SyncReport>;
+  /** Called when a call failed because the registry's store did not answer (UNAVAILABLE). */
+  readonly onStoreUnavailable?: () => void;
 }
 
 function createVersion(deps: RegistryServiceDeps, log: Logger, calls: InflightCalls) {
@@ -173,6 +183,28 @@ function downloadArtifact(deps: RegistryServiceDeps, log: Logger, calls: Infligh
 }
 
 export function registryServiceHandlers(deps: RegistryServiceDeps, log: Logger, calls: InflightCalls): UntypedServiceImplementation {
+  const handlers = registryHandlers(deps, log, calls);
+  const onUnavailable = deps.onStoreUnavailable;
+  if (onUnavailable === undefined) return handlers;
+  // Unary and client-streaming answers: an UNAVAILABLE answer marks the store down at once.
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [
+      name,
+      ((call: unknown, callback?: sendUnaryData<unknown>) =>
+        (handler as (c: unknown, cb?: sendUnaryData<unknown>) => void)(
+          call,
+          callback === undefined
+            ? undefined
+            : (err, res) => {
+                if (err?.code === status.UNAVAILABLE) onUnavailable();
+                callback(err, res);
+              },
+        )) as UntypedHandleCall,
+    ]),
+  );
+}
+
+function registryHandlers(deps: RegistryServiceDeps, log: Logger, calls: InflightCalls): UntypedServiceImplementation {
   const { registry } = deps;
   return {
     createModel: unary<{ name: string; description: string; tags: Map<string, string> }, { model: RegisteredModel }>(

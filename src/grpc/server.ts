@@ -67,6 +67,11 @@ export interface GrpcServer {
    */
   readonly gatewayKey: string;
   setServing(status: ServingStatus): void;
+  /**
+   * Whether the registry's store answers: while it does not, quiver.v1.RegistryService (and the
+   * registry port as a whole) report NOT_SERVING; inference is unaffected.
+   */
+  setRegistryAvailable(available: boolean): void;
   /** Whether the server says SERVING (models loaded, not draining). */
   isServing(): boolean;
 }
@@ -174,6 +179,8 @@ export function buildGrpcServer(
     oipServiceHandlers(core, log.child({ component: 'oip-grpc' }), inflight, () => serving),
   );
   const services: string[] = [...HEALTH_SERVICES];
+  // The inference port answers for the registry's health too: one place to ask about each service.
+  if (registry !== undefined) services.push(REGISTRY_SERVICE_NAME);
   const health = new HealthImplementation(Object.fromEntries(services.map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
   new ReflectionService(loadDefinitions(['quiver/v1/prediction.proto', 'inference/grpc_predict_v2.proto'])).addToServer(server);
@@ -191,6 +198,14 @@ export function buildGrpcServer(
     new ReflectionService(loadDefinitions(['quiver/v1/registry.proto'])).addToServer(registryServer);
   }
 
+  let registryAvailable = true;
+  const applyHealth = (): void => {
+    const status: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
+    const registryStatus: ServingStatus = serving && registryAvailable ? 'SERVING' : 'NOT_SERVING';
+    for (const s of services) health.setStatus(s, s === REGISTRY_SERVICE_NAME ? registryStatus : status);
+    registryHealth?.setStatus('', registryStatus);
+    registryHealth?.setStatus(REGISTRY_SERVICE_NAME, registryStatus);
+  };
   return {
     server,
     registryServer,
@@ -201,9 +216,13 @@ export function buildGrpcServer(
     isServing: () => serving,
     setServing(status) {
       serving = status === 'SERVING';
-      for (const s of services) health.setStatus(s, status);
-      registryHealth?.setStatus('', status);
-      registryHealth?.setStatus(REGISTRY_SERVICE_NAME, status);
+      applyHealth();
+    },
+    setRegistryAvailable(available) {
+      if (available === registryAvailable) return;
+      registryAvailable = available;
+      log.warn({ available }, available ? 'the registry store answers again' : 'the registry store is unavailable: serving what is loaded');
+      applyHealth();
     },
   };
 }

@@ -9,7 +9,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-import { modelLoadFailed, storageFailed, tooLarge } from '../core/errors.js';
+import { isStorageFull, modelLoadFailed, storageFailed, storageFull, tooLarge } from '../core/errors.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -32,13 +32,21 @@ export class ArtifactUpload {
     this.bytes += chunk.byteLength;
     if (this.bytes > this.maxBytes) throw tooLarge(`the upload is over the limit of ${this.maxBytes} bytes`);
     this.hash.update(chunk);
-    await this.file.write(chunk);
+    try {
+      await this.file.write(chunk);
+    } catch (err) {
+      throw uploadFailed(err, this.bytes);
+    }
   }
 
   /** Flushes to disk and returns the content hash. */
   async finish(): Promise<{ sha256: string; sizeBytes: number }> {
-    await this.file.sync();
-    await this.file.close();
+    try {
+      await this.file.sync();
+      await this.file.close();
+    } catch (err) {
+      throw uploadFailed(err, this.bytes);
+    }
     this.done = true;
     return { sha256: this.hash.digest('hex'), sizeBytes: this.bytes };
   }
@@ -49,6 +57,14 @@ export class ArtifactUpload {
     this.done = true;
     await rm(this.tmpPath, { force: true });
   }
+}
+
+/** A write error during an upload: storage full (RESOURCE_EXHAUSTED) or another storage failure. */
+function uploadFailed(err: unknown, bytes: number): Error {
+  if (isStorageFull(err)) {
+    return storageFull(`the registry's artifact storage is full: the upload was refused after ${bytes} bytes and nothing was kept`, err);
+  }
+  return storageFailed(`cannot write the upload: ${(err as Error).message}`, err);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -122,6 +138,7 @@ export class ArtifactStore implements ArtifactBackend {
     try {
       return new ArtifactUpload(tmpPath, await open(tmpPath, 'wx'), this.maxBytes);
     } catch (err) {
+      if (isStorageFull(err)) throw storageFull("the registry's artifact storage is full: no upload can start", err);
       throw storageFailed(`cannot write an upload: ${(err as Error).message}`, err);
     }
   }
@@ -143,6 +160,7 @@ export class ArtifactStore implements ArtifactBackend {
       }
     } catch (err) {
       await upload.abort();
+      if (isStorageFull(err)) throw storageFull("the registry's artifact storage is full: the artifact was not stored", err);
       throw storageFailed(`cannot store the artifact: ${(err as Error).message}`, err);
     }
   }

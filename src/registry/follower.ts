@@ -47,11 +47,20 @@ export class RegistryFollower {
     private readonly models: ModelManager,
     private readonly log: Logger,
     private readonly pollMs: number,
+    /** Told whether the registry's store answers (each poll; and at once when a call finds it down). */
+    private readonly onStoreHealth: (ok: boolean) => void = () => undefined,
   ) {}
 
   private readonly onChange = (model: string): void => {
-    void this.sync(model);
+    // '*': the notification channel (re)connected, and changes may have been missed meanwhile.
+    if (model === '*') void this.poll();
+    else void this.sync(model);
   };
+
+  /** A registry call failed because the store is unreachable: say so now, the next poll says when it is back. */
+  storeUnavailable(): void {
+    this.onStoreHealth(false);
+  }
 
   /** Loads what the registry says, then follows it. */
   async start(): Promise<SyncReport> {
@@ -87,9 +96,11 @@ export class RegistryFollower {
     this.polling = true;
     try {
       const { lastId, models } = await this.registry.store.changesSince(this.lastAuditId);
+      this.onStoreHealth(true);
       this.lastAuditId = lastId;
       await Promise.all(models.map((m) => this.sync(m)));
     } catch (err) {
+      this.onStoreHealth(false);
       this.log.warn({ err }, 'registry poll failed; serving what is loaded');
     } finally {
       this.polling = false;

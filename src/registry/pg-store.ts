@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 
-import { alreadyExists, notFound, storageFailed } from '../core/errors.js';
+import { alreadyExists, isStorageFull, notFound, storageFailed, storageFull } from '../core/errors.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
 import { deletionRefused, mergeTags, stageOf } from './records.js';
 import {
@@ -22,6 +22,8 @@ import {
 } from './types.js';
 
 export const NOTIFY_CHANNEL = 'quiver_registry';
+/** What subscribe()'s listener gets after (re)connecting: anything may have changed. */
+export const CATCH_UP = '*';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS quiver_models (
@@ -100,14 +102,30 @@ interface VersionRow {
 type Q = Pick<pg.PoolClient, 'query'>;
 
 /** Connection problems become UNAVAILABLE; everything else passes through. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
+
+/** Connection failures (the server down, restarting, unreachable) become UNAVAILABLE; the rest stay as they are. */
 function mapError(err: unknown): unknown {
   const code = (err as { code?: string }).code;
+  const message = (err as Error).message ?? '';
   if (
-    code !== undefined &&
-    (code.startsWith('08') || code === '57P01' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ENOTFOUND')
+    (code !== undefined && (code.startsWith('08') || UNREACHABLE.has(code))) ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)
   ) {
-    return storageFailed(`the registry database is unavailable: ${(err as Error).message}`, err);
+    return storageFailed(`the registry database is unavailable: ${message}`, err);
   }
+  if (isStorageFull(err)) return storageFull(`the registry database is out of disk space: ${message}`, err);
   return err;
 }
 
@@ -132,7 +150,9 @@ export class PgRegistryStore implements RegistryStore {
   }
 
   async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw mapError(err);
+    });
     try {
       await client.query('SELECT pg_advisory_lock(hashtext($1))', [`quiver:${key}`]);
       try {
@@ -547,6 +567,8 @@ export class PgRegistryStore implements RegistryStore {
       });
       c.connect()
         .then(() => c.query(`LISTEN ${NOTIFY_CHANNEL}`))
+        // Listening (again): changes made while it was not are caught up by the listener.
+        .then(() => listener(CATCH_UP))
         .catch(reconnect);
     };
     connect();

@@ -1,13 +1,15 @@
 /**
  * The registry: validation and the upload flow over a RegistryStore (metadata) and an
  * ArtifactStore (bytes). It emits `change` with the model name after every committed write,
- * so servers in this process follow at once (others poll the store's audit log).
+ * so servers in this process follow at once (others poll the store's audit log). Before a
+ * version becomes Production or Staging or gets an alias, it must pass a trial load in a
+ * child process (trial.ts) unless trial loads are turned off.
  */
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { invalidArgument, notFound } from '../core/errors.js';
+import { invalidArgument, notFound, QuiverError, toQuiverError } from '../core/errors.js';
 import { deriveSignature, type ServingSignature } from '../core/signature.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
 import { readOnnxModelInfo } from '../onnx/model-info.js';
@@ -15,6 +17,7 @@ import { type ArtifactBackend, ArtifactStore } from './artifacts.js';
 import { PgArtifactStore } from './pg-artifacts.js';
 import { PgRegistryStore } from './pg-store.js';
 import { SqliteRegistryStore } from './sqlite-store.js';
+import { type TrialLimits, trialLoad } from './trial.js';
 import {
   type AuditRecord,
   type ModelRecord,
@@ -37,6 +40,12 @@ export interface RegistryOptions {
   /** For s3:// artifacts: the endpoint of an S3-compatible store ('' = AWS) and path-style addressing. */
   readonly s3Endpoint?: string;
   readonly s3ForcePathStyle?: boolean;
+  /** Trial-load a version in a child process before it is promoted (default true). */
+  readonly trialLoad?: boolean;
+  /** The trial's wall-time limit, ms (default 30000). */
+  readonly trialTimeoutMs?: number;
+  /** The trial's resident-memory limit, MiB (default 2048). */
+  readonly trialMaxMemoryMb?: number;
 }
 
 /** The registry's part of the server options. */
@@ -47,6 +56,9 @@ export const registryOptions = (o: {
   artifactUrl: string;
   s3Endpoint: string;
   s3ForcePathStyle: boolean;
+  trialLoad: boolean;
+  trialTimeoutMs: number;
+  trialMaxMemoryMb: number;
 }): RegistryOptions => ({
   dataDir: o.dataDir,
   maxUploadBytes: o.maxUploadBytes,
@@ -54,7 +66,13 @@ export const registryOptions = (o: {
   artifactUrl: o.artifactUrl,
   s3Endpoint: o.s3Endpoint,
   s3ForcePathStyle: o.s3ForcePathStyle,
+  trialLoad: o.trialLoad,
+  trialTimeoutMs: o.trialTimeoutMs,
+  trialMaxMemoryMb: o.trialMaxMemoryMb,
 });
+
+const trialLimits = (o: RegistryOptions): TrialLimits | undefined =>
+  o.trialLoad === false ? undefined : { timeoutMs: o.trialTimeoutMs ?? 30_000, maxMemoryMb: o.trialMaxMemoryMb ?? 2048 };
 
 export interface UploadMetadata {
   readonly modelName: string;
@@ -131,9 +149,17 @@ export function signatureRecord(sig: ServingSignature): SignatureRecord {
 }
 
 export class Registry extends EventEmitter<{ change: [model: string] }> {
+  /** Artifacts (sha256) that passed a trial load in this process; a restart trials again. */
+  private readonly trialPassed = new Set<string>();
+  /** Trials in progress by artifact, so concurrent promotions of the same bytes share one. */
+  private readonly trialRunning = new Map<string, Promise<void>>();
+  private trialCount = 0;
+
   private constructor(
     readonly store: RegistryStore,
     readonly artifacts: ArtifactBackend,
+    /** Undefined when trial loads are off. */
+    private readonly trial: TrialLimits | undefined,
     /** Set for a shared (PostgreSQL) registry: hears of other processes' changes at once. */
     private readonly external?: (listener: (model: string) => void, onError: (err: Error) => void) => () => void,
   ) {
@@ -158,12 +184,12 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     if (url === '') {
       const artifacts = artifactUrl === '' ? new ArtifactStore(localDir, options.maxUploadBytes) : await s3();
       await artifacts.open();
-      return new Registry(new SqliteRegistryStore(join(options.dataDir, 'registry.db')), artifacts);
+      return new Registry(new SqliteRegistryStore(join(options.dataDir, 'registry.db')), artifacts, trialLimits(options));
     }
     const store = await PgRegistryStore.open(url);
     const artifacts = artifactUrl === '' ? new PgArtifactStore(store, localDir, options.maxUploadBytes) : await s3();
     await artifacts.open();
-    return new Registry(store, artifacts, (listener, onError) => store.subscribe(url, listener, onError));
+    return new Registry(store, artifacts, trialLimits(options), (listener, onError) => store.subscribe(url, listener, onError));
   }
 
   /** Changes committed by other processes, as they commit (PostgreSQL only; SQLite is polled). */
@@ -316,8 +342,57 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     if (v !== undefined && (await this.store.artifactUsers(v.sha256)) === 0) await this.artifacts.remove(v.sha256);
   }
 
+  /** Trial processes this registry started (promotions of artifacts that passed before start none). */
+  get trialsRun(): number {
+    return this.trialCount;
+  }
+
+  /**
+   * Resolves once the version's artifact has passed a trial load (in this process, now or
+   * earlier); rejects with the trial's error otherwise. A version that does not exist is left
+   * to the store's own call to report.
+   */
+  private async passTrial(name: string, version: number): Promise<void> {
+    if (this.trial === undefined) return;
+    const v = await this.store.getVersion(name, version);
+    if (v === undefined || this.trialPassed.has(v.sha256)) return;
+    let running = this.trialRunning.get(v.sha256);
+    if (running === undefined) {
+      running = this.runTrial(v, this.trial).finally(() => this.trialRunning.delete(v.sha256));
+      this.trialRunning.set(v.sha256, running);
+    }
+    await running;
+  }
+
+  private async runTrial(v: VersionRecord, limits: TrialLimits): Promise<void> {
+    let path: string;
+    try {
+      path = await this.artifacts.localPath(v.sha256);
+    } catch (err) {
+      // A missing or corrupted artifact (or its store down) cannot be promoted either.
+      const e = toQuiverError(err);
+      throw new QuiverError(e.code, `trial load of model '${v.modelName}' version ${v.version}: ${e.message}`, { cause: err });
+    }
+    this.trialCount++;
+    await trialLoad(
+      {
+        model: v.modelName,
+        version: v.version,
+        path,
+        inputs: v.signature.inputs,
+        outputs: v.signature.outputs.map((o) => o.name),
+      },
+      limits,
+    );
+    this.trialPassed.add(v.sha256);
+  }
+
   async setAlias(name: string, alias: string, version: number, actor: string): Promise<VersionRecord> {
-    const v = await this.store.setAlias(checkName('model_name', name), checkName('alias', alias), checkVersion('version', version), actor);
+    checkName('model_name', name);
+    checkName('alias', alias);
+    checkVersion('version', version);
+    await this.passTrial(name, version);
+    const v = await this.store.setAlias(name, alias, version, actor);
     this.changed(name);
     return v;
   }
@@ -335,14 +410,12 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     description: string | undefined,
     actor: string,
   ): Promise<VersionRecord> {
-    const v = await this.store.transitionStage(
-      checkName('model_name', name),
-      checkVersion('version', version),
-      stage,
-      archiveExisting,
-      checkDescription('description', description),
-      actor,
-    );
+    checkName('model_name', name);
+    checkVersion('version', version);
+    checkDescription('description', description);
+    // Archived and None take a version out of service: only going into service needs a trial.
+    if (stage === 'Production' || stage === 'Staging') await this.passTrial(name, version);
+    const v = await this.store.transitionStage(name, version, stage, archiveExisting, description, actor);
     this.changed(name);
     return v;
   }

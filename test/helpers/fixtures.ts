@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { AttributeProto, AttributeProto_AttributeType, ModelProto } from '../../src/gen/onnx/onnx-ml.js';
 import { buildOnnxModel } from '../../src/onnx/builder.js';
 import { buildDemoModel } from '../../src/onnx/demo-model.js';
 
@@ -123,5 +124,95 @@ export function sumModel(scale = 1): Uint8Array {
       { opType: 'ReduceSum', inputs: ['features', 'axes'], outputs: ['s'], attributes: { keepdims: { i: 1 } } },
       { opType: 'Mul', inputs: ['s', 'scale'], outputs: ['y'] },
     ],
+  });
+}
+
+/**
+ * A model that spins in onnxruntime: x FP32 [N, 1] is broadcast to [N, width], then a Loop
+ * adds 1 to it `trips` times (the default: practically forever) before y = its row sums
+ * [N, 1]. With a small width it hangs the runtime with almost no memory; with a large one
+ * it also holds two [N, width] tensors the whole time (the trip count depends on nothing
+ * constant-foldable, so it runs at session.run, not at load).
+ */
+export function spinModel(width = 4, trips = 1e15): Uint8Array {
+  const body = ModelProto.decode(
+    buildOnnxModel({
+      inputs: [
+        { name: 'i', dtype: 'int64', dims: [] },
+        { name: 'cond', dtype: 'bool', dims: [] },
+        { name: 'v', dtype: 'float32', dims: ['R', 'C'] },
+      ],
+      outputs: [
+        { name: 'cond_out', dtype: 'bool', dims: [] },
+        { name: 'v_out', dtype: 'float32', dims: ['R', 'C'] },
+      ],
+      initializers: [{ name: 'step', dtype: 'float32', dims: [1], values: [1] }],
+      nodes: [
+        { opType: 'Identity', inputs: ['cond'], outputs: ['cond_out'] },
+        { opType: 'Add', inputs: ['v', 'step'], outputs: ['v_out'] },
+      ],
+    }),
+  ).graph!;
+  const outer = ModelProto.decode(
+    buildOnnxModel({
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['N', 1] }],
+      outputs: [{ name: 'y', dtype: 'float32', dims: ['N', 1] }],
+      initializers: [
+        { name: 'shape', dtype: 'int64', dims: [2], values: [1, width] },
+        { name: 'trips', dtype: 'int64', dims: [], values: [BigInt(trips)] },
+        { name: 'keep_going', dtype: 'bool', dims: [], values: [1] },
+        { name: 'axes', dtype: 'int64', dims: [1], values: [1] },
+      ],
+      nodes: [
+        { opType: 'Expand', inputs: ['x', 'shape'], outputs: ['wide'] },
+        { opType: 'Loop', inputs: ['trips', 'keep_going', 'wide'], outputs: ['spun'] },
+        { opType: 'ReduceSum', inputs: ['spun', 'axes'], outputs: ['y'], attributes: { keepdims: { i: 1 } } },
+      ],
+      metadata: { 'quiver.task': 'regression' },
+    }),
+  );
+  const loop = outer.graph!.node.find((n) => n.opType === 'Loop')!;
+  loop.attribute.push({ ...AttributeProto.fromPartial({ name: 'body' }), type: AttributeProto_AttributeType.GRAPH, g: body });
+  return ModelProto.encode(outer).finish();
+}
+
+/**
+ * A model that crashes onnxruntime-node (1.30) outright: INT32_MIN / (x - 1) is an integer
+ * division overflow for x = 0 (the trial's sample input), which traps (SIGFPE) on x86-64;
+ * onnxruntime checks integer division by zero, not this.
+ */
+export function divOverflowModel(): Uint8Array {
+  return buildOnnxModel({
+    inputs: [{ name: 'x', dtype: 'int32', dims: ['N', 1] }],
+    outputs: [{ name: 'y', dtype: 'int32', dims: ['N', 1] }],
+    initializers: [
+      { name: 'one', dtype: 'int32', dims: [1], values: [1] },
+      { name: 'min', dtype: 'int32', dims: [1], values: [-2147483648] },
+    ],
+    nodes: [
+      { opType: 'Sub', inputs: ['x', 'one'], outputs: ['m1'] },
+      { opType: 'Div', inputs: ['min', 'm1'], outputs: ['y'] },
+    ],
+  });
+}
+
+/** Loads fine but fails at run time: a [N, 3] input reshaped to [-1, 5] (onnxruntime refuses for N = 1). */
+export function reshapeMismatchModel(): Uint8Array {
+  return buildOnnxModel({
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['N', 3] }],
+    outputs: [{ name: 'y', dtype: 'float32', dims: ['M', 5] }],
+    initializers: [{ name: 'shape', dtype: 'int64', dims: [2], values: [-1, 5] }],
+    nodes: [{ opType: 'Reshape', inputs: ['x', 'shape'], outputs: ['y'] }],
+    metadata: { 'quiver.task': 'regression' },
+  });
+}
+
+/** Passes the registry's checks (a valid graph, a servable signature) but onnxruntime has no such operator. */
+export function unknownOpModel(): Uint8Array {
+  return buildOnnxModel({
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['N', 2] }],
+    outputs: [{ name: 'y', dtype: 'float32', dims: ['N', 2] }],
+    nodes: [{ opType: 'Frobnicate', inputs: ['x'], outputs: ['y'] }],
+    metadata: { 'quiver.task': 'regression' },
   });
 }

@@ -13,11 +13,17 @@ export interface Child {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the CLI and resolves once it logs 'quiver serving' (with its port). */
-export function startCli(args: string[], env: Record<string, string> = {}): Promise<Child> {
+/**
+ * Starts the CLI and resolves once it logs 'quiver serving' (with its port). `wrap` is a
+ * command that runs it (e.g. `unshare ... sh -c '...; exec "$@"' sh`), execing node in the end
+ * so that the child's pid stays the server's.
+ */
+export function startCli(args: string[], env: Record<string, string> = {}, wrap: readonly string[] = []): Promise<Child> {
+  const [file, ...pre] = wrap.length === 0 ? [process.execPath] : [...wrap, process.execPath];
   const proc = spawn(
-    process.execPath,
+    file!,
     [
+      ...pre,
       '--import',
       'tsx',
       'src/cli/bin.ts',

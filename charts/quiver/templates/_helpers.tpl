@@ -66,9 +66,131 @@ app.kubernetes.io/part-of: quiver
 {{- required "registry.postgres.existingSecret is required when registry.backend is postgres: the name of an existing Secret whose key registry.postgres.secretKey holds the DSN (postgres://USER:PASSWORD@HOST:5432/DB)" (tpl .Values.registry.postgres.existingSecret .) }}
 {{- end }}
 
-{{/* The Secret holding the API tokens. */}}
+{{/* The Secret holding the API tokens (its name may use templates). */}}
 {{- define "quiver.authSecret" -}}
-{{- required "auth.existingSecret is required when auth.enabled is true: the name of an existing Secret whose key auth.secretKey holds the tokens" (tpl .Values.auth.existingSecret .) }}
+{{- required "auth.existingSecret is required when auth.enabled is true: the name of an existing Secret whose key auth.secretKey holds the tokens file (one `name scopes token` per line)" (tpl .Values.auth.existingSecret .) }}
+{{- end }}
+
+{{/* Where the tokens Secret is mounted, and the tokens file in it (QUIVER_AUTH_TOKENS_FILE). */}}
+{{- define "quiver.authDir" -}}/etc/quiver/auth{{- end }}
+{{- define "quiver.authTokensFile" -}}{{ include "quiver.authDir" . }}/tokens{{- end }}
+
+{{/* Where the TLS files are mounted: tls.crt, tls.key, ca.crt, and the probes' client pair. */}}
+{{- define "quiver.tlsDir" -}}/etc/quiver/tls{{- end }}
+{{- define "quiver.probeTlsDir" -}}/etc/quiver/probe-tls{{- end }}
+
+{{/* The Secret holding the server's certificate and key (its name may use templates). */}}
+{{- define "quiver.tlsSecret" -}}
+{{- required "tls.existingSecret is required when tls.enabled is true: the name of an existing kubernetes.io/tls Secret (keys tls.certKey and tls.keyKey)" (tpl .Values.tls.existingSecret .) }}
+{{- end }}
+
+{{/*
+True (non-empty) when the registry plane listens on 0.0.0.0 for other pods: registry.listen
+cluster, or auto with API tokens (auth.enabled) or registry.insecure. The server refuses a
+non-loopback registry with no tokens unless insecureRegistry, and so does the chart.
+*/}}
+{{- define "quiver.registryInCluster" -}}
+{{- $listen := .Values.registry.listen | default "auto" }}
+{{- if eq $listen "cluster" }}
+{{- if not (or .Values.auth.enabled .Values.registry.insecure) }}
+{{- fail "registry.listen=cluster serves the registry plane to other pods, which needs API tokens: set auth.enabled with auth.existingSecret (or registry.insecure=true, never in production), or registry.listen=pod" }}
+{{- end }}true
+{{- else if and (eq $listen "auto") (or .Values.auth.enabled .Values.registry.insecure) }}true
+{{- end }}
+{{- end }}
+
+{{/*
+The `quiver health` flags that reach this pod's server over TLS: --tls, and with mTLS the
+client certificate (probeClientCert's, or the server's own).
+*/}}
+{{- define "quiver.healthTlsArgs" -}}
+{{- if .Values.tls.enabled }}
+- --tls
+{{- if .Values.tls.clientAuth }}
+{{- $dir := include "quiver.tlsDir" . }}
+{{- if .Values.tls.probeClientCert.existingSecret }}
+{{- $dir = include "quiver.probeTlsDir" . }}
+{{- end }}
+- --tls-client-cert
+- {{ printf "%s/tls.crt" $dir }}
+- --tls-client-key
+- {{ printf "%s/tls.key" $dir }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The TLS volumes (server certificate, client CA, the probes' client pair), for the Deployment
+and the `helm test` pod. Secret files are 0440 (288): readable by fsGroup, not by others.
+*/}}
+{{- define "quiver.tlsVolumes" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  projected:
+    defaultMode: 288
+    sources:
+      - secret:
+          name: {{ include "quiver.tlsSecret" . }}
+          items:
+            - key: {{ .Values.tls.certKey }}
+              path: tls.crt
+            - key: {{ .Values.tls.keyKey }}
+              path: tls.key
+      {{- if .Values.tls.clientCa.enabled }}
+      - secret:
+          name: {{ default (include "quiver.tlsSecret" .) (tpl .Values.tls.clientCa.existingSecret .) }}
+          items:
+            - key: {{ .Values.tls.clientCa.key }}
+              path: ca.crt
+      {{- end }}
+{{- if and .Values.tls.clientAuth .Values.tls.probeClientCert.existingSecret }}
+- name: probe-tls
+  secret:
+    secretName: {{ tpl .Values.tls.probeClientCert.existingSecret . }}
+    defaultMode: 288
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "quiver.tlsVolumeMounts" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ include "quiver.tlsDir" . }}
+  readOnly: true
+{{- if and .Values.tls.clientAuth .Values.tls.probeClientCert.existingSecret }}
+- name: probe-tls
+  mountPath: {{ include "quiver.probeTlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Server options the chart sets itself, by variable name, with the value that sets each: a
+config.* key (in any spelling that maps to the same QUIVER_* variable) or an extraEnv entry
+naming one fails the render.
+*/}}
+{{- define "quiver.reservedEnv" -}}
+QUIVER_GRPC_PORT: ports.grpc
+QUIVER_HTTP_PORT: ports.http
+QUIVER_METRICS_PORT: ports.metrics
+QUIVER_REGISTRY_PORT: ports.registry
+QUIVER_DATA_DIR: persistence.mountPath
+QUIVER_REGISTRY_URL: registry.backend and registry.postgres.existingSecret
+QUIVER_REGISTRY_HOST: registry.listen (0.0.0.0 only with auth.enabled or registry.insecure)
+QUIVER_INSECURE_REGISTRY: registry.insecure
+QUIVER_AUTH_TOKENS: auth.existingSecret (tokens never go in values)
+QUIVER_AUTH_TOKENS_FILE: auth.existingSecret, mounted read-only
+QUIVER_AUTH_INFERENCE: auth.inference
+QUIVER_TLS_CERT: tls.existingSecret
+QUIVER_TLS_KEY: tls.existingSecret
+QUIVER_TLS_CLIENT_CA: tls.clientCa
+QUIVER_TLS_CLIENT_AUTH: tls.clientAuth
 {{- end }}
 
 {{/* A values-file scalar as a string: integers without an exponent (1000000, not 1e+06). */}}

@@ -1,0 +1,81 @@
+/**
+ * The trial-load child process (see trial.ts): loads one artifact into onnxruntime with the
+ * server's fixed session options, runs it once on a sample input built from its signature
+ * (dynamic dimensions 1, zeros), reports over IPC and exits. Whatever the model does to
+ * this process (crash, hang, memory) stays in this process.
+ */
+import { Worker } from 'node:worker_threads';
+
+import ort from 'onnxruntime-node';
+
+import { allocate, elementCount } from '../core/tensor.js';
+import type { TrialJob, TrialReport } from './trial.js';
+
+/**
+ * Fixed by the server, never by the model or the uploader: the CPU provider only, no
+ * custom-op libraries, no profiling output, no optimized-model file. The same threading and
+ * optimization as the inference workers (worker.ts), so what passes here loads there.
+ */
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  executionProviders: ['cpu'],
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+  enableProfiling: false,
+  logSeverityLevel: 3,
+};
+
+const job = JSON.parse(process.argv[2] ?? '{}') as TrialJob;
+
+// The main thread can be stuck inside onnxruntime for good, so the watchdog is a thread of
+// its own: it kills this process once the parent is gone (this process was re-parented, maybe
+// before it even started) or
+// the deadline has passed, so no trial outlives the server that started it.
+const watchdog = new Worker(
+  `const { workerData } = require('node:worker_threads');
+  const deadline = Date.now() + workerData.ms;
+  setInterval(() => {
+    if (process.ppid !== workerData.ppid || Date.now() > deadline) process.kill(process.pid, 'SIGKILL');
+  }, 100);`,
+  { eval: true, workerData: { ppid: job.parentPid, ms: job.watchdogMs } },
+);
+watchdog.unref();
+
+const maxRssMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+async function trial(): Promise<TrialReport> {
+  const t0 = performance.now();
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(job.path, SESSION_OPTIONS);
+  } catch (err) {
+    return { ok: false, stage: 'load', message: (err as Error).message, maxRssMb: maxRssMb() };
+  }
+  const t1 = performance.now();
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of job.inputs) {
+    const dims = (input.dims ?? [1]).map((d) => (d < 0 ? 1 : d));
+    feeds[input.name] = new ort.Tensor(input.dtype, allocate(input.dtype, elementCount(dims)) as ort.Tensor.DataType, dims);
+  }
+  try {
+    const out = await session.run(feeds, [...job.outputs]);
+    const t2 = performance.now();
+    return {
+      ok: true,
+      loadMs: Math.round(t1 - t0),
+      runMs: Math.round(t2 - t1),
+      maxRssMb: maxRssMb(),
+      outputs: Object.entries(out).map(([name, t]) => ({ name, type: t.type, dims: [...t.dims] })),
+    };
+  } catch (err) {
+    return { ok: false, stage: 'run', message: (err as Error).message, maxRssMb: maxRssMb() };
+  }
+}
+
+const report = await trial();
+if (process.send === undefined) {
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  process.exit(0);
+}
+process.send(report, () => process.exit(0));
