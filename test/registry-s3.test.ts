@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import S3rver from 's3rver';
 
@@ -16,7 +17,7 @@ import { resolveOptions } from '../src/config/options.js';
 import { type Backend, BACKENDS } from './helpers/backends.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, regressorModel, tmp } from './helpers/fixtures.js';
 import { Registry } from './helpers/registry.js';
-import { type Running, startServer } from './helpers/server.js';
+import { grpcError, type Running, startServer } from './helpers/server.js';
 
 // s3rver's default credentials; the SDK reads them from the environment like any AWS credentials.
 process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
@@ -107,7 +108,7 @@ s3Test(
 );
 
 s3Test(
-  'an object changed in the bucket is detected and not served: the previous Production version keeps serving',
+  'an object changed in the bucket is detected and cannot be promoted: the previous Production version keeps serving',
   async (t, srv, reg, s3dir) => {
     await reg.upload({ modelName: 'risk' }, demoModel());
     await reg.call('transitionStage', { modelName: 'risk', version: 1, stage: Stage.STAGE_PRODUCTION });
@@ -117,10 +118,14 @@ s3Test(
     const damaged = readFileSync(file);
     damaged[damaged.length - 3] = (damaged[damaged.length - 3] as number) ^ 0xff;
     writeFileSync(file, damaged);
-    await reg.call('transitionStage', { modelName: 'risk', version: 2, stage: Stage.STAGE_PRODUCTION });
-    const reload = await reg.call<{ failures: Array<{ version: number; message: string }> }>('reloadModel', { modelName: 'risk' });
-    t.is(reload.failures.length, 1);
-    t.regex(reload.failures[0]!.message, /is corrupted: its content hashes to/);
+    // The trial load before promotion fetches and verifies the object: the promotion is refused.
+    const refused = await grpcError(reg.call('transitionStage', { modelName: 'risk', version: 2, stage: Stage.STAGE_PRODUCTION }));
+    t.is(refused.code, grpc.status.FAILED_PRECONDITION);
+    t.regex(refused.details, /^trial load of model 'risk' version 2: artifact [0-9a-f]{64} is corrupted: its content hashes to/);
+    const v = await reg.call<{ version: { stage: Stage } }>('getVersion', { modelName: 'risk', version: '2' });
+    t.is(v.version.stage, Stage.STAGE_NONE);
+    const reload = await reg.call<{ failures: unknown[] }>('reloadModel', { modelName: 'risk' });
+    t.deepEqual(reload.failures, []);
     for (let i = 0; i < 10; i++) t.is(await served(srv, 'risk'), '1');
   },
 );

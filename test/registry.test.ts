@@ -299,34 +299,41 @@ backendTest(
   },
 );
 
-backendTest('a corrupted artifact is detected and not served: the previous Production version keeps serving', async (t, backend) => {
-  const dataDir = tmp('quiver-data-');
-  await withServer(
-    t,
-    backend,
-    async (srv, reg, url) => {
-      await reg.upload({ modelName: 'risk' }, demoModel());
-      await reg.call('transitionStage', { modelName: 'risk', version: 1, stage: Stage.STAGE_PRODUCTION });
-      const v2 = (await reg.upload({ modelName: 'risk' }, sumModel())).version!;
-      await eventually(async () => (await predictDefault(srv, 'risk').catch(() => undefined))?.modelVersion === '1');
-      // Flip bytes of version 2's stored artifact (the file, or its rows), then promote it.
-      const bytes = Buffer.from(sumModel());
-      bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0xff;
-      if (backend.name === 'sqlite') writeFileSync(join(dataDir, 'artifacts', 'sha256', v2.sha256.slice(0, 2), `${v2.sha256}.onnx`), bytes);
-      else await sql(url, 'UPDATE quiver_artifact_chunks SET data = $1 WHERE sha256 = $2', [bytes, v2.sha256]);
-      await reg.call('transitionStage', { modelName: 'risk', version: 2, stage: Stage.STAGE_PRODUCTION });
-      const reload = await reg.call<{ failures: Array<{ version: number; message: string }> }>('reloadModel', { modelName: 'risk' });
-      t.is(reload.failures.length, 1);
-      t.is(reload.failures[0]!.version, 2);
-      t.regex(reload.failures[0]!.message, /is corrupted: its content hashes to/);
-      for (let i = 0; i < 20; i++) t.is((await predictDefault(srv, 'risk')).modelVersion, '1');
-      t.true(srv.server.follower!.stats.loadFailures >= 1);
-      const dl = await grpcError(reg.download('risk', '2'));
-      t.is(dl.code, grpc.status.FAILED_PRECONDITION);
-    },
-    { dataDir },
-  );
-});
+// With trial loads on (the default), a corrupted artifact cannot even be promoted (registry-s3
+// and trial tests); here they are off, so the promotion goes through and the server's own
+// check at load time (which also guards restarts and reloads) must catch it.
+backendTest(
+  'a corrupted artifact is detected at load and not served: the previous Production version keeps serving',
+  async (t, backend) => {
+    const dataDir = tmp('quiver-data-');
+    await withServer(
+      t,
+      backend,
+      async (srv, reg, url) => {
+        await reg.upload({ modelName: 'risk' }, demoModel());
+        await reg.call('transitionStage', { modelName: 'risk', version: 1, stage: Stage.STAGE_PRODUCTION });
+        const v2 = (await reg.upload({ modelName: 'risk' }, sumModel())).version!;
+        await eventually(async () => (await predictDefault(srv, 'risk').catch(() => undefined))?.modelVersion === '1');
+        // Flip bytes of version 2's stored artifact (the file, or its rows), then promote it.
+        const bytes = Buffer.from(sumModel());
+        bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0xff;
+        if (backend.name === 'sqlite')
+          writeFileSync(join(dataDir, 'artifacts', 'sha256', v2.sha256.slice(0, 2), `${v2.sha256}.onnx`), bytes);
+        else await sql(url, 'UPDATE quiver_artifact_chunks SET data = $1 WHERE sha256 = $2', [bytes, v2.sha256]);
+        await reg.call('transitionStage', { modelName: 'risk', version: 2, stage: Stage.STAGE_PRODUCTION });
+        const reload = await reg.call<{ failures: Array<{ version: number; message: string }> }>('reloadModel', { modelName: 'risk' });
+        t.is(reload.failures.length, 1);
+        t.is(reload.failures[0]!.version, 2);
+        t.regex(reload.failures[0]!.message, /is corrupted: its content hashes to/);
+        for (let i = 0; i < 20; i++) t.is((await predictDefault(srv, 'risk')).modelVersion, '1');
+        t.true(srv.server.follower!.stats.loadFailures >= 1);
+        const dl = await grpcError(reg.download('risk', '2'));
+        t.is(dl.code, grpc.status.FAILED_PRECONDITION);
+      },
+      { dataDir, trialLoad: false },
+    );
+  },
+);
 
 backendTest('promotion under continuous load: zero failed requests, and the answering version changes', async (t, backend) => {
   await withServer(t, backend, async (srv, reg) => {

@@ -77,7 +77,9 @@ test.serial(
       );
       await sleep(300);
 
-      // Promote version 2 through replica 1.
+      // Version 2 goes to Staging first, as in the blueprint (its trial load happens there),
+      // then is promoted to Production through replica 1.
+      await registries[1]!.call('transitionStage', { modelName: 'fraud', version: 2, stage: Stage.STAGE_STAGING });
       const promotedAt = Date.now();
       await registries[1]!.call('transitionStage', {
         modelName: 'fraud',
