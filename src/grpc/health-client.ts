@@ -8,16 +8,20 @@ export interface HealthClient extends grpc.Client {
   watch(req: { service: string }): grpc.ClientReadableStream<{ status: string }>;
 }
 
-type HealthConstructor = new (address: string, creds: grpc.ChannelCredentials) => HealthClient;
+type HealthConstructor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => HealthClient;
 let constructor: HealthConstructor | undefined;
 
-export function healthClient(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): HealthClient {
+export function healthClient(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+): HealthClient {
   if (constructor === undefined) {
     const definition = protoLoader.loadSync(protoPath, { keepCase: true, enums: String, defaults: true });
     const pkg = grpc.loadPackageDefinition(definition) as unknown as { grpc: { health: { v1: { Health: HealthConstructor } } } };
     constructor = pkg.grpc.health.v1.Health;
   }
-  return new constructor(address, credentials);
+  return new constructor(address, credentials, options);
 }
 
 export function check(client: HealthClient, service: string, timeoutMs = 3000): Promise<string> {
@@ -32,8 +36,9 @@ export async function checkHealth(
   service: string,
   timeoutMs: number,
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
 ): Promise<string> {
-  const client = healthClient(address, credentials);
+  const client = healthClient(address, credentials, options);
   try {
     return await check(client, service, timeoutMs);
   } finally {
