@@ -129,8 +129,54 @@ test('overload: a full queue sheds with RESOURCE_EXHAUSTED and a retry pushback,
   }
 });
 
+test('overload by waiting time: while the queue stands new requests are shed at once, and none runs after waiting over maxQueueWaitMs', async (t) => {
+  const WAIT_MS = 100;
+  const srv = await startServer({ models: [`slow=${slowPath}`], maxBatchRows: 1, maxQueueWaitMs: WAIT_MS, retryPushbackMs: 75 });
+  try {
+    const model = srv.server.core.models.resolve('slow', '');
+    // 2000 single-row requests of ~2 ms each at once: several seconds of work for the workers.
+    const settled = await Promise.allSettled(
+      Array.from({ length: 2000 }, (_, i) => srv.client.predict({ modelName: 'slow', features: slowFeatures(i) })),
+    );
+    const shed = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as grpc.ServiceError);
+    const ok = settled.filter((s) => s.status === 'fulfilled').length;
+    t.true(ok > 0, 'some are served');
+    const admission = /^model 'slow' version 1: overloaded \(requests wait over 50 ms in its queue, maxQueueWaitMs 100\); retry later$/;
+    const waited = /^model 'slow' version 1: waited \d+ ms in the queue, over maxQueueWaitMs 100; retry later$/;
+    for (const e of shed) {
+      t.is(e.code, grpc.status.RESOURCE_EXHAUSTED, e.details);
+      t.true(admission.test(e.details) || waited.test(e.details), e.details);
+      t.deepEqual(e.metadata.get('grpc-retry-pushback-ms'), ['75']);
+    }
+    // Most of the excess is refused on arrival, without waiting its turn.
+    const atOnce = shed.filter((e) => admission.test(e.details)).length;
+    t.true(atOnce > shed.length / 2, `${atOnce} of ${shed.length} shed on arrival`);
+    t.is(model.batcher.stats.shed, shed.length);
+    t.is(model.batcher.stats.rows, ok);
+    // What ran had waited at most maxQueueWaitMs (plus the hop to a worker): the queue-wait
+    // histogram has every observation at or under 250 ms.
+    const metrics = await (await fetch(`${srv.http}/metrics`)).text();
+    const bucket = (le: string): number =>
+      Number(
+        new RegExp(
+          `^quiver_queue_wait_seconds_bucket\\{(?=[^}]*model="slow")(?=[^}]*le="${le.replace('+', '\\+')}")[^}]*\\} (\\d+)$`,
+          'm',
+        ).exec(metrics)?.[1],
+      );
+    t.is(bucket('+Inf'), ok - model.batcher.stats.inlineRuns);
+    t.is(bucket('0.25'), bucket('+Inf'));
+    // Once the queue has drained, requests are accepted again.
+    t.is(model.batcher.queuedRows, 0);
+    const after = await srv.client.predict({ modelName: 'slow', features: slowFeatures(1) });
+    t.is(after.modelName, 'slow');
+  } finally {
+    await srv.close();
+  }
+});
+
 test('a request whose deadline passes in the queue is dropped before inference: DEADLINE_EXCEEDED', async (t) => {
-  const srv = await startServer({ models: [`slow=${slowPath}`], maxBatchRows: 1 });
+  // No waiting-time limit here: the 300 requests ahead of it must all run.
+  const srv = await startServer({ models: [`slow=${slowPath}`], maxBatchRows: 1, maxQueueWaitMs: 0 });
   try {
     const model = srv.server.core.models.resolve('slow', '');
     // 300 single-row batches of ~2 ms each queue ahead of it; its deadline is 200 ms away.

@@ -30,6 +30,7 @@ export interface Options {
   readonly maxBatchRows: number;
   readonly maxQueueDelayUs: number;
   readonly maxQueueRows: number;
+  readonly maxQueueWaitMs: number;
   readonly maxRequestRows: number;
   readonly retryPushbackMs: number;
   readonly rejectNonFinite: boolean;
@@ -179,6 +180,15 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     default: () => 8192,
     unit: 'rows',
     doc: 'rows waiting per model version before requests are shed with RESOURCE_EXHAUSTED',
+  },
+  {
+    key: 'maxQueueWaitMs',
+    kind: 'int',
+    min: 0,
+    max: 600_000,
+    default: () => 1000,
+    unit: 'ms',
+    doc: 'the longest a request may wait in a model version queue: one that waited longer is shed with RESOURCE_EXHAUSTED instead of run, and while requests leave the queue after more than half of it, new ones are shed at once (0 = no limit; deadlines still apply)',
   },
   {
     key: 'maxRequestRows',

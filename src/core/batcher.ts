@@ -18,6 +18,8 @@ import type { RunResult, WireTensor } from './worker-protocol.js';
 export interface BatchLimits {
   readonly maxBatchRows: number;
   readonly maxQueueRows: number;
+  /** The longest a request may wait in the queue (0 = no limit); see submit() and drop(). */
+  readonly maxQueueWaitMs: number;
   readonly maxQueueDelayUs: number;
   readonly retryPushbackMs: number;
 }
@@ -102,6 +104,11 @@ export class Batcher {
   private timerAt = Infinity;
   private drainWaiters: Array<() => void> = [];
   private inline: InlineRunner | null = null;
+  /**
+   * Set when the last request taken from the queue had waited more than half of
+   * maxQueueWaitMs: a standing queue, so new requests are shed at once until it empties.
+   */
+  private standing = false;
   /** Whether validated requests can differ in non-batch dimensions (some input has a dynamic one). */
   private readonly ragged: boolean;
   readonly stats: BatcherStats = { batches: 0, rows: 0, inlineRuns: 0, shed: 0, deadlineDropped: 0, cancelledDropped: 0, retried: 0 };
@@ -151,6 +158,19 @@ export class Batcher {
       this.stats.deadlineDropped++;
       this.spec.observer.dropped('deadline');
       return Promise.reject(deadlineExceeded(`deadline exceeded before ${this.spec.label} could queue the request`));
+    }
+    // Admission by waiting time (CoDel's idea, as in Facebook's and Envoy's RPC queues): while
+    // the queue stands, a new request would wait too long, so it is refused now, in
+    // microseconds, rather than after its wait; accepted requests keep a bounded latency.
+    if (this.standing && this.queuedRowsCount > 0) {
+      this.stats.shed++;
+      this.spec.observer.dropped('shed');
+      return Promise.reject(
+        queueFull(
+          `${this.spec.label}: overloaded (requests wait over ${Math.round(this.limits.maxQueueWaitMs / 2)} ms in its queue, maxQueueWaitMs ${this.limits.maxQueueWaitMs}); retry later`,
+          this.limits.retryPushbackMs,
+        ),
+      );
     }
     if (this.queuedRowsCount + rows > this.limits.maxQueueRows && this.queuedRowsCount > 0) {
       this.stats.shed++;
@@ -254,6 +274,7 @@ export class Batcher {
       p.taken = true;
       p.offCancel();
       this.queuedRowsCount -= p.rows;
+      this.standing = this.limits.maxQueueWaitMs > 0 && now - p.enqueuedAt > this.limits.maxQueueWaitMs / 2;
       if (batch.length === 0) shapeKey = p.shapeKey;
       batch.push(p);
       rows += p.rows;
@@ -404,6 +425,22 @@ export class Batcher {
       this.stats.deadlineDropped++;
       this.spec.observer.dropped('deadline');
       settle(p, deadlineExceeded(`deadline exceeded after ${Math.round(now - p.enqueuedAt)} ms in the ${this.spec.label} queue`));
+      return true;
+    }
+    const waited = now - p.enqueuedAt;
+    if (this.limits.maxQueueWaitMs > 0 && waited > this.limits.maxQueueWaitMs) {
+      p.taken = true;
+      this.queuedRowsCount -= p.rows;
+      this.standing = true;
+      this.stats.shed++;
+      this.spec.observer.dropped('shed');
+      settle(
+        p,
+        queueFull(
+          `${this.spec.label}: waited ${Math.round(waited)} ms in the queue, over maxQueueWaitMs ${this.limits.maxQueueWaitMs}; retry later`,
+          this.limits.retryPushbackMs,
+        ),
+      );
       return true;
     }
     return false;
