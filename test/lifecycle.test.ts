@@ -82,7 +82,25 @@ test('a server that cannot load a configured model fails to start with a clear e
 });
 
 test('SIGTERM with 200 requests in flight: every one completes, then the process exits 0', async (t) => {
-  const child = await startCli(['--model', `slow=${slowPath}`, '--max-batch-rows', '1', '--workers', '1', '--log-level', 'info']);
+  // 200 streams on one connection (the default allows 100: the rest would wait in the
+  // client), and no shedding by waiting time: every one of the 200 must reach the server and
+  // be answered.
+  const child = await startCli([
+    '--model',
+    `slow=${slowPath}`,
+    '--max-batch-rows',
+    '1',
+    '--workers',
+    '1',
+    '--max-concurrent-streams',
+    '1000',
+    '--max-queue-wait-ms',
+    '0',
+    '--queue-target-ms',
+    '0',
+    '--log-level',
+    'info',
+  ]);
   const client = new Client(`127.0.0.1:${child.port}`);
   let first!: () => void;
   const firstDone = new Promise<void>((r) => (first = r));
@@ -129,9 +147,15 @@ test('overload: a full queue sheds with RESOURCE_EXHAUSTED and a retry pushback,
   }
 });
 
-test('overload by waiting time: while the queue stands new requests are shed at once, and none runs after waiting over maxQueueWaitMs', async (t) => {
+test('overload by waiting time: while the queue stands (queueTargetMs) new requests are shed at once, and none runs after waiting over maxQueueWaitMs', async (t) => {
   const WAIT_MS = 100;
-  const srv = await startServer({ models: [`slow=${slowPath}`], maxBatchRows: 1, maxQueueWaitMs: WAIT_MS, retryPushbackMs: 75 });
+  const srv = await startServer({
+    models: [`slow=${slowPath}`],
+    maxBatchRows: 1,
+    maxQueueWaitMs: WAIT_MS,
+    queueTargetMs: 20,
+    retryPushbackMs: 75,
+  });
   try {
     const model = srv.server.core.models.resolve('slow', '');
     // 2000 single-row requests of ~2 ms each at once: several seconds of work for the workers.
@@ -141,7 +165,8 @@ test('overload by waiting time: while the queue stands new requests are shed at 
     const shed = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as grpc.ServiceError);
     const ok = settled.filter((s) => s.status === 'fulfilled').length;
     t.true(ok > 0, 'some are served');
-    const admission = /^model 'slow' version 1: overloaded \(requests wait over 50 ms in its queue, maxQueueWaitMs 100\); retry later$/;
+    // Standing above 20 ms (queueTargetMs; single-row batches of ~2 ms here).
+    const admission = /^model 'slow' version 1: overloaded \(requests wait over 20 ms in its queue\); retry later$/;
     const waited = /^model 'slow' version 1: waited \d+ ms in the queue, over maxQueueWaitMs 100; retry later$/;
     for (const e of shed) {
       t.is(e.code, grpc.status.RESOURCE_EXHAUSTED, e.details);
@@ -176,7 +201,13 @@ test('overload by waiting time: while the queue stands new requests are shed at 
 
 test('a request whose deadline passes in the queue is dropped before inference: DEADLINE_EXCEEDED', async (t) => {
   // No waiting-time limit here: the 300 requests ahead of it must all run.
-  const srv = await startServer({ models: [`slow=${slowPath}`], maxBatchRows: 1, maxQueueWaitMs: 0 });
+  const srv = await startServer({
+    models: [`slow=${slowPath}`],
+    maxBatchRows: 1,
+    maxQueueWaitMs: 0,
+    queueTargetMs: 0,
+    maxConcurrentStreams: 1000,
+  });
   try {
     const model = srv.server.core.models.resolve('slow', '');
     // 300 single-row batches of ~2 ms each queue ahead of it; its deadline is 200 ms away.

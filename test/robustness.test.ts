@@ -1,3 +1,5 @@
+import http2 from 'node:http2';
+
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 
@@ -304,4 +306,23 @@ test('a BatchPredict over the instance limit is refused while decoding, before i
   } finally {
     await srv.close();
   }
+});
+
+test('each connection may carry 100 streams at once by default (maxConcurrentStreams): more wait in the client', async (t) => {
+  const read = async (flags: Record<string, unknown>): Promise<number | undefined> => {
+    const srv = await startServer({ models: [`production-model=${demoPath}`], ...flags });
+    const session = http2.connect(`http://${srv.address}`);
+    try {
+      const settings = await new Promise<http2.Settings>((resolve, reject) => {
+        session.once('remoteSettings', resolve);
+        session.once('error', reject);
+      });
+      return settings.maxConcurrentStreams;
+    } finally {
+      session.destroy();
+      await srv.close();
+    }
+  };
+  t.is(await read({}), 100);
+  t.is(await read({ maxConcurrentStreams: 1000 }), 1000);
 });

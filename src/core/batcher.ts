@@ -20,6 +20,8 @@ export interface BatchLimits {
   readonly maxQueueRows: number;
   /** The longest a request may wait in the queue (0 = no limit); see submit() and drop(). */
   readonly maxQueueWaitMs: number;
+  /** Waiting above this (or one batch run time, if longer) means a standing queue; see submit(). */
+  readonly queueTargetMs: number;
   readonly maxQueueDelayUs: number;
   readonly retryPushbackMs: number;
 }
@@ -105,10 +107,12 @@ export class Batcher {
   private drainWaiters: Array<() => void> = [];
   private inline: InlineRunner | null = null;
   /**
-   * Set when the last request taken from the queue had waited more than half of
-   * maxQueueWaitMs: a standing queue, so new requests are shed at once until it empties.
+   * Set when the last request taken from the queue had waited more than the target (see
+   * standingAfterMs): a standing queue, so new requests are shed at once until it empties.
    */
   private standing = false;
+  /** Batch run time on a worker, ms (EWMA): waiting for the batch ahead is normal. */
+  private runMsEwma = 0;
   /** Whether validated requests can differ in non-batch dimensions (some input has a dynamic one). */
   private readonly ragged: boolean;
   readonly stats: BatcherStats = { batches: 0, rows: 0, inlineRuns: 0, shed: 0, deadlineDropped: 0, cancelledDropped: 0, retried: 0 };
@@ -167,7 +171,7 @@ export class Batcher {
       this.spec.observer.dropped('shed');
       return Promise.reject(
         queueFull(
-          `${this.spec.label}: overloaded (requests wait over ${Math.round(this.limits.maxQueueWaitMs / 2)} ms in its queue, maxQueueWaitMs ${this.limits.maxQueueWaitMs}); retry later`,
+          `${this.spec.label}: overloaded (requests wait over ${Math.round(this.standingAfterMs())} ms in its queue); retry later`,
           this.limits.retryPushbackMs,
         ),
       );
@@ -274,13 +278,25 @@ export class Batcher {
       p.taken = true;
       p.offCancel();
       this.queuedRowsCount -= p.rows;
-      this.standing = this.limits.maxQueueWaitMs > 0 && now - p.enqueuedAt > this.limits.maxQueueWaitMs / 2;
+      this.standing = now - p.enqueuedAt > this.standingAfterMs();
       if (batch.length === 0) shapeKey = p.shapeKey;
       batch.push(p);
       rows += p.rows;
     }
     this.compact();
     return batch.length === 0 ? null : batch;
+  }
+
+  /**
+   * The waiting time above which the queue stands: queueTargetMs, or one batch run time when
+   * that is longer (waiting for the batch ahead to finish is not overload), at most half of
+   * maxQueueWaitMs; Infinity when both limits are off.
+   */
+  private standingAfterMs(): number {
+    const { queueTargetMs, maxQueueWaitMs } = this.limits;
+    if (queueTargetMs <= 0 && maxQueueWaitMs <= 0) return Infinity;
+    const target = queueTargetMs <= 0 ? Infinity : Math.max(queueTargetMs, this.runMsEwma);
+    return maxQueueWaitMs <= 0 ? target : Math.min(target, maxQueueWaitMs / 2);
   }
 
   private armTimer(at: number, now: number): void {
@@ -332,6 +348,7 @@ export class Batcher {
       this.stats.batches++;
       this.stats.rows += batchRows;
       this.spec.observer.batch(batchRows, result.runUs / 1e6, false);
+      this.runMsEwma = this.runMsEwma === 0 ? result.runUs / 1000 : this.runMsEwma * 0.9 + (result.runUs / 1000) * 0.1;
       this.distribute(batch, result.outputs, dispatchedAt, result.runUs, batchRows, false);
     } catch (err) {
       const error = inferenceFailed(`inference failed for ${this.spec.label}`, err instanceof TaskFailure ? err.cause : err);
