@@ -92,7 +92,12 @@ test("server reflection lists each plane's services", async (t) => {
 });
 
 test('a cancelled request still queued frees its queue slot at once and is never run', async (t) => {
-  const srv = await startServer({ models: [`slow=${writeModel(dir, 'slow.onnx', slowModel(100))}`], maxBatchRows: 1 });
+  const srv = await startServer({
+    models: [`slow=${writeModel(dir, 'slow.onnx', slowModel(100))}`],
+    maxBatchRows: 1,
+    maxQueueWaitMs: 0,
+    queueTargetMs: 0,
+  });
   try {
     const v = srv.server.core.models.resolve('slow', '');
     const f = new Map([0, 1, 2, 3].map((j) => [`feature_${j}`, j]));
@@ -129,6 +134,9 @@ test('a client cancel over gRPC mid-queue answers nothing and the server keeps s
   const srv = await startServer({
     models: [`production-model=${demoPath}`, `slow=${writeModel(dir, 'slow2.onnx', slowModel(100))}`],
     maxBatchRows: 1,
+    // These tests build long queues on purpose: no shedding by waiting time.
+    maxQueueWaitMs: 0,
+    queueTargetMs: 0,
   });
   try {
     const f = new Map([0, 1, 2, 3].map((j) => [`feature_${j}`, j]));
@@ -162,7 +170,7 @@ test('one context shared by many requests (a stream) keeps no listener once they
 
 test('under concurrent load requests go to the workers in batches, not down the inline lane', async (t) => {
   // A generous inlineMaxUs: the eligibility measurement must not depend on how busy the test machine is.
-  const srv = await startServer({ models: [`production-model=${demoPath}`], inlineMaxUs: 10_000 });
+  const srv = await startServer({ models: [`production-model=${demoPath}`], inlineMaxUs: 10_000, maxQueueWaitMs: 0, queueTargetMs: 0 });
   try {
     const v = srv.server.core.models.resolve('production-model', '');
     t.not(v.batcher.inlineRunner, null);
@@ -238,7 +246,12 @@ const f32 = (rows: number[][]): Tensor => ({
 });
 
 test('requests whose non-batch dimensions differ are never merged into one batch', async (t) => {
-  const srv = await startServer({ models: [`ragged=${writeModel(tmp(), 'ragged.onnx', raggedModel())}`], inlineMaxUs: 0 });
+  const srv = await startServer({
+    models: [`ragged=${writeModel(tmp(), 'ragged.onnx', raggedModel())}`],
+    inlineMaxUs: 0,
+    maxQueueWaitMs: 0,
+    queueTargetMs: 0,
+  });
   try {
     const widths = [4, 2, 6, 2, 4];
     const rows = widths.map((w, i) => Array.from({ length: w }, (_, j) => (i + 1) * 10 + j));
@@ -325,4 +338,52 @@ test('each connection may carry 100 streams at once by default (maxConcurrentStr
   };
   t.is(await read({}), 100);
   t.is(await read({ maxConcurrentStreams: 1000 }), 1000);
+});
+
+test('the standing-queue threshold is queueTargetMs, or one batch run time when that is longer', async (t) => {
+  // Single-row batches of tens of ms on one worker: waiting for the batch ahead is not overload.
+  const srv = await startServer({
+    models: [`slow=${writeModel(dir, 'slower.onnx', slowModel(3000))}`],
+    maxBatchRows: 1,
+    workers: 1,
+    queueTargetMs: 5,
+    maxQueueWaitMs: 0,
+  });
+  try {
+    const v = srv.server.core.models.resolve('slow', '');
+    const row = (): Promise<unknown> =>
+      v.batcher.submit([{ dtype: 'float32', dims: [1, 4], data: new Float32Array(4) }], 1, new CallContext());
+    const t0 = performance.now();
+    for (let i = 0; i < 3; i++) await row();
+    const runMs = (performance.now() - t0) / 3;
+    t.true(runMs > 15, `a batch took ${runMs.toFixed(1)} ms; the model must be slower than queueTargetMs for this test`);
+    const outcome = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'ok',
+        (err: unknown) => (err as QuiverError).message,
+      );
+    const accepted = Array.from({ length: 12 }, () => outcome(row()));
+    // Probe while the burst drains: once requests have left the queue after waiting over the
+    // threshold for that long again, a new one is refused on arrival.
+    let refusal: string | undefined;
+    while (refusal === undefined && v.batcher.queuedRows > 0) {
+      const probe = row();
+      const settledAtOnce = await Promise.race([outcome(probe), new Promise((r) => setTimeout(r, 0, 'pending'))]);
+      if (settledAtOnce !== 'pending' && settledAtOnce !== 'ok') refusal = settledAtOnce as string;
+      else accepted.push(outcome(probe));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    t.truthy(refusal, 'a request was refused on arrival while the queue stood');
+    const said = Number(
+      /^model 'slow' version 1: overloaded \(requests wait over (\d+) ms in its queue\); retry later$/.exec(refusal ?? '')?.[1],
+    );
+    t.true(said >= runMs * 0.5 && said > 5, `threshold ${said} ms, batches ${runMs.toFixed(1)} ms`);
+    t.deepEqual(
+      (await Promise.all(accepted)).filter((o) => o !== 'ok'),
+      [],
+      'what was accepted runs',
+    );
+  } finally {
+    await srv.close();
+  }
 });

@@ -107,10 +107,14 @@ export class Batcher {
   private drainWaiters: Array<() => void> = [];
   private inline: InlineRunner | null = null;
   /**
-   * Set when the last request taken from the queue had waited more than the target (see
-   * standingAfterMs): a standing queue, so new requests are shed at once until it empties.
+   * A standing queue (CoDel): requests taken from it have waited more than the target (see
+   * standingAfterMs) without a break for at least that long again, so new requests are shed at
+   * once until it empties. One stall of the event loop (a GC pause, a busy machine) makes a
+   * burst of long waits at one moment, which is not enough.
    */
   private standing = false;
+  /** When requests taken from the queue started waiting over the target; undefined when the last one did not. */
+  private aboveSince: number | undefined;
   /** Batch run time on a worker, ms (EWMA): waiting for the batch ahead is normal. */
   private runMsEwma = 0;
   /** Whether validated requests can differ in non-batch dimensions (some input has a dynamic one). */
@@ -278,7 +282,7 @@ export class Batcher {
       p.taken = true;
       p.offCancel();
       this.queuedRowsCount -= p.rows;
-      this.standing = now - p.enqueuedAt > this.standingAfterMs();
+      this.noteWait(now - p.enqueuedAt, now);
       if (batch.length === 0) shapeKey = p.shapeKey;
       batch.push(p);
       rows += p.rows;
@@ -292,6 +296,18 @@ export class Batcher {
    * that is longer (waiting for the batch ahead to finish is not overload), at most half of
    * maxQueueWaitMs; Infinity when both limits are off.
    */
+  /** Updates the standing-queue state with the wait of a request leaving the queue. */
+  private noteWait(waitedMs: number, now: number): void {
+    const target = this.standingAfterMs();
+    if (waitedMs <= target) {
+      this.aboveSince = undefined;
+      this.standing = false;
+      return;
+    }
+    this.aboveSince ??= now;
+    this.standing = now - this.aboveSince >= target;
+  }
+
   private standingAfterMs(): number {
     const { queueTargetMs, maxQueueWaitMs } = this.limits;
     if (queueTargetMs <= 0 && maxQueueWaitMs <= 0) return Infinity;
@@ -348,7 +364,7 @@ export class Batcher {
       this.stats.batches++;
       this.stats.rows += batchRows;
       this.spec.observer.batch(batchRows, result.runUs / 1e6, false);
-      this.runMsEwma = this.runMsEwma === 0 ? result.runUs / 1000 : this.runMsEwma * 0.9 + (result.runUs / 1000) * 0.1;
+      this.runMsEwma = this.runMsEwma === 0 ? result.runUs / 1000 : this.runMsEwma * 0.75 + (result.runUs / 1000) * 0.25;
       this.distribute(batch, result.outputs, dispatchedAt, result.runUs, batchRows, false);
     } catch (err) {
       const error = inferenceFailed(`inference failed for ${this.spec.label}`, err instanceof TaskFailure ? err.cause : err);
@@ -448,7 +464,7 @@ export class Batcher {
     if (this.limits.maxQueueWaitMs > 0 && waited > this.limits.maxQueueWaitMs) {
       p.taken = true;
       this.queuedRowsCount -= p.rows;
-      this.standing = true;
+      this.noteWait(waited, now);
       this.stats.shed++;
       this.spec.observer.dropped('shed');
       settle(
