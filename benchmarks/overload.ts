@@ -36,7 +36,7 @@
  *          --source (run src/ under tsx instead of dist/) --label TEXT
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +46,7 @@ import { PredictRequest, PredictResponse } from '../src/gen/quiver/v1/prediction
 import { buildDemoModel } from '../src/onnx/demo-model.js';
 import { buildMlpModel } from './lib/mlp-model.js';
 import { grpcFrame, h2loadVersion, runLoad, verifyCall } from './lib/h2load.js';
-import { machineInfo } from './lib/machine.js';
+import { machineInfo, writeResults } from './lib/machine.js';
 import { type BulkResult, runH2loadOpen } from './lib/h2load-open.js';
 import { type GeneratorResult, type Histogram, merge, newHistogram, quantile, type RunSpec } from './lib/open-loop.js';
 import { loadAverage, processMemory, quiverBuild, type ServerProcess, startQuiver, stopQuiver } from './lib/quiver-process.js';
@@ -666,41 +666,27 @@ async function main(): Promise<void> {
     }),
     '',
   ];
-  const table = lines.join('\n');
-  process.stdout.write(table + '\n');
-  const dir = join(ROOT, 'benchmarks/results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = date.toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(dir, `${stamp}-overload.md`), table);
-  writeFileSync(
-    join(dir, `${stamp}-overload.json`),
-    JSON.stringify(
-      {
-        date: date.toISOString(),
-        machine,
-        loadAverage: { start: loadStart, end: loadEnd },
-        label: args.label,
-        server: { build: build.description, args: serverArgs.filter((a) => !a.startsWith('production-model=')) },
-        options: {
-          durationS: DURATION_S,
-          warmupS: WARMUP_S,
-          deadlineMs: DEADLINE_MS,
-          multipliers: MULTIPLIERS,
-          generators: GENERATORS,
-          connections: CONNECTIONS,
-          capacityConcurrency: CAPACITY_C,
-        },
-        capacity,
-        capacityRun,
-        h2loadCapacity,
-        phases,
-        checks: checks.map((c) => ({ name: c.name, value: c.value, goal: c.goal, met: c.ok(c.value) })),
-      },
-      null,
-      2,
-    ),
-  );
-  process.stderr.write(`written to benchmarks/results/${stamp}-overload.{md,json}\n`);
+  writeResults(ROOT, date, '-overload', lines.join('\n'), {
+    date: date.toISOString(),
+    machine,
+    loadAverage: { start: loadStart, end: loadEnd },
+    label: args.label,
+    server: { build: build.description, args: serverArgs.filter((a) => !a.startsWith('production-model=')) },
+    options: {
+      durationS: DURATION_S,
+      warmupS: WARMUP_S,
+      deadlineMs: DEADLINE_MS,
+      multipliers: MULTIPLIERS,
+      generators: GENERATORS,
+      connections: CONNECTIONS,
+      capacityConcurrency: CAPACITY_C,
+    },
+    capacity,
+    capacityRun,
+    h2loadCapacity,
+    phases,
+    checks: checks.map((c) => ({ name: c.name, value: c.value, goal: c.goal, met: c.ok(c.value) })),
+  });
 }
 
 await main();

@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ import { BatchPredictRequest, BatchPredictResponse, PredictRequest, PredictRespo
 import { DataType } from '../src/gen/quiver/v1/tensor.js';
 import { buildDemoModel } from '../src/onnx/demo-model.js';
 import { grpcFrame, h2loadVersion, type LoadResult, runLoad, verifyCall } from './lib/h2load.js';
-import { machineInfo } from './lib/machine.js';
+import { machineInfo, writeResults } from './lib/machine.js';
 import { runWrk, wrkVersion } from './lib/wrk.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -476,29 +476,15 @@ async function main(): Promise<void> {
     ...targets.map((t) => `| ${t.name} | ${fmt(t.value, 2)} | ${t.goal} | ${t.goal === '' ? '' : t.ok(t.value) ? 'met' : 'MISSED'} |`),
     '',
   ];
-  const table = lines.join('\n');
-  process.stdout.write(table + '\n');
-  const dir = join(ROOT, 'benchmarks/results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(dir, `${stamp}.md`), table);
-  writeFileSync(
-    join(dir, `${stamp}.json`),
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine,
-        h2load,
-        durationS: DURATION,
-        warmupS: WARMUP,
-        rows,
-        targets: targets.map((t) => ({ name: t.name, value: t.value, goal: t.goal, met: t.ok(t.value) })),
-      },
-      null,
-      2,
-    ),
-  );
-  process.stderr.write(`written to benchmarks/results/${stamp}.{md,json}\n`);
+  writeResults(ROOT, new Date(), '', lines.join('\n'), {
+    date: new Date().toISOString(),
+    machine,
+    h2load,
+    durationS: DURATION,
+    warmupS: WARMUP,
+    rows,
+    targets: targets.map((t) => ({ name: t.name, value: t.value, goal: t.goal, met: t.ok(t.value) })),
+  });
 }
 
 await main();

@@ -23,13 +23,13 @@
  *          --source (run src/ under tsx instead of dist/)
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { machineInfo } from './lib/machine.js';
+import { machineInfo, writeResults } from './lib/machine.js';
 import { buildMlpModel, mlpWeightBytes } from './lib/mlp-model.js';
 import {
   loadAverage,
@@ -560,40 +560,26 @@ async function main(): Promise<void> {
           '',
         ]),
   ];
-  const table = lines.join('\n');
-  process.stdout.write(table + '\n');
-  const dir = join(ROOT, 'benchmarks/results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = date.toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(dir, `${stamp}-soak.md`), table);
-  writeFileSync(
-    join(dir, `${stamp}-soak.json`),
-    JSON.stringify(
-      {
-        date: date.toISOString(),
-        machine,
-        label: args.label,
-        options: {
-          minutes: MINUTES,
-          cycles: CYCLES,
-          rate: RATE,
-          inFlight: IN_FLIGHT,
-          warmupS: WARMUP_S,
-          cycleSeconds: CYCLE_S,
-          sampleS: SAMPLE_S,
-          workers: args.workers ?? null,
-          serverEnv: SERVER_ENV,
-          server: build.description,
-        },
-        models: artifacts.map(({ version, hidden, bytes, weightBytes }) => ({ version, hidden, bytes, weightBytes })),
-        summaries,
-        runs,
-      },
-      null,
-      2,
-    ),
-  );
-  process.stderr.write(`written to benchmarks/results/${stamp}-soak.{md,json}\n`);
+  writeResults(ROOT, date, '-soak', lines.join('\n'), {
+    date: date.toISOString(),
+    machine,
+    label: args.label,
+    options: {
+      minutes: MINUTES,
+      cycles: CYCLES,
+      rate: RATE,
+      inFlight: IN_FLIGHT,
+      warmupS: WARMUP_S,
+      cycleSeconds: CYCLE_S,
+      sampleS: SAMPLE_S,
+      workers: args.workers ?? null,
+      serverEnv: SERVER_ENV,
+      server: build.description,
+    },
+    models: artifacts.map(({ version, hidden, bytes, weightBytes }) => ({ version, hidden, bytes, weightBytes })),
+    summaries,
+    runs,
+  });
   if (failed > 0) {
     process.stderr.write(`${failed} requests failed\n`);
     process.exitCode = 1;

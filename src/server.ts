@@ -164,7 +164,8 @@ export class QuiverServer {
         : {
             registry,
             reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
-            onStoreUnavailable: () => (follower as RegistryFollower).storeUnavailable(),
+            // A call found the store down: say so now; the follower's next poll says when it is back.
+            onStoreUnavailable: () => grpcServer.setRegistryAvailable(false),
           },
       policy,
     );

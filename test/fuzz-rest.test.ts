@@ -427,10 +427,6 @@ function requestFor(op: Operation): fc.Arbitrary<Sent> {
     });
 }
 
-/**
- * Inputs that hit a known bug outside the files this work may change (see the test.failing
- * regressions at the end): the property skips them so it keeps checking everything else.
- */
 /** The property every answer must have; returns a reason when it does not. */
 function check(sent: Sent, a: Answer): string | undefined {
   if (a.status >= 500) {

@@ -1,7 +1,8 @@
 /** What a benchmark result must record: the machine, Node and the package versions. */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, hostname, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
 
 const PACKAGES = ['@grpc/grpc-js', 'onnxruntime-node', 'piscina', '@bufbuild/protobuf', 'ts-proto'];
 
@@ -36,4 +37,18 @@ export function machineInfo(root: string): MachineInfo {
     packages,
     commit,
   };
+}
+
+/**
+ * Prints the Markdown table and writes it, with the JSON record, to
+ * benchmarks/results/<stamp><suffix>.{md,json} (stamp: the run's date).
+ */
+export function writeResults(root: string, date: Date, suffix: string, table: string, record: object): void {
+  process.stdout.write(table + '\n');
+  const dir = join(root, 'benchmarks/results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = date.toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(dir, `${stamp}${suffix}.md`), table);
+  writeFileSync(join(dir, `${stamp}${suffix}.json`), JSON.stringify(record, null, 2));
+  process.stderr.write(`written to benchmarks/results/${stamp}${suffix}.{md,json}\n`);
 }

@@ -35,7 +35,7 @@ export class ArtifactUpload {
     try {
       await this.file.write(chunk);
     } catch (err) {
-      throw uploadFailed(err, this.bytes);
+      throw storageError(err, `the upload was refused after ${this.bytes} bytes and nothing was kept`, 'cannot write the upload');
     }
   }
 
@@ -45,7 +45,7 @@ export class ArtifactUpload {
       await this.file.sync();
       await this.file.close();
     } catch (err) {
-      throw uploadFailed(err, this.bytes);
+      throw storageError(err, `the upload was refused after ${this.bytes} bytes and nothing was kept`, 'cannot write the upload');
     }
     this.done = true;
     return { sha256: this.hash.digest('hex'), sizeBytes: this.bytes };
@@ -59,12 +59,10 @@ export class ArtifactUpload {
   }
 }
 
-/** A write error during an upload: storage full (RESOURCE_EXHAUSTED) or another storage failure. */
-function uploadFailed(err: unknown, bytes: number): Error {
-  if (isStorageFull(err)) {
-    return storageFull(`the registry's artifact storage is full: the upload was refused after ${bytes} bytes and nothing was kept`, err);
-  }
-  return storageFailed(`cannot write the upload: ${(err as Error).message}`, err);
+/** A filesystem error while storing: the disk full (RESOURCE_EXHAUSTED, saying `whenFull`) or another storage failure (UNAVAILABLE). */
+function storageError(err: unknown, whenFull: string, otherwise: string): Error {
+  if (isStorageFull(err)) return storageFull(`the registry's artifact storage is full: ${whenFull}`, err);
+  return storageFailed(`${otherwise}: ${(err as Error).message}`, err);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -138,8 +136,7 @@ export class ArtifactStore implements ArtifactBackend {
     try {
       return new ArtifactUpload(tmpPath, await open(tmpPath, 'wx'), this.maxBytes);
     } catch (err) {
-      if (isStorageFull(err)) throw storageFull("the registry's artifact storage is full: no upload can start", err);
-      throw storageFailed(`cannot write an upload: ${(err as Error).message}`, err);
+      throw storageError(err, 'no upload can start', 'cannot write an upload');
     }
   }
 
@@ -160,8 +157,7 @@ export class ArtifactStore implements ArtifactBackend {
       }
     } catch (err) {
       await upload.abort();
-      if (isStorageFull(err)) throw storageFull("the registry's artifact storage is full: the artifact was not stored", err);
-      throw storageFailed(`cannot store the artifact: ${(err as Error).message}`, err);
+      throw storageError(err, 'the artifact was not stored', 'cannot store the artifact');
     }
   }
 

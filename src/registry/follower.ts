@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 
 import type { ModelManager } from '../core/model-manager.js';
 import type { Registry } from './registry.js';
+import { CATCH_UP } from './types.js';
 
 export interface LoadFailure {
   readonly modelName: string;
@@ -52,15 +53,10 @@ export class RegistryFollower {
   ) {}
 
   private readonly onChange = (model: string): void => {
-    // '*': the notification channel (re)connected, and changes may have been missed meanwhile.
-    if (model === '*') void this.poll();
+    // The notification channel (re)connected, and changes may have been missed meanwhile.
+    if (model === CATCH_UP) void this.poll();
     else void this.sync(model);
   };
-
-  /** A registry call failed because the store is unreachable: say so now, the next poll says when it is back. */
-  storeUnavailable(): void {
-    this.onStoreHealth(false);
-  }
 
   /** Loads what the registry says, then follows it. */
   async start(): Promise<SyncReport> {

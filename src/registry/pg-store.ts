@@ -11,19 +11,18 @@ import { Lineage } from '../gen/quiver/v1/registry.js';
 import { deletionRefused, mergeTags, stageOf } from './records.js';
 import {
   type AuditRecord,
+  CATCH_UP,
   type ModelRecord,
   type NewVersion,
   type Patch,
   type RegistryStore,
-  STAGE_ALIASES,
   type SignatureRecord,
+  STAGE_ALIASES,
   type StageName,
   type VersionRecord,
 } from './types.js';
 
 export const NOTIFY_CHANNEL = 'quiver_registry';
-/** What subscribe()'s listener gets after (re)connecting: anything may have changed. */
-export const CATCH_UP = '*';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS quiver_models (
@@ -101,7 +100,7 @@ interface VersionRow {
 
 type Q = Pick<pg.PoolClient, 'query'>;
 
-/** Connection problems become UNAVAILABLE; everything else passes through. */
+/** Error codes of a database that cannot be reached (socket errors; 57P0x: shutting down). */
 const UNREACHABLE = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -115,7 +114,7 @@ const UNREACHABLE = new Set([
   '57P03',
 ]);
 
-/** Connection failures (the server down, restarting, unreachable) become UNAVAILABLE; the rest stay as they are. */
+/** Connection failures (the server down, restarting, unreachable) become UNAVAILABLE, a full disk RESOURCE_EXHAUSTED; the rest pass through. */
 function mapError(err: unknown): unknown {
   const code = (err as { code?: string }).code;
   const message = (err as Error).message ?? '';

@@ -8,6 +8,9 @@ export type StageName = 'None' | 'Staging' | 'Production' | 'Archived';
 export const STAGE_ALIASES = { Production: 'production', Staging: 'staging' } as const;
 
 /** Model and alias names: no paths, no dots at the start, bounded. */
+/** What a change listener gets when anything may have changed (a notification channel reconnected). */
+export const CATCH_UP = '*';
+
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export interface ModelRecord {
