@@ -65,7 +65,8 @@ test('health: NOT_SERVING while models load, SERVING once loaded, NOT_SERVING wh
   const states: string[] = [];
   watch.on('data', (m: { status: string }) => states.push(m.status));
   watch.on('error', () => undefined);
-  await new Promise((r) => setTimeout(r, 50));
+  // The watch's first message (the current state) before shutting down; slow on a busy machine.
+  for (let i = 0; i < 500 && states.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   const stopping = server.shutdown();
   await stopping;
   watch.cancel();
