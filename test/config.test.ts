@@ -9,11 +9,12 @@ import { envName, OPTION_DEFS, resolveOptions } from '../src/config/options.js';
 import { tmp } from './helpers/fixtures.js';
 import { ROOT } from './helpers/process.js';
 
-test('defaults: gRPC 50051, HTTP 8080, data dir ./var, batching on, frozen', (t) => {
+test('defaults: gRPC 50051, HTTP 8080, data dir ./var (made absolute against the working directory), batching on, frozen', (t) => {
   const o = resolveOptions({ env: {} });
   t.is(o.grpcPort, 50051);
   t.is(o.httpPort, 8080);
-  t.is(o.dataDir, './var');
+  t.is(o.dataDir, join(process.cwd(), 'var'));
+  t.is(resolveOptions({ env: {}, cwd: '/srv/app' }).dataDir, '/srv/app/var');
   t.is(o.maxBatchRows, 256);
   t.is(o.maxQueueDelayUs, 0);
   t.true(o.workers >= 1);

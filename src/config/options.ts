@@ -5,6 +5,7 @@
  * validated once at start-up and frozen.
  */
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 
 import { invalidConfig } from '../core/errors.js';
 import { parseS3Url } from '../registry/s3-url.js';
@@ -80,7 +81,8 @@ export interface Options {
   readonly maxUploadBytes: number;
 }
 
-type Kind = 'string' | 'port' | 'int' | 'number' | 'bool' | 'enum' | 'models';
+/** `path`: a file or directory, made absolute when options are resolved (see resolvePath). */
+type Kind = 'string' | 'path' | 'port' | 'int' | 'number' | 'bool' | 'enum' | 'models';
 
 export interface OptionDef {
   readonly key: keyof Options;
@@ -103,7 +105,7 @@ export const OPTION_DEFS: readonly OptionDef[] = [
   { key: 'grpcHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the gRPC server binds' },
   { key: 'grpcPort', kind: 'port', default: () => 50051, doc: 'gRPC port (0 picks a free port)' },
   { key: 'httpPort', kind: 'port', default: () => 8080, doc: 'REST gateway port (0 picks a free port)' },
-  { key: 'dataDir', kind: 'string', default: () => './var', doc: 'data directory (demo model, later the registry)' },
+  { key: 'dataDir', kind: 'path', default: () => './var', doc: 'data directory (demo model, later the registry)' },
   {
     key: 'models',
     kind: 'models',
@@ -112,7 +114,7 @@ export const OPTION_DEFS: readonly OptionDef[] = [
   },
   {
     key: 'modelRepository',
-    kind: 'string',
+    kind: 'path',
     default: () => '',
     doc: 'a Triton-style model directory `<dir>/<name>/<version>/model.onnx`, all versions served',
   },
@@ -444,7 +446,7 @@ export const OPTION_DEFS: readonly OptionDef[] = [
   },
   {
     key: 'authTokensFile',
-    kind: 'string',
+    kind: 'path',
     default: () => '',
     doc: 'a file of API tokens, one `name scopes token` entry per line (# comments), e.g. a mounted Secret',
   },
@@ -460,9 +462,9 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     default: () => false,
     doc: 'allow the registry plane on a non-loopback address, and registry REST routes from non-loopback clients, without tokens (not for production)',
   },
-  { key: 'tlsCert', kind: 'string', default: () => '', doc: 'PEM certificate chain: serve gRPC (both planes) and REST over TLS' },
-  { key: 'tlsKey', kind: 'string', default: () => '', doc: 'PEM private key for tlsCert' },
-  { key: 'tlsClientCa', kind: 'string', default: () => '', doc: 'PEM CA bundle that client certificates are verified against (mTLS)' },
+  { key: 'tlsCert', kind: 'path', default: () => '', doc: 'PEM certificate chain: serve gRPC (both planes) and REST over TLS' },
+  { key: 'tlsKey', kind: 'path', default: () => '', doc: 'PEM private key for tlsCert' },
+  { key: 'tlsClientCa', kind: 'path', default: () => '', doc: 'PEM CA bundle that client certificates are verified against (mTLS)' },
   {
     key: 'tlsClientAuth',
     kind: 'bool',
@@ -502,6 +504,8 @@ export const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => '-
 interface Raw {
   readonly value: unknown;
   readonly source: string;
+  /** The directory relative paths in this value are resolved against. */
+  readonly base: string;
 }
 
 function describe(def: OptionDef, raw: Raw): string {
@@ -529,6 +533,16 @@ export function parseModelSpec(text: string, where: string): ModelSpec {
   return { name, version: Number(versionText), path };
 }
 
+/**
+ * A path option made absolute, so that nothing downstream (a child process with another
+ * working directory, a log line, a later chdir) depends on where the command ran. Flags,
+ * the environment and defaults resolve against the command's working directory; a config
+ * file's values against the file's own directory. Empty means "not set" and stays empty.
+ */
+function absolute(base: string, path: string): string {
+  return path === '' ? '' : resolve(base, path);
+}
+
 function coerce(def: OptionDef, raw: Raw): unknown {
   const { value } = raw;
   const where = describe(def, raw);
@@ -536,6 +550,10 @@ function coerce(def: OptionDef, raw: Raw): unknown {
     case 'string': {
       if (typeof value !== 'string') throw invalidConfig(`${where} must be a string, got ${JSON.stringify(value)}`);
       return value;
+    }
+    case 'path': {
+      if (typeof value !== 'string') throw invalidConfig(`${where} must be a path (a string), got ${JSON.stringify(value)}`);
+      return absolute(raw.base, value);
     }
     case 'bool': {
       if (typeof value === 'boolean') return value;
@@ -573,11 +591,12 @@ function coerce(def: OptionDef, raw: Raw): unknown {
       const items = typeof value === 'string' ? value.split(',').filter((s) => s.trim() !== '') : value;
       if (!Array.isArray(items)) throw invalidConfig(`${where} must be a list of name=path.onnx, got ${JSON.stringify(value)}`);
       return items.map((item: unknown) => {
-        if (typeof item === 'string') return parseModelSpec(item, where);
+        const withBase = (spec: ModelSpec): ModelSpec => ({ ...spec, path: absolute(raw.base, spec.path) });
+        if (typeof item === 'string') return withBase(parseModelSpec(item, where));
         if (item !== null && typeof item === 'object') {
           const o = item as Record<string, unknown>;
           const version = o.version === undefined ? '' : `:${String(o.version)}`;
-          return parseModelSpec(`${String(o.name)}${version}=${String(o.path)}`, where);
+          return withBase(parseModelSpec(`${String(o.name)}${version}=${String(o.path)}`, where));
         }
         throw invalidConfig(`${where}: each model must be name=path.onnx, got ${JSON.stringify(item)}`);
       });
@@ -592,6 +611,8 @@ export interface Sources {
   readonly env?: NodeJS.ProcessEnv;
   /** CLI flag values by option key. */
   readonly flags?: Partial<Record<keyof Options, unknown>>;
+  /** The working directory relative flags, environment values and defaults resolve against (default: process.cwd()). */
+  readonly cwd?: string;
 }
 
 /** Merges the sources, validates every option and returns the frozen result. */
@@ -605,16 +626,19 @@ export function resolveOptions(sources: Sources): Options {
   for (const key of Object.keys(sources.flags ?? {})) {
     if (!known.has(key)) throw invalidConfig(`unknown option '${key}'`);
   }
+  const cwd = sources.cwd ?? process.cwd();
+  const fileBase = sources.filePath === undefined ? cwd : dirname(resolve(cwd, sources.filePath));
   const out: Partial<Record<keyof Options, unknown>> = {};
   for (const def of OPTION_DEFS) {
     let raw: Raw | undefined;
     const fileValue = sources.file?.[def.key];
-    if (fileValue !== undefined) raw = { value: fileValue, source: `config file ${sources.filePath ?? ''}`.trim() };
+    if (fileValue !== undefined) raw = { value: fileValue, source: `config file ${sources.filePath ?? ''}`.trim(), base: fileBase };
     const envValue = sources.env?.[envName(def.key)];
-    if (envValue !== undefined && envValue !== '') raw = { value: envValue, source: `env ${envName(def.key)}` };
+    if (envValue !== undefined && envValue !== '') raw = { value: envValue, source: `env ${envName(def.key)}`, base: cwd };
     const flagValue = sources.flags?.[def.key];
-    if (flagValue !== undefined) raw = { value: flagValue, source: `flag --${flagName(def.key)}` };
-    out[def.key] = raw === undefined ? def.default(out) : coerce(def, raw);
+    if (flagValue !== undefined) raw = { value: flagValue, source: `flag --${flagName(def.key)}`, base: cwd };
+    if (raw !== undefined) out[def.key] = coerce(def, raw);
+    else out[def.key] = def.kind === 'path' ? absolute(cwd, def.default(out) as string) : def.default(out);
   }
   const options = out as unknown as Options;
   checkModels(options.models);
