@@ -24,6 +24,9 @@ export function machineInfo(root: string): MachineInfo {
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).toString().trim();
+    // A run on uncommitted changes says so: a result cites the code it measured.
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root }).toString().trim() !== '';
+    if (dirty) commit += '-dirty';
   } catch {
     // not a git checkout
   }
@@ -40,15 +43,17 @@ export function machineInfo(root: string): MachineInfo {
 }
 
 /**
- * Prints the Markdown table and writes it, with the JSON record, to
- * benchmarks/results/<stamp><suffix>.{md,json} (stamp: the run's date).
+ * Prints the Markdown table and writes it to benchmarks/results/<stamp><suffix>.md (the
+ * readable summary, committed when the docs cite the run) and the JSON record to
+ * benchmarks/results/raw/<stamp><suffix>.json (the raw dump, ignored by git).
  */
 export function writeResults(root: string, date: Date, suffix: string, table: string, record: object): void {
   process.stdout.write(table + '\n');
   const dir = join(root, 'benchmarks/results');
   mkdirSync(dir, { recursive: true });
   const stamp = date.toISOString().replace(/[:.]/g, '-');
+  mkdirSync(join(dir, 'raw'), { recursive: true });
   writeFileSync(join(dir, `${stamp}${suffix}.md`), table);
-  writeFileSync(join(dir, `${stamp}${suffix}.json`), JSON.stringify(record, null, 2));
-  process.stderr.write(`written to benchmarks/results/${stamp}${suffix}.{md,json}\n`);
+  writeFileSync(join(dir, 'raw', `${stamp}${suffix}.json`), JSON.stringify(record, null, 2));
+  process.stderr.write(`written to benchmarks/results/${stamp}${suffix}.md and benchmarks/results/raw/${stamp}${suffix}.json\n`);
 }
