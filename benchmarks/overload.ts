@@ -26,7 +26,7 @@
  * RESOURCE_EXHAUSTED in milliseconds while accepted calls keep a p99 within a small multiple
  * of the 1x p99 and well under the deadline.
  *
- * Writes benchmarks/results/<stamp>-overload.{json,md}.
+ * Writes benchmarks/results/<stamp>-overload.md (and the raw JSON under benchmarks/results/raw/).
  *
  * Options: --duration 20 --warmup 3 --deadline-ms 1000 --multipliers 0.5,0.8,1,2,4
  *          --generators 2 --connections 4 --capacity-concurrency 64 --capacity N (skip step 2 and h2load)

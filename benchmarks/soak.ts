@@ -15,7 +15,7 @@
  *      promotion: what RSS does without session churn (the baseline for A's slope).
  *
  * Every call's grpc-status is checked; a run with a failed request exits non-zero. Writes
- * JSON and Markdown to benchmarks/results/<stamp>-soak.{json,md}.
+ * Markdown to benchmarks/results/<stamp>-soak.md (and the raw JSON under benchmarks/results/raw/).
  *
  * Options: --minutes 10 --cycles 50 --rate 400 (req/s) --in-flight 32 --warmup 30 (s)
  *          --cycle-seconds 5 --sample 10 (s) --hidden 1024,768 --workers N --no-control
