@@ -68,8 +68,13 @@ const ERROR: Schema = {
   description: "grpc-gateway's error body (google.rpc.Status as JSON)",
   properties: {
     code: { type: 'integer', description: 'gRPC status code' },
-    message: { type: 'string' },
-    details: { type: 'array', items: { type: 'object' } },
+    message: { type: 'string', description: 'ends with "(request id …: see the server log)" when the cause is in the log' },
+    details: {
+      type: 'array',
+      description:
+        'one google.rpc.RequestInfo: {"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId"}, as the X-Request-Id header',
+      items: { type: 'object' },
+    },
   },
 };
 

@@ -1,7 +1,8 @@
 /**
  * The REST gateway (fastify): the blueprint's routes, every RPC's google.api.http binding,
  * the Open Inference Protocol v2 REST routes (in process), and /openapi.json. Errors are
- * grpc-gateway's `{code, message, details}` with its HTTP mapping (OIP routes: `{"error"}`).
+ * grpc-gateway's `{code, message, details}` with the HTTP status of the error's code (OIP
+ * routes: `{"error"}`); every answer has an X-Request-Id header, the id its log lines carry.
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +14,8 @@ import type { Logger } from 'pino';
 import { CallContext } from '../src/core/context.js';
 import { AccessPolicy, isLocalPeer, registryScopeOf } from '../src/auth/policy.js';
 import type { Scope } from '../src/auth/tokens.js';
-import { invalidArgument, invalidConfig, QuiverError } from '../src/core/errors.js';
+import { invalidArgument, invalidConfig, notFound, tooLarge } from '../src/core/errors.js';
+import { REQUEST_ID_KEY, requestIdOf } from '../src/core/request-id.js';
 import type { Tracer } from '@opentelemetry/api';
 
 import type { OipRestResult } from '../src/oip/rest.js';
@@ -23,7 +25,7 @@ import { loadRoot, rpcDescriptors } from './descriptors.js';
 import { type CallOptions, GrpcCallError, type Invoker } from './invoker.js';
 import { parseBody } from './json.js';
 import { openApiDocument } from './openapi.js';
-import { errorBody, httpStatusOf } from './status.js';
+import { errorAnswer, errorBody } from './status.js';
 import { deadlineFromHeader, metadataFromHeaders, Router, transcode } from './transcode.js';
 import {
   GetModelMetadataRequest,
@@ -87,7 +89,13 @@ export interface GatewayDeps {
   /** Set when tracing is on: each request gets a server span, passed on to the RPCs it calls. */
   readonly tracer?: Tracer;
   /** The Open Inference Protocol v2 REST routes: null when the path is not one of them. */
-  readonly oip: (method: string, path: string, body: string | undefined, ctx: CallContext) => Promise<OipRestResult | null>;
+  readonly oip: (
+    method: string,
+    path: string,
+    body: string | undefined,
+    ctx: CallContext,
+    requestId: string,
+  ) => Promise<OipRestResult | null>;
   /** Who may call which route (the server's rules, applied with the HTTP client's address). */
   readonly access?: AccessPolicy;
   /** In process: the gRPC handlers' key, so they check the HTTP client's address (not ours). */
@@ -125,24 +133,8 @@ function snakeKeys(v: unknown): unknown {
 }
 
 function sendError(reply: FastifyReply, err: unknown, log: Logger): FastifyReply {
-  let code: number;
-  let message: string;
-  let pushback: string | undefined;
-  if (err instanceof GrpcCallError) {
-    code = err.code;
-    message = err.details;
-    pushback = err.metadata.get('grpc-retry-pushback-ms')[0]?.toString();
-  } else if (err instanceof QuiverError) {
-    code = err.grpcStatus;
-    message = err.message;
-    pushback = err.metadata['grpc-retry-pushback-ms'];
-  } else {
-    log.error({ err }, 'gateway: unexpected error');
-    code = grpc.status.INTERNAL;
-    message = 'internal error';
-  }
-  if (pushback !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(Number(pushback) / 1000))));
-  return reply.code(httpStatusOf(code)).send(errorBody(code, message));
+  const answer = errorAnswer(err, reply.request.id, log);
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
 export async function startGateway(deps: GatewayDeps, options: GatewayOptions, log: Logger): Promise<Gateway> {
@@ -155,6 +147,8 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   const app = Fastify({
     bodyLimit: options.bodyLimit,
     logger: false,
+    // The caller's X-Request-Id when it is a plain token, else a new one: passed on to the RPCs.
+    genReqId: (req) => requestIdOf(req.headers[REQUEST_ID_KEY]),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     ...(options.tls === undefined
@@ -177,23 +171,25 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
-    if (err.statusCode === 413)
-      return reply.code(413).send(errorBody(grpc.status.RESOURCE_EXHAUSTED, `request body over the limit of ${options.bodyLimit} bytes`));
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header(REQUEST_ID_KEY, req.id);
+  });
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
+    if (err.statusCode === 413) return sendError(reply, tooLarge(`request body over the limit of ${options.bodyLimit} bytes`), log);
+    // fastify's own refusals (a malformed request): its status, the request's fault.
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.code(err.statusCode).send(errorBody(grpc.status.INVALID_ARGUMENT, err.message));
+      return reply.code(err.statusCode).send(errorBody(grpc.status.INVALID_ARGUMENT, err.message, req.id));
     }
     return sendError(reply, err, log);
   });
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send(errorBody(grpc.status.NOT_FOUND, `no route for ${req.method} ${req.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((req, reply) => sendError(reply, notFound(`no route for ${req.method} ${req.url.split('?')[0]}`), log));
 
   const callOptions = (req: FastifyRequest, reply: FastifyReply): { options: CallOptions; ctx: CallContext } => {
     const controller = new AbortController();
     const deadline = deadlineFromHeader(req.headers['grpc-timeout']);
     const ctx = new CallContext(deadline);
     const metadata = metadataFromHeaders(req.headers);
+    metadata.set(REQUEST_ID_KEY, req.id);
     if (deps.gatewayKey !== undefined) {
       metadata.set('quiver-gateway-key', deps.gatewayKey);
       metadata.set('quiver-gateway-peer', req.socket.remoteAddress ?? '');
@@ -415,7 +411,7 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
       if (url.pathname === '/v2' || url.pathname.startsWith('/v2/')) {
         // The OIP's liveness and readiness stay open, like grpc.health.v1 and /health.
         if (!url.pathname.startsWith('/v2/health/')) allow(req, 'infer', `${req.method} ${url.pathname}`);
-        const res = await deps.oip(req.method, url.pathname, text(req), ctx);
+        const res = await deps.oip(req.method, url.pathname, text(req), ctx, req.id);
         if (res !== null)
           return reply
             .code(res.status)
@@ -423,12 +419,18 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
             .send(res.body);
       }
       const match = router.match(req.method, url.pathname);
-      if (match === null) return reply.code(404).send(errorBody(grpc.status.NOT_FOUND, `no route for ${req.method} ${url.pathname}`));
+      if (match === null) return sendError(reply, notFound(`no route for ${req.method} ${url.pathname}`), log);
       if ('allowed' in match) {
         return reply
           .code(405)
           .header('allow', match.allowed.join(', '))
-          .send(errorBody(grpc.status.UNIMPLEMENTED, `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`));
+          .send(
+            errorBody(
+              grpc.status.UNIMPLEMENTED,
+              `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`,
+              req.id,
+            ),
+          );
       }
       const rpc = match.route.rpc;
       allow(

@@ -42,7 +42,7 @@ export async function startInProcessGateway(
     {
       invoker,
       predict: coreBackend(core, options.defaultModel),
-      oip: (method, path, body, ctx) => handleOipRest(oip, method, path, body, ctx, { log }),
+      oip: (method, path, body, ctx, requestId) => handleOipRest(oip, method, path, body, ctx, { log, requestId }),
       ...(tracer === undefined ? {} : { tracer }),
       metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
       access,

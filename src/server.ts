@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
-import type { Options } from './config/options.js';
+import { envName, flagName, type Options } from './config/options.js';
 import { BatchScheduler } from './core/batcher.js';
-import { invalidConfig } from './core/errors.js';
+import { invalidConfig, QuiverError } from './core/errors.js';
 import { InferenceCore } from './core/inference.js';
 import { ModelManager } from './core/model-manager.js';
 import { InferencePool } from './core/pool.js';
@@ -176,9 +176,13 @@ export class QuiverServer {
     try {
       // Bound before the models load, so health checks see NOT_SERVING meanwhile.
       const credentials = serverCredentials(options);
-      port = await bind(grpcServer.server, `${hostPart(options.grpcHost)}:${options.grpcPort}`, credentials);
+      port = await onPort(options, 'grpcPort', bind(grpcServer.server, `${hostPart(options.grpcHost)}:${options.grpcPort}`, credentials));
       if (grpcServer.registryServer !== undefined)
-        registryPort = await bind(grpcServer.registryServer, `${hostPart(options.registryHost)}:${options.registryPort}`, credentials);
+        registryPort = await onPort(
+          options,
+          'registryPort',
+          bind(grpcServer.registryServer, `${hostPart(options.registryHost)}:${options.registryPort}`, credentials),
+        );
       // A private unix socket per plane (a 0700 directory) for the in-process gateway's
       // streaming calls: no TLS to negotiate with ourselves, and no port to find.
       if (options.gateway) {
@@ -218,8 +222,13 @@ export class QuiverServer {
     if (options.gateway || options.metricsServer) {
       try {
         if (options.gateway)
-          gateway = await startInProcessGateway(core, grpcServer, socketDir!, options, log, metrics, policy, tracing?.tracer);
-        if (options.metricsServer) metricsServer = await startMetricsServer(metrics, options.metricsHost, options.metricsPort);
+          gateway = await onPort(
+            options,
+            'httpPort',
+            startInProcessGateway(core, grpcServer, socketDir!, options, log, metrics, policy, tracing?.tracer),
+          );
+        if (options.metricsServer)
+          metricsServer = await onPort(options, 'metricsPort', startMetricsServer(metrics, options.metricsHost, options.metricsPort));
       } catch (err) {
         await gateway?.close();
         follower?.stop();
@@ -324,9 +333,28 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
   return new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
 }
 
+/** A listener on a port option: when the port is taken, say which option moves it (grpc-js only puts EADDRINUSE in its message). */
+async function onPort<T>(
+  options: Options,
+  key: 'grpcPort' | 'registryPort' | 'httpPort' | 'metricsPort',
+  listening: Promise<T>,
+): Promise<T> {
+  try {
+    return await listening;
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown };
+    if (e.code !== 'EADDRINUSE' && !String(e.message).includes('EADDRINUSE')) throw err;
+    throw new QuiverError(
+      'QUIVER_ERR_UNAVAILABLE',
+      `port ${options[key]} (${key}) is in use: pick another with --${flagName(key)} or ${envName(key)}`,
+      { cause: err },
+    );
+  }
+}
+
 /**
  * Refuses configurations that would expose the registry (or a token-less inference plane
- * that asked for tokens) to the network: the lesson of most model-server CVEs (ANCHORS.md).
+ * that asked for tokens) to the network: the lesson of most model-server CVEs.
  */
 function checkExposure(options: Options, policy: AccessPolicy): void {
   if (options.authInference && policy.tokens.size === 0)

@@ -59,7 +59,10 @@ test('disk full during an upload: RESOURCE_EXHAUSTED, no temp file, no registry 
 
     const err = await grpcError(reg.upload({ modelName: 'big' }, big));
     t.is(err.code, grpc.status.RESOURCE_EXHAUSTED, err.details);
-    t.regex(err.details, /^the registry's artifact storage is full: the upload was refused after \d+ bytes and nothing was kept$/);
+    t.regex(
+      err.details,
+      /^the registry's artifact storage is full: the upload was refused after \d+ bytes and nothing was kept \(request id [0-9a-f-]+: see the server log\)$/,
+    );
 
     t.deepEqual(tmpFiles(), [], 'the temp file is gone');
     t.deepEqual(readdirSync(inside(join(artifacts, 'sha256'))), stored, 'no artifact was stored');

@@ -9,6 +9,7 @@ import { BLUEPRINT_ROW, blueprintFeatures, tmp } from './helpers/fixtures.js';
 import { ROOT, startCli } from './helpers/process.js';
 import { Registry as RegistryClient } from './helpers/registry.js';
 import { Client, startServer } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 const run = promisify(execFile);
 
@@ -22,16 +23,12 @@ async function quiver(args: string[]): Promise<{ code: number; json: Record<stri
   }
 }
 
-async function servedVersion(client: Client, timeoutMs = 3000): Promise<string> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await client
-      .predict({ features: blueprintFeatures(BLUEPRINT_ROW) })
-      .then((r) => r.modelVersion)
-      .catch(() => '');
-    if (v !== '' || Date.now() - t0 > timeoutMs) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The version answering for production-model now ('' when none does). */
+function servedVersion(client: Client): Promise<string> {
+  return client
+    .predict({ features: blueprintFeatures(BLUEPRINT_ROW) })
+    .then((r) => r.modelVersion)
+    .catch(() => '');
 }
 
 test("the blueprint's Flow 1 end to end: generate, validate, train, promote, new data, retrain, evaluate, promote; the server follows", async (t) => {
@@ -84,7 +81,8 @@ test("the blueprint's Flow 1 end to end: generate, validate, train, promote, new
       ).code,
       0,
     );
-    t.is(await servedVersion(srv.client), '1');
+    // The CLI promoted in its own process: the server's audit-log poll (100 ms here) finds it.
+    const firstTook = await eventually(async () => (await servedVersion(srv.client)) === '1', 'version 1 served');
 
     // Flow 1: new data arrives with a shifted distribution and a changed rule.
     t.is(
@@ -174,9 +172,13 @@ test("the blueprint's Flow 1 end to end: generate, validate, train, promote, new
         .code,
       0,
     );
-    const t0 = Date.now();
-    while ((await servedVersion(srv.client)) !== '2' && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
-    t.true(Date.now() - t0 < 1500, `served the promotion after ${Date.now() - t0} ms`);
+    const took = await eventually(async () => (await servedVersion(srv.client)) === '2', 'version 2 served');
+    t.log(`served the promotions after ${firstTook} and ${took} ms`);
+    // Found by the next 100 ms poll and loaded: a few hundred ms on an idle machine, seconds on
+    // an overloaded one. Promptly, with no restart, means within 5 s, or three times what the
+    // first promotion took on this machine just now when that is longer.
+    const bound = Math.max(5000, 3 * firstTook);
+    t.true(took < bound, `served the promotion after ${took} ms (bound ${bound} ms)`);
     for (let i = 0; i < 20; i++) t.is(await servedVersion(srv.client), '2');
 
     // The registry kept the lineage and the audit trail.

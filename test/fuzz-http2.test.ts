@@ -42,6 +42,7 @@ import { PredictRequest, PredictResponse } from '../src/gen/quiver/v1/prediction
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, tmp, writeModel } from './helpers/fixtures.js';
 import { configureFuzz } from './helpers/fuzz.js';
 import { request, type Running, startServer } from './helpers/server.js';
+import { eventually, WAIT_MS } from './helpers/wait.js';
 
 configureFuzz();
 
@@ -130,7 +131,8 @@ function percentDecoded(s: string): string {
   }
 }
 
-function exchange(session: http2.ClientHttp2Session, send: Send, timeoutMs = 5000): Promise<Reply> {
+/** One stream's exchange; `timeoutMs` only bounds how long a server that never answers takes to fail the test. */
+function exchange(session: http2.ClientHttp2Session, send: Send, timeoutMs = WAIT_MS): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = session.request({
       ':method': 'POST',
@@ -266,8 +268,8 @@ test.serial('lying length prefixes: too few bytes, too many, far over the receiv
         grpc.status.RESOURCE_EXHAUSTED,
         new RegExp(`^Received message larger than max \\(${length} vs ${maxReceive}\\)`),
       );
-      // The header alone, the stream left open: refused at once, not after a timeout.
-      const open = await exchange(s, { chunks: [frame(Buffer.alloc(0), { length })], end: false }, 2000);
+      // The header alone, the stream left open: refused at once (nothing else would ever end it).
+      const open = await exchange(s, { chunks: [frame(Buffer.alloc(0), { length })], end: false });
       expectStatus(t, open, grpc.status.RESOURCE_EXHAUSTED, /^Received message larger than max/, 'header only, stream open');
     }
     // A valid message first, then an oversized header on the same stream.
@@ -303,7 +305,7 @@ test.serial('lying length prefixes, generated: over the limit is RESOURCE_EXHAUS
         ),
         async ({ length, bytes, end }) => {
           runs++;
-          const reply = await exchange(s, { chunks: [frame(bytes, { length })], end }, 3000);
+          const reply = await exchange(s, { chunks: [frame(bytes, { length })], end });
           const want = length > maxReceive ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNIMPLEMENTED;
           if (reply.status !== want) {
             throw new Error(`declared ${length}, sent ${bytes.length}, end ${end}: ${grpc.status[reply.status ?? -1]} ${reply.message}`);
@@ -435,7 +437,7 @@ test.serial('random bytes as a PredictRequest: undecodable is INVALID_ARGUMENT, 
             .map(([at, junk]) => Uint8Array.from([...valid.subarray(0, at), ...junk, ...valid.subarray(at)])),
         ),
         async (bytes) => {
-          const reply = await exchange(s, { chunks: [frame(bytes)] }, 10_000);
+          const reply = await exchange(s, { chunks: [frame(bytes)] });
           const name = grpc.status[reply.status ?? -1] ?? String(reply.status);
           counts.set(name, (counts.get(name) ?? 0) + 1);
           const expected = decodeError(bytes);
@@ -530,14 +532,6 @@ function resetStream(session: http2.ClientHttp2Session, chunks: readonly Buffer[
   });
 }
 
-async function waitFor(what: string, ok: () => boolean, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > until) throw new Error(`still waiting for ${what} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test.serial('bursts of hundreds of streams reset at once, mid-request and mid-call: the server keeps serving', async (t) => {
   const whole = frame(validRequest());
   const half = whole.subarray(0, Math.floor(whole.length / 2));
@@ -558,7 +552,7 @@ test.serial('bursts of hundreds of streams reset at once, mid-request and mid-ca
       for (let i = 0; i < perBurst; i++) {
         resets.push(resetStream(s, burst.chunks, burst.when));
         // Whole requests among the resets, on the same connection, are served.
-        if (i % 30 === 0) served.push(exchange(s, { chunks: [whole] }, 10_000));
+        if (i % 30 === 0) served.push(exchange(s, { chunks: [whole] }));
       }
       await Promise.all(resets);
       for (const reply of await Promise.all(served)) {
@@ -569,7 +563,7 @@ test.serial('bursts of hundreds of streams reset at once, mid-request and mid-ca
   }
   t.is(good, bursts.length * 5);
   // Every call the resets started has finished; nothing is queued for the model.
-  await waitFor('no call in flight', () => inflight() === 0);
+  await eventually(() => inflight() === 0, 'no call in flight');
   t.is(inflight(), 0);
   t.is(srv.server.core.models.resolve('production-model', '').batcher.queuedRows, 0);
   const ok = await srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) });
@@ -591,12 +585,12 @@ test.serial('a rapid-reset flood (2000 resets on one connection) gets that conne
   // connection with GOAWAY INTERNAL_ERROR. (Closing our side gracefully would wait on a session
   // the server no longer reads, until its keepalive gives up on it: destroy it instead.)
   let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([cut, new Promise<string>((r) => (timer = setTimeout(() => r('no GOAWAY in 5 s'), 5000)))]);
+  const code = await Promise.race([cut, new Promise<string>((r) => (timer = setTimeout(() => r(`no GOAWAY in ${WAIT_MS} ms`), WAIT_MS)))]);
   clearTimeout(timer);
   session.destroy();
   t.is(code, http2.constants.NGHTTP2_INTERNAL_ERROR);
   // Every call the flood started has finished; other connections are served.
-  await waitFor('no call in flight', () => inflight() === 0);
+  await eventually(() => inflight() === 0, 'no call in flight');
   t.is(srv.server.core.models.resolve('production-model', '').batcher.queuedRows, 0);
   const ok = await srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) });
   t.is(ok.prediction, 1);

@@ -216,7 +216,8 @@ test('bad requests get 400/404/405/413 with a clear message, and the server stay
     const res = await call(method, path, body);
     t.is(res.status, status, `${method} ${path}: ${res.text.slice(0, 200)}`);
     t.regex(String(res.json.message), message, `${method} ${path}`);
-    t.deepEqual(res.json.details, []);
+    // The request id, as google.rpc.RequestInfo, is the X-Request-Id header's.
+    t.deepEqual(res.json.details, [{ '@type': 'type.googleapis.com/google.rpc.RequestInfo', requestId: res.headers.get('x-request-id') }]);
   }
   const after = await call('POST', '/predict', { features });
   t.is(after.status, 200);
@@ -238,10 +239,12 @@ test('gRPC status codes map to HTTP as grpc-gateway maps them', async (t) => {
       body: JSON.stringify({ features, id: 'quiver-fault:worker-throw' }),
     });
     t.is(internal.status, 500);
+    // The worker's error stays in the log; the message names the request id it is logged with.
+    const requestId = internal.headers.get('x-request-id') ?? '';
     t.deepEqual(await internal.json(), {
       code: grpc.status.INTERNAL,
-      message: "inference failed for model 'production-model' version 1",
-      details: [],
+      message: `inference failed for model 'production-model' version 1 (request id ${requestId}: see the server log)`,
+      details: [{ '@type': 'type.googleapis.com/google.rpc.RequestInfo', requestId }],
     });
   } finally {
     await faulty.close();
@@ -375,8 +378,8 @@ test('the Open Inference Protocol v2 REST routes, in process and through the sid
   }
 });
 
-test("the status table is grpc-gateway's, for every gRPC code", async (t) => {
-  const { httpStatusOf } = await import('../gateway/status.js');
+test("the fallback status table (answers without a QUIVER_ERR code) is grpc-gateway's, for every gRPC code", async (t) => {
+  const { httpStatusOfCode: httpStatusOf } = await import('../src/core/errors.js');
   const expected: Array<[grpc.status, number]> = [
     [grpc.status.OK, 200],
     [grpc.status.CANCELLED, 499],

@@ -970,15 +970,14 @@ test("the renderer: Helm's built-ins and values semantics on a chart of its own"
   t.regex(bad.stderr, /unsupported keyword "propertyNames"/);
 });
 
-test('the README documents deploying (Docker, compose, Helm, the values, scaling) and the chart README points at it', (t) => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Deploying'), readme.indexOf('\n## ', readme.indexOf('## Deploying') + 3));
+test('docs/deployment.md documents deploying (Docker, compose, Helm, the values, scaling) and the chart README points at it', (t) => {
+  const section = readFileSync(join(ROOT, 'docs', 'deployment.md'), 'utf8');
   for (const heading of [
-    '### The container image',
-    '### The local stack: docker compose',
-    '### Kubernetes: the Helm chart',
-    '#### The values that matter',
-    '#### Scaling guidance',
+    '## The container image',
+    '## The local stack: docker compose',
+    '## Kubernetes: the Helm chart',
+    '### The values that matter',
+    '### Scaling guidance',
   ])
     t.true(section.includes(heading), heading);
   // Every value the table names is a value the chart has.
@@ -986,5 +985,5 @@ test('the README documents deploying (Docker, compose, Helm, the values, scaling
   for (const m of section.matchAll(/^\| `([a-zA-Z]+)[.`]/gm)) t.true(m[1]! in values, `values.yaml has ${m[1]}`);
   const chartReadme = readFileSync(join(ROOT, 'charts', 'README.md'), 'utf8');
   t.regex(chartReadme, /charts\/quiver|`quiver\/`/);
-  t.regex(chartReadme, /README\.md#deploying-docker-compose-helm-many-replicas/);
+  t.regex(chartReadme, /docs\/deployment\.md/);
 });

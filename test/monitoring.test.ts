@@ -10,6 +10,7 @@ import { Random } from '../training/random.js';
 import { trainModel } from '../training/train.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, tmp, writeModel } from './helpers/fixtures.js';
 import { grpcError, type Running, startServer } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 const demoPath = writeModel(tmp(), 'demo.onnx', demoModel());
 
@@ -180,6 +181,10 @@ test('spans: one per RPC continuing the caller trace context, with validation, q
         (err) => (err ? reject(err) : resolve()),
       ),
     );
+    // A span is exported when it ends, which may come just after the client has its answer.
+    const exported = (name: string): Promise<number> =>
+      eventually(() => exporter.getFinishedSpans().some((s) => s.name === name), `span '${name}' exported`);
+    await exported('quiver.v1.PredictionService/Predict');
     const spans = exporter.getFinishedSpans();
     const server = spans.find((s) => s.name === 'quiver.v1.PredictionService/Predict')!;
     t.truthy(server);
@@ -198,6 +203,7 @@ test('spans: one per RPC continuing the caller trace context, with validation, q
       headers: { traceparent: `00-${traceId}-${parentSpan}-01` },
     });
     t.is(res.status, 200);
+    await exported('POST /predict');
     const rest = exporter.getFinishedSpans();
     const http = rest.find((s) => s.name === 'POST /predict')!;
     t.is(http.parentSpanContext?.spanId, parentSpan);

@@ -414,8 +414,15 @@ test('a cancelled request is 499 and an expired deadline 504', async (t) => {
 test('errors map to the HTTP status of their code, with retry-after on 429', (t) => {
   t.deepEqual(oipRestError(queueFull('queue full', 1500)), { status: 429, body: { error: 'queue full' }, headers: { 'retry-after': '2' } });
   t.deepEqual(oipRestError(unavailable('going away')), { status: 503, body: { error: 'going away' } });
-  t.deepEqual(oipRestError(internal('boom', new Error('secret'))), { status: 500, body: { error: 'boom' } });
-  t.deepEqual(oipRestError(new Error('secret detail')), { status: 500, body: { error: 'internal error' } });
+  // A cause stays in the log: the message names the request id instead.
+  t.deepEqual(oipRestError(internal('boom', new Error('secret')), undefined, 'r-1'), {
+    status: 500,
+    body: { error: 'boom (request id r-1: see the server log)' },
+  });
+  t.deepEqual(oipRestError(new Error('secret detail'), undefined, 'r-2'), {
+    status: 500,
+    body: { error: 'internal error (request id r-2: see the server log)' },
+  });
   t.deepEqual(oipRestError(new UpstreamError(grpc.status.UNAUTHENTICATED, 'who are you')), { status: 401, body: { error: 'who are you' } });
   t.deepEqual(oipRestError(new UpstreamError(grpc.status.UNAVAILABLE, 'no upstream')), { status: 503, body: { error: 'no upstream' } });
 });

@@ -16,6 +16,12 @@ import { POSTGRES } from './helpers/backends.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, sumModel, tmp } from './helpers/fixtures.js';
 import { Registry } from './helpers/registry.js';
 import { grpcError, startServer } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
+
+/** The follower's audit-log poll here. */
+const POLL_MS = 200;
+/** One health Check's deadline: a call that cannot even be answered fails the test. */
+const CHECK_MS = 10_000;
 
 /** A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused) and restored. */
 class CuttableProxy {
@@ -53,14 +59,6 @@ class CuttableProxy {
   }
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test('PostgreSQL unreachable: inference goes on, the registry answers UNAVAILABLE, health says so per service, and it catches up after', async (t) => {
   t.timeout(90_000);
   const db = await POSTGRES.create();
@@ -69,14 +67,14 @@ test('PostgreSQL unreachable: inference goes on, the registry answers UNAVAILABL
   await proxy.up();
   const viaProxy = new URL(db.url);
   viaProxy.port = String(proxy.port);
-  const srv = await startServer({ registryUrl: viaProxy.toString(), registryPollMs: 200 });
+  const srv = await startServer({ registryUrl: viaProxy.toString(), registryPollMs: POLL_MS });
   const reg = new Registry(srv.registryAddress);
   try {
     await reg.upload({ modelName: 'steady' }, demoModel());
     await reg.upload({ modelName: 'steady' }, sumModel());
     await reg.call('transitionStage', { modelName: 'steady', version: 1, stage: Stage.STAGE_PRODUCTION });
     const predict = () => srv.client.predict({ modelName: 'steady', features: blueprintFeatures(BLUEPRINT_ROW) });
-    await eventually(async () => (await predict().catch(() => undefined))?.modelVersion === '1');
+    await eventually(async () => (await predict().catch(() => undefined))?.modelVersion === '1', 'version 1 served');
 
     // Continuous inference across the whole outage.
     let running = true;
@@ -98,10 +96,13 @@ test('PostgreSQL unreachable: inference goes on, the registry answers UNAVAILABL
     const down = await grpcError(reg.call('listRegisteredModels', {}));
     t.is(down.code, grpc.status.UNAVAILABLE);
     t.regex(down.details, /the registry database is unavailable/);
-    await eventually(async () => (await checkHealth(srv.address, 'quiver.v1.RegistryService', 1000)) === 'NOT_SERVING');
-    t.is(await checkHealth(srv.registryAddress, '', 1000), 'NOT_SERVING');
-    t.is(await checkHealth(srv.address, 'quiver.v1.PredictionService', 1000), 'SERVING');
-    t.is(await checkHealth(srv.address, '', 1000), 'SERVING');
+    await eventually(
+      async () => (await checkHealth(srv.address, 'quiver.v1.RegistryService', CHECK_MS)) === 'NOT_SERVING',
+      'registry health NOT_SERVING',
+    );
+    t.is(await checkHealth(srv.registryAddress, '', CHECK_MS), 'NOT_SERVING');
+    t.is(await checkHealth(srv.address, 'quiver.v1.PredictionService', CHECK_MS), 'SERVING');
+    t.is(await checkHealth(srv.address, '', CHECK_MS), 'SERVING');
     const writeDown = await grpcError(reg.call('transitionStage', { modelName: 'steady', version: 2, stage: Stage.STAGE_PRODUCTION }));
     t.is(writeDown.code, grpc.status.UNAVAILABLE);
     const rest = await fetch(`${srv.http}/v1/registry/models`);
@@ -113,14 +114,21 @@ test('PostgreSQL unreachable: inference goes on, the registry answers UNAVAILABL
     >[0]);
     await other.transitionStage('steady', 2, 'Production', true, 'while cut off', 'ops');
     await other.close();
-    await new Promise((r) => setTimeout(r, 500));
+    // Nothing can be seen to change: give the follower a few polls (each fails) and the lanes
+    // some answers after the promotion. (Only a lower bound on time: more does no harm.)
+    const answeredBefore = versions.length;
+    await new Promise((r) => setTimeout(r, 3 * POLL_MS));
+    await eventually(() => versions.length >= answeredBefore + 50, 'answers after the promotion');
     t.true(versions.length > 0);
     t.false(versions.includes('2'), 'nothing changes while the registry is unreachable');
 
     // The database is back: health recovers and the missed promotion is served.
     await proxy.up();
-    await eventually(async () => (await checkHealth(srv.address, 'quiver.v1.RegistryService', 1000).catch(() => '')) === 'SERVING');
-    await eventually(async () => versions.slice(-20).every((v) => v === '2') && versions.includes('2'));
+    await eventually(
+      async () => (await checkHealth(srv.address, 'quiver.v1.RegistryService', CHECK_MS).catch(() => '')) === 'SERVING',
+      'registry health SERVING again',
+    );
+    await eventually(() => versions.slice(-20).every((v) => v === '2') && versions.includes('2'), 'the missed promotion served');
     t.is(((await reg.call('listRegisteredModels', {})) as { models: unknown[] }).models.length, 1);
     running = false;
     await Promise.all(lanes);

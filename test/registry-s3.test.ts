@@ -18,6 +18,7 @@ import { type Backend, BACKENDS } from './helpers/backends.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, regressorModel, tmp } from './helpers/fixtures.js';
 import { Registry } from './helpers/registry.js';
 import { grpcError, type Running, startServer } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 // s3rver's default credentials; the SDK reads them from the environment like any AWS credentials.
 process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
@@ -38,14 +39,6 @@ async function withS3(fn: (endpoint: string, dir: string) => Promise<void>): Pro
 
 /** Where s3rver keeps an object's bytes on its disk. */
 const objectFile = (dir: string, key: string): string => join(dir, BUCKET, `${key}._S3rver_object`);
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function served(srv: Running, model: string): Promise<string | undefined> {
   return (await srv.client.predict({ modelName: model, features: blueprintFeatures(BLUEPRINT_ROW) }).catch(() => undefined))?.modelVersion;
@@ -102,7 +95,7 @@ s3Test(
     t.true(existsSync(objectFile(s3dir, key)));
     await reg.call('transitionStage', { modelName: 'risk', version: 1, stage: Stage.STAGE_ARCHIVED });
     await reg.call('deleteVersion', { modelName: 'risk', version: 1 });
-    await eventually(async () => !existsSync(objectFile(s3dir, key)));
+    await eventually(() => !existsSync(objectFile(s3dir, key)), 'the object removed from the bucket');
     t.false(existsSync(objectFile(s3dir, key)));
   },
 );

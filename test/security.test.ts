@@ -27,6 +27,7 @@ import { BLUEPRINT_ROW, blueprintFeatures, demoModel, tmp } from './helpers/fixt
 import { ROOT } from './helpers/process.js';
 import { Registry } from './helpers/registry.js';
 import { grpcError, reflectionServices, request, type Running, startServer } from './helpers/server.js';
+import { eventually } from './helpers/wait.js';
 
 const TOKENS = {
   reader: 'reader-token-0123456789',
@@ -89,8 +90,8 @@ test('the registry has its own port: RegistryService is not on the inference por
     client.close();
     t.is(onRegistry.code, grpc.status.UNIMPLEMENTED);
     // Each plane answers health for its own services.
-    t.is(await checkHealth(srv.registryAddress, 'quiver.v1.RegistryService', 2000), 'SERVING');
-    t.is(await checkHealth(srv.address, 'quiver.v1.PredictionService', 2000), 'SERVING');
+    t.is(await checkHealth(srv.registryAddress, 'quiver.v1.RegistryService', 10_000), 'SERVING');
+    t.is(await checkHealth(srv.address, 'quiver.v1.PredictionService', 10_000), 'SERVING');
     // Without tokens, local clients use the registry as before.
     t.deepEqual(
       (await registryCall<{ models: unknown[] }>(srv.registryAddress, 'listRegisteredModels', listModels, new grpc.Metadata())).models,
@@ -170,9 +171,14 @@ test('registry tokens: none or unknown is UNAUTHENTICATED, a missing scope PERMI
       ],
     );
     reg.close();
-    // Inference stays open (authInference is off), and serves the promoted version.
-    await new Promise((r) => setTimeout(r, 300));
-    t.is((await srv.client.predict({ modelName: 'secured', features: blueprintFeatures(BLUEPRINT_ROW) })).modelVersion, '1');
+    // Inference stays open (authInference is off), and serves the promoted version once it has loaded it.
+    const served = (): Promise<string> =>
+      srv.client
+        .predict({ modelName: 'secured', features: blueprintFeatures(BLUEPRINT_ROW) })
+        .then((r) => r.modelVersion)
+        .catch(() => '');
+    await eventually(async () => (await served()) === '1', "the promoted model 'secured' served");
+    t.is(await served(), '1');
   } finally {
     await srv.close();
   }
@@ -192,7 +198,7 @@ test('authInference: inference needs a token with the infer scope; health and re
     t.regex(reader.details, /needs the infer scope/);
     t.is((await predict(bearer(TOKENS.client))).modelVersion, '1');
     client.close();
-    t.is(await checkHealth(srv.address, '', 2000), 'SERVING');
+    t.is(await checkHealth(srv.address, '', 10_000), 'SERVING');
     t.true((await reflectionServices(srv.address)).includes('quiver.v1.PredictionService'));
     // REST: /predict needs the token, /health and /metrics do not.
     const body = JSON.stringify({ features: Object.fromEntries(blueprintFeatures(BLUEPRINT_ROW)) });
@@ -412,7 +418,7 @@ async function predictOver(address: string, creds: grpc.ChannelCredentials): Pro
       client.predict(
         request({ features: blueprintFeatures(BLUEPRINT_ROW) }),
         new grpc.Metadata(),
-        { deadline: Date.now() + 5000 },
+        { deadline: Date.now() + 10_000 },
         (e, r) => (e ? reject(e) : resolve(r.modelVersion)),
       ),
     );

@@ -2,6 +2,8 @@
  * The shapes training code passes around: a feature matrix is an array of rows (each row
  * indexable, a number[] or a typed array) and labels are 0/1 numbers.
  */
+import { failedPrecondition } from '../src/core/errors.js';
+
 export type Row = ArrayLike<number>;
 export type Matrix = readonly Row[];
 
@@ -30,11 +32,11 @@ export function assertBinaryLabels(X: Matrix, y: readonly number[], allowOneClas
   if (X.length !== y.length) throw new Error(`X has ${X.length} rows but y has ${y.length} labels`);
   let ones = 0;
   y.forEach((v, i) => {
-    if (v !== 0 && v !== 1) throw new Error(`label at row ${i} is ${v}; binary classification needs 0 or 1`);
+    if (v !== 0 && v !== 1) throw failedPrecondition(`label at row ${i} is ${v}; binary classification needs 0 or 1`);
     ones += v;
   });
   if (!allowOneClass && (ones === 0 || ones === y.length))
-    throw new Error(`the labels hold a single class (${y.length} rows of ${ones === 0 ? 0 : 1})`);
+    throw failedPrecondition(`the labels hold a single class (${y.length} rows of ${ones === 0 ? 0 : 1})`);
 }
 
 /** Row-major float32 copy, the layout onnxruntime takes for a [N, F] FLOAT tensor. */

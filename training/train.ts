@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
+import { failedPrecondition, invalidArgument } from '../src/core/errors.js';
 import { ALGORITHMS, type AlgorithmName, isAlgorithmName } from './algorithms/index.js';
 import type { ProgressFn, Trainer } from './algorithms/trainer.js';
 import { parseCsv, toMatrix } from './data/csv.js';
@@ -72,9 +73,10 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
   const { target = 'target', algorithm = 'logistic', seed = 42, holdout = 0.2, stratify = true } = options;
   if (!isAlgorithmName(algorithm))
-    throw new Error(`unknown algorithm '${String(algorithm)}' (known: ${Object.keys(ALGORITHMS).join(', ')})`);
-  if (!(holdout > 0 && holdout < 1)) throw new Error(`holdout must be between 0 and 1 (exclusive), got ${holdout}`);
-  if ((options.dataPath === undefined) === (options.dataset === undefined)) throw new Error('give exactly one of dataPath and dataset');
+    throw invalidArgument(`unknown algorithm '${String(algorithm)}' (known: ${Object.keys(ALGORITHMS).join(', ')})`);
+  if (!(holdout > 0 && holdout < 1)) throw invalidArgument(`holdout must be between 0 and 1 (exclusive), got ${holdout}`);
+  if ((options.dataPath === undefined) === (options.dataset === undefined))
+    throw invalidArgument('give exactly one of dataPath and dataset');
 
   let hash: string;
   let table: TableLike;
@@ -87,16 +89,16 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
     hash = sha256(formatCsv(table));
   }
   const { featureNames, X, y } = toMatrix(table, { target });
-  if (X.length < 10) throw new Error(`need at least 10 rows to train and hold out, got ${X.length}`);
+  if (X.length < 10) throw failedPrecondition(`need at least 10 rows to train and hold out, got ${X.length}`);
   y.forEach((v, i) => {
-    if (v !== 0 && v !== 1) throw new Error(`target '${target}' must be 0 or 1; row ${i + 1} has ${v}`);
+    if (v !== 0 && v !== 1) throw failedPrecondition(`target '${target}' must be 0 or 1; row ${i + 1} has ${v}`);
   });
   const split = splitIndices(X.length, { holdout, seed, ...(stratify ? { stratify: y } : {}) });
   const Xtrain = takeRows(X, split.train);
   const ytrain = takeRows(y, split.train);
   const Xhold = takeRows(X, split.holdout);
   const yhold = takeRows(y, split.holdout);
-  if (new Set(ytrain).size < 2) throw new Error(`the training rows hold a single class of '${target}'`);
+  if (new Set(ytrain).size < 2) throw failedPrecondition(`the training rows hold a single class of '${target}'`);
 
   // Method signatures make Trainer bivariant in its model type: any of them fits this view.
   const trainer: Trainer<object, { readonly algorithm: AlgorithmName; readonly params: object }> = ALGORITHMS[algorithm];

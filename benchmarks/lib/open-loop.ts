@@ -1,6 +1,6 @@
 /**
  * A gRPC load generator process for benchmarks/overload.ts, over plain node:http2 (much
- * cheaper per call than a grpc-js client, which FACTS.md measured as the bottleneck at
+ * cheaper per call than a grpc-js client, which we measured as the bottleneck at
  * ~9.5k req/s) with a pre-built request frame. Unlike h2load it reads every call's
  * grpc-status, so each answer is classified (OK, RESOURCE_EXHAUSTED, ...) and timed.
  *

@@ -68,7 +68,7 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
       {
         invoker,
         predict: rpcBackend(invoker, options.defaultModel),
-        oip: (method, path, body, ctx) => handleOipRest(oip, method, path, body, ctx, { log }),
+        oip: (method, path, body, ctx, requestId) => handleOipRest(oip, method, path, body, ctx, { log, requestId }),
         metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
         access,
       },

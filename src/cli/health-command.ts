@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
@@ -61,10 +62,12 @@ function healthCredentials(values: HealthFlags): grpc.ChannelCredentials {
   const mtls = /^(1|true|yes|on)$/i.test(process.env.QUIVER_TLS_CLIENT_AUTH ?? '');
   const certFile = values.tlsClientCert ?? (mtls ? process.env.QUIVER_TLS_CERT : undefined);
   const keyFile = values.tlsClientKey ?? (mtls ? process.env.QUIVER_TLS_KEY : undefined);
+  // Relative files (flags or QUIVER_TLS_*) are read against this command's working directory.
+  const read = (file: string | undefined): Buffer | null => (file === undefined || file === '' ? null : readFileSync(resolvePath(file)));
   return grpc.credentials.createSsl(
-    values.tlsCa === undefined ? null : readFileSync(values.tlsCa),
-    keyFile === undefined ? null : readFileSync(keyFile),
-    certFile === undefined ? null : readFileSync(certFile),
+    read(values.tlsCa),
+    read(keyFile),
+    read(certFile),
     // A probe of the local server checks that it answers over TLS, not who it is.
     values.tlsCa === undefined ? { rejectUnauthorized: false } : {},
   );

@@ -15,10 +15,9 @@ import { addTrainingCommands } from './training-commands.js';
 
 const PACKAGE = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
 
-function program(setCode: (code: number) => void): Command {
+export function program(setCode: (code: number) => void): Command {
   const p = new Command('quiver')
     .description('Quiver: a gRPC-first inference server for ONNX models, with a registry and a training pipeline')
-    .showHelpAfterError('(quiver --help lists the commands)')
     .exitOverride();
   p.command('version')
     .description('print the version')

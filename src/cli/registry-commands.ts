@@ -3,7 +3,6 @@
  * the registry in the data directory directly (SQLite allows a running server to share it:
  * the server notices the change within registryPollMs).
  */
-import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 
 import type { Command } from 'commander';
@@ -12,6 +11,8 @@ import { invalidArgument } from '../core/errors.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
 import { Registry, registryOptions } from '../registry/registry.js';
 import type { StageName, VersionRecord } from '../registry/types.js';
+import { registryFailure, withListHint } from './failures.js';
+import { readInput } from './files.js';
 import { addOptionFlags, optionsFrom } from './serve.js';
 
 export function actor(): string {
@@ -24,13 +25,20 @@ export function actor(): string {
 
 export async function openRegistry(values: Record<string, unknown>): Promise<Registry> {
   const options = optionsFrom(values);
-  return Registry.open(registryOptions(options));
+  try {
+    return await Registry.open(registryOptions(options));
+  } catch (err) {
+    throw registryFailure(options, err);
+  }
 }
 
+/** Runs `fn` on the registry; an unknown model, version or alias says how to list them. */
 export async function withRegistry<T>(values: Record<string, unknown>, fn: (r: Registry) => Promise<T>): Promise<T> {
   const registry = await openRegistry(values);
   try {
     return await fn(registry);
+  } catch (err) {
+    throw withListHint(err);
   } finally {
     await registry.close();
   }
@@ -80,7 +88,7 @@ export function addRegistryCommands(program: Command): void {
       .option('--tag <key=value...>', 'version tags'),
     ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle', 'maxUploadBytes'],
   ).action(async (values: Record<string, unknown>) => {
-    const bytes = await readFile(values.file as string);
+    const bytes = readInput('--file', values.file as string);
     const tags = Object.fromEntries(
       ((values.tag as string[] | undefined) ?? []).map((t) => [t.split('=')[0] ?? t, t.split('=').slice(1).join('=')]),
     );
@@ -155,6 +163,8 @@ export function addRegistryCommands(program: Command): void {
     ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle'],
   ).action(async (values: Record<string, unknown>) => {
     const version = Number(values.version);
+    if (!Number.isInteger(version) || version < 1)
+      throw invalidArgument(`--version: '${String(values.version)}' is not a version number (1, 2, 3, ...)`);
     const v = await withRegistry(values, async (r) => {
       if (values.alias !== undefined) {
         if (values.stage !== undefined) throw invalidArgument('give --stage or --alias, not both');

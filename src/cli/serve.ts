@@ -1,13 +1,17 @@
 /** `quiver serve`: the server, with every option of the schema as a flag. */
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { format } from 'node:util';
 
+import * as grpc from '@grpc/grpc-js';
 import { type Command, Option as CliOption } from 'commander';
 
 import { envName, flagName, OPTION_DEFS, type Options, resolveOptions } from '../config/options.js';
-import { invalidConfig } from '../core/errors.js';
+import { invalidConfig, QuiverError } from '../core/errors.js';
 import { createLogger } from '../log/logger.js';
 import { QuiverServer } from '../server.js';
 import { CliExit } from './exit.js';
+import { registryFailure } from './failures.js';
 
 function loadConfigFile(path: string): Record<string, unknown> {
   let text: string;
@@ -32,7 +36,10 @@ export function optionsFrom(values: Record<string, unknown>): Options {
     const key = def.key === 'models' ? 'model' : def.key;
     if (values[key] !== undefined) flags[def.key] = values[key];
   }
-  const configPath = (values.config as string | undefined) ?? process.env.QUIVER_CONFIG;
+  const given = (values.config as string | undefined) ?? process.env.QUIVER_CONFIG;
+  // Absolute at once, so the file read, its error messages and the base its relative paths
+  // resolve against (its own directory) do not depend on a later change of directory.
+  const configPath = given === undefined || given === '' ? undefined : resolvePath(given);
   return resolveOptions({
     ...(configPath === undefined ? {} : { file: loadConfigFile(configPath), filePath: configPath }),
     env: process.env,
@@ -66,12 +73,21 @@ export async function serve(values: Record<string, unknown>): Promise<number> {
     throw new CliExit(2, (err as Error).message);
   }
   const log = createLogger(options.logLevel);
+  // grpc-js's own messages (a failed bind, ...) go to the JSON log, not as extra lines on stderr.
+  const grpcLog = log.child({ component: 'grpc-js' });
+  grpc.setLogger({
+    error: (...args: unknown[]) => grpcLog.error(format(...args)),
+    info: (...args: unknown[]) => grpcLog.info(format(...args)),
+    debug: (...args: unknown[]) => grpcLog.debug(format(...args)),
+  });
   let server: QuiverServer;
   try {
     server = await QuiverServer.start(options, log);
   } catch (err) {
-    log.fatal({ err }, 'could not start');
-    throw new CliExit(1, `could not start: ${(err as Error).message}`);
+    const failure = registryFailure(options, err);
+    // An expected failure is logged as its one line (the stack is for --verbose, on stderr).
+    log.fatal(failure instanceof QuiverError ? { code: failure.code } : { err }, `could not start: ${(failure as Error).message}`);
+    throw new CliExit(1, `could not start: ${(failure as Error).message}`, { cause: failure });
   }
   return new Promise<number>((resolve) => {
     let signals = 0;

@@ -2,15 +2,14 @@
  * The blueprint's training flow from the command line: `quiver data generate|validate`,
  * `quiver train`, `quiver evaluate` (promotion is `quiver promote`, in registry-commands.ts).
  */
-import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 
-import { ALGORITHM_NAMES, isAlgorithmName } from '../../training/algorithms/index.js';
-import { readCsv } from '../../training/data/csv.js';
-import { DEFAULT_WEIGHTS, generateDataset, writeCsv } from '../../training/data/generate.js';
+import { ALGORITHMS, ALGORITHM_NAMES, isAlgorithmName } from '../../training/algorithms/index.js';
+import { resolveParams } from '../../training/algorithms/trainer.js';
+import { DEFAULT_WEIGHTS, formatCsv, generateDataset } from '../../training/data/generate.js';
 import { validateDataset } from '../../training/data/validate.js';
 import { compareModels, evaluateOnnxOnTable } from '../../training/evaluate.js';
 import { type MetricName, METRIC_NAMES } from '../../training/metrics.js';
@@ -18,6 +17,7 @@ import { trainModel, trainingReport } from '../../training/train.js';
 import { invalidArgument } from '../core/errors.js';
 import { registerTraining } from '../registry/register-training.js';
 import { CliExit } from './exit.js';
+import { aboutInput, readCsvInput, writeJsonOutput, writeOutput } from './files.js';
 import { actor, versionSummary, withRegistry } from './registry-commands.js';
 import { addOptionFlags } from './serve.js';
 
@@ -74,7 +74,7 @@ export function addTrainingCommands(program: Command): void {
         std: num('std', v.std, 1),
         weights,
       });
-      writeCsv(v.output, dataset);
+      writeOutput('--output', v.output, formatCsv(dataset));
       const positives = dataset.rows.filter((r) => r[r.length - 1] === 1).length;
       print({ output: v.output, rows: dataset.rows.length, columns: dataset.columns, positive_share: positives / dataset.rows.length });
     });
@@ -87,18 +87,19 @@ export function addTrainingCommands(program: Command): void {
     .option('--target <column>', 'label column', 'target')
     .option('--min-minority-share <x>', 'fail when the smaller class is below this share', '0.1')
     .action((v: { dataPath: string; output: string; target: string; minMinorityShare: string }) => {
-      const report = validateDataset(readCsv(v.dataPath), {
-        target: v.target,
-        minMinorityShare: num('min-minority-share', v.minMinorityShare, 0.1),
-      });
-      writeFileSync(v.output, JSON.stringify(report, null, 2) + '\n');
+      const minMinorityShare = num('min-minority-share', v.minMinorityShare, 0.1);
+      const report = validateDataset(readCsvInput('--data-path', v.dataPath), { target: v.target, minMinorityShare });
+      writeJsonOutput('--output', v.output, report);
       print({
         passed: report.passed,
         rows: report.rows,
         report: v.output,
         failed: report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.message}`),
       });
-      if (!report.passed) throw new CliExit(1, `${v.dataPath} failed validation (see ${v.output})`);
+      if (!report.passed) {
+        const failed = report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.message}`);
+        throw new CliExit(1, `--data-path ${v.dataPath} failed validation: ${failed.join('; ')} (details in ${v.output})`);
+      }
     });
 
   addOptionFlags(
@@ -119,31 +120,42 @@ export function addTrainingCommands(program: Command): void {
   ).action(async (v: Record<string, unknown>) => {
     const algorithm = v.algorithm as string;
     if (!isAlgorithmName(algorithm)) throw invalidArgument(`--algorithm: '${algorithm}' is not one of ${ALGORITHM_NAMES.join(', ')}`);
+    const given = params(v.param as string[] | undefined);
+    try {
+      resolveParams<object>(algorithm, ALGORITHMS[algorithm].defaults, given);
+    } catch (err) {
+      throw invalidArgument(`--param: ${(err as Error).message}`);
+    }
+    const seed = num('seed', v.seed as string, 42, true);
+    const holdout = num('holdout', v.holdout as string, 0.2);
+    if (!(holdout > 0 && holdout < 1)) throw invalidArgument(`--holdout: ${holdout} must be between 0 and 1 (exclusive), like 0.2`);
+    const dataPath = v.dataPath as string;
     const bar =
       v.progress === false || !process.stderr.isTTY
         ? undefined
         : new SingleBar({ format: `training ${algorithm} [{bar}] {percentage}% {value}/{total}`, stream: process.stderr });
     let started = false;
-    const result = await trainModel({
-      dataPath: v.dataPath as string,
-      algorithm,
-      params: params(v.param as string[] | undefined),
-      seed: num('seed', v.seed as string, 42, true),
-      holdout: num('holdout', v.holdout as string, 0.2),
-      onProgress: (done, total) => {
-        if (bar === undefined) return;
-        if (!started) bar.start(total, 0);
-        started = true;
-        bar.update(done);
-      },
-    });
-    bar?.stop();
-    if (v.report !== undefined) writeFileSync(v.report as string, JSON.stringify(trainingReport(result), null, 2) + '\n');
+    const result = await aboutInput('--data-path', dataPath, () =>
+      trainModel({
+        dataPath,
+        algorithm,
+        params: given,
+        seed,
+        holdout,
+        onProgress: (done, total) => {
+          if (bar === undefined) return;
+          if (!started) bar.start(total, 0);
+          started = true;
+          bar.update(done);
+        },
+      }),
+    ).finally(() => bar?.stop());
+    if (v.report !== undefined) writeJsonOutput('--report', v.report as string, trainingReport(result));
     const modelName = v.modelName as string;
     const version = await withRegistry(v, (r) =>
       registerTraining(r, modelName, result, {
         experimentName: (v.experimentName as string | undefined) ?? modelName,
-        datasetName: basename(v.dataPath as string),
+        datasetName: basename(dataPath),
         description: v.description as string,
         actor: actor(),
       }),
@@ -168,13 +180,15 @@ export function addTrainingCommands(program: Command): void {
     const metric = v.metric as MetricName;
     if (!METRIC_NAMES.includes(metric)) throw invalidArgument(`--metric: '${metric}' is not one of ${METRIC_NAMES.join(', ')}`);
     const margin = num('margin', v.margin as string, 0);
-    const table = readCsv(v.testData as string);
+    const testData = v.testData as string;
+    const table = readCsvInput('--test-data', testData);
+    const evaluate = (bytes: Uint8Array): ReturnType<typeof evaluateOnnxOnTable> =>
+      aboutInput('--test-data', testData, () => evaluateOnnxOnTable(bytes, table));
     const report = await withRegistry(v, async (r) => {
       const candidate = await r.artifact(name, version);
       const production = await r.resolveVersion(name, 'production').catch(() => undefined);
-      const candidateEval = await evaluateOnnxOnTable(candidate.bytes, table);
-      const productionEval =
-        production === undefined ? undefined : await evaluateOnnxOnTable(await r.artifacts.readVerified(production.sha256), table);
+      const candidateEval = await evaluate(candidate.bytes);
+      const productionEval = production === undefined ? undefined : await evaluate(await r.artifacts.readVerified(production.sha256));
       return {
         model: name,
         candidate: { version: candidate.version.version, ...candidateEval },
@@ -183,7 +197,7 @@ export function addTrainingCommands(program: Command): void {
         test_data: v.testData,
       };
     });
-    writeFileSync(v.outputReport as string, JSON.stringify(report, null, 2) + '\n');
+    writeJsonOutput('--output-report', v.outputReport as string, report);
     const c = report.comparison;
     print({
       model: name,

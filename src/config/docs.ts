@@ -1,4 +1,9 @@
-/** The README's configuration table, generated from the options schema (a test keeps them equal). */
+/**
+ * The tables the documentation carries, generated from the code (tests keep them equal): the
+ * configuration table in docs/configuration.md from the options schema, and the error table
+ * in docs/errors.md from the error codes.
+ */
+import { Code, ERROR_CODES, ERROR_MEANINGS, grpcStatusOf, httpStatusOf } from '../core/errors.js';
 import { envName, flagName, OPTION_DEFS } from './options.js';
 
 function defaultText(key: string, value: unknown): string {
@@ -21,6 +26,15 @@ export function optionsTable(): string {
     rows.push(
       `| \`${def.key}\` | \`${envName(def.key)}\` | ${flag} | ${defaultText(def.key, value)}${unit} | ${def.doc.replace(/\|/g, '\\|')} |`,
     );
+  }
+  return rows.join('\n');
+}
+
+/** Every `QUIVER_ERR_*` code with its gRPC status and its HTTP status (the one table). */
+export function errorsTable(): string {
+  const rows = ['| code | gRPC status | HTTP status | meaning |', '|---|---|---|---|'];
+  for (const code of ERROR_CODES) {
+    rows.push(`| \`${code}\` | \`${Code[grpcStatusOf(code)]}\` | ${httpStatusOf(code)} | ${ERROR_MEANINGS[code].replace(/\|/g, '\\|')} |`);
   }
   return rows.join('\n');
 }

@@ -81,7 +81,7 @@ export interface Options {
   readonly maxUploadBytes: number;
 }
 
-/** `path`: a file or directory, made absolute when options are resolved (see resolvePath). */
+/** `path`: a file or directory, made absolute when options are resolved (see absolute()). */
 type Kind = 'string' | 'path' | 'port' | 'int' | 'number' | 'bool' | 'enum' | 'models';
 
 export interface OptionDef {
@@ -105,7 +105,12 @@ export const OPTION_DEFS: readonly OptionDef[] = [
   { key: 'grpcHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the gRPC server binds' },
   { key: 'grpcPort', kind: 'port', default: () => 50051, doc: 'gRPC port (0 picks a free port)' },
   { key: 'httpPort', kind: 'port', default: () => 8080, doc: 'REST gateway port (0 picks a free port)' },
-  { key: 'dataDir', kind: 'path', default: () => './var', doc: 'data directory (demo model, later the registry)' },
+  {
+    key: 'dataDir',
+    kind: 'path',
+    default: () => './var',
+    doc: 'data directory: the embedded registry (SQLite and artifacts), the demo data, verified copies of loaded artifacts',
+  },
   {
     key: 'models',
     kind: 'models',
@@ -636,7 +641,9 @@ export function resolveOptions(sources: Sources): Options {
     const envValue = sources.env?.[envName(def.key)];
     if (envValue !== undefined && envValue !== '') raw = { value: envValue, source: `env ${envName(def.key)}`, base: cwd };
     const flagValue = sources.flags?.[def.key];
-    if (flagValue !== undefined) raw = { value: flagValue, source: `flag --${flagName(def.key)}`, base: cwd };
+    // `models` is the repeatable --model flag.
+    if (flagValue !== undefined)
+      raw = { value: flagValue, source: `flag --${def.key === 'models' ? 'model' : flagName(def.key)}`, base: cwd };
     if (raw !== undefined) out[def.key] = coerce(def, raw);
     else out[def.key] = def.kind === 'path' ? absolute(cwd, def.default(out) as string) : def.default(out);
   }

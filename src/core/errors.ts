@@ -1,7 +1,7 @@
 /**
  * Coded errors. Every error the core raises carries a `QUIVER_ERR_*` code; each code maps
- * once, here, to a gRPC status and an HTTP status (grpc-gateway's mapping). The `cause` is
- * for logs and never reaches the wire.
+ * once, here, to a gRPC status and an HTTP status. The message is ours and goes to the
+ * client; the `cause` (a driver's, the filesystem's or S3's error) is for the log only.
  */
 /** The canonical status codes (google.rpc.Code), shared by gRPC and by grpc-gateway's JSON. */
 export enum Code {
@@ -24,7 +24,10 @@ export enum Code {
   UNAUTHENTICATED = 16,
 }
 
-/** grpc-gateway's mapping of status codes to HTTP (runtime/errors.go, the table in ANCHORS.md). */
+/**
+ * grpc-gateway's mapping of status codes to HTTP (runtime/errors.go):
+ * only for answers that carry no `QUIVER_ERR_*` code (grpc-js's own, another server's).
+ */
 const HTTP_OF_CODE: Readonly<Record<Code, number>> = {
   [Code.OK]: 200,
   [Code.CANCELLED]: 499,
@@ -50,10 +53,35 @@ export function httpStatusOfCode(code: number): number {
   return HTTP_OF_CODE[code as Code] ?? 500;
 }
 
+/** The response metadata (gRPC trailer) naming an error's `QUIVER_ERR_*` code. */
+export const ERROR_CODE_KEY = 'quiver-error-code';
+
 interface CodeInfo {
   readonly grpc: Code;
   readonly http: number;
 }
+
+/** What each code means, for the documentation's error table (docs/errors.md). */
+export const ERROR_MEANINGS: Readonly<Record<ErrorCode, string>> = {
+  QUIVER_ERR_INVALID_ARGUMENT: 'the request is malformed: the message names the field and what was expected',
+  QUIVER_ERR_MODEL_NOT_FOUND: 'no such model, version or alias is served: the message lists what is',
+  QUIVER_ERR_QUEUE_FULL: 'the server sheds load (queue full or standing): retry after `grpc-retry-pushback-ms` / `Retry-After`',
+  QUIVER_ERR_DEADLINE_EXCEEDED: "the call's deadline passed before it was answered",
+  QUIVER_ERR_CANCELLED: 'the client cancelled the call',
+  QUIVER_ERR_UNAVAILABLE: 'the server is shutting down or a dependency (the registry database) is unreachable',
+  QUIVER_ERR_MODEL_LOAD: 'a model does not load or failed its trial load (it is not served)',
+  QUIVER_ERR_INFERENCE: 'onnxruntime failed on a valid request (details in the server log)',
+  QUIVER_ERR_INTERNAL: 'an unexpected error (details in the server log, under the request id)',
+  QUIVER_ERR_INVALID_CONFIG: 'an option or config file value is invalid (start-up, CLI)',
+  QUIVER_ERR_NOT_FOUND: 'no such registry object: model, version, alias or audit entry',
+  QUIVER_ERR_ALREADY_EXISTS: 'the registry object exists already',
+  QUIVER_ERR_FAILED_PRECONDITION: "the registry's rules refuse the change (e.g. deleting a version a stage points at)",
+  QUIVER_ERR_TOO_LARGE: 'an upload or body is over its limit (`maxUploadBytes`, `maxHttpBodyBytes`)',
+  QUIVER_ERR_STORAGE: 'the registry storage failed (database, files, S3): details in the server log, under the request id',
+  QUIVER_ERR_STORAGE_FULL: 'the disk or quota under the registry is full: nothing was written',
+  QUIVER_ERR_UNAUTHENTICATED: 'a token is needed and none or an unknown one was given',
+  QUIVER_ERR_PERMISSION_DENIED: "the token lacks the call's scope",
+};
 
 const CODES = {
   QUIVER_ERR_INVALID_ARGUMENT: { grpc: Code.INVALID_ARGUMENT, http: 400 },
@@ -77,6 +105,21 @@ const CODES = {
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof CODES;
+
+/** Every code, in the table's order. */
+export const ERROR_CODES = Object.keys(CODES) as ErrorCode[];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(CODES, value);
+}
+
+/**
+ * The HTTP status of a failed call: its `QUIVER_ERR_*` code's (from the `quiver-error-code`
+ * trailer) when it has one, else grpc-gateway's for its gRPC status.
+ */
+export function httpStatusOfAnswer(grpcCode: number, quiverCode: unknown): number {
+  return isErrorCode(quiverCode) ? CODES[quiverCode].http : httpStatusOfCode(grpcCode);
+}
 
 export class QuiverError extends Error {
   readonly code: ErrorCode;
@@ -146,8 +189,8 @@ export const storageFull = (message: string, cause?: unknown): QuiverError =>
 /** Whether a filesystem or database error says the disk (or the quota) is full. */
 export const isStorageFull = (err: unknown): boolean => {
   const code = (err as { code?: unknown } | null)?.code;
-  // ENOSPC / EDQUOT from the filesystem, 53100 (disk_full) from PostgreSQL.
-  return code === 'ENOSPC' || code === 'EDQUOT' || code === '53100';
+  // ENOSPC / EDQUOT from the filesystem, 53100 (disk_full) from PostgreSQL, SQLITE_FULL from SQLite.
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === '53100' || code === 'SQLITE_FULL';
 };
 
 export const storageFailed = (message: string, cause?: unknown): QuiverError => new QuiverError('QUIVER_ERR_STORAGE', message, { cause });

@@ -125,7 +125,7 @@ export class InferencePool {
 
   /**
    * Stops the pool. Terminating a worker inside session.run aborts the whole process
-   * (FACTS.md), so this waits for every batch in flight before destroying the threads.
+   * (measured), so this waits for every batch in flight before destroying the threads.
    */
   async close(): Promise<void> {
     this.closed = true;

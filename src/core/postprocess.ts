@@ -32,7 +32,7 @@ export function postprocess(sig: ServingSignature, outputs: readonly HostTensor[
       let best = 0;
       for (let i = 1; i < p.length; i++) if ((p[i] as number) > (p[best] as number)) best = i;
       // The class comes from the probabilities, never from a separate label output: some
-      // exporters' label disagrees with argmax (FACTS.md, TreeEnsembleClassifier).
+      // exporters' label disagrees with argmax (TreeEnsembleClassifier).
       const label = Number(sig.classLabels[best]);
       return { prediction: Number.isFinite(label) ? label : best, probability: p[best] ?? 0, probabilities: p };
     }

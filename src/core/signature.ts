@@ -1,7 +1,7 @@
 /**
  * The serving signature of a model version: what requests must look like and how raw
  * outputs become a prediction. Derived once, at load, from the ONNX graph and its
- * metadata_props (keys `quiver.*`, documented in the README).
+ * metadata_props (keys `quiver.*`, documented in docs/serving.md).
  */
 import type { OnnxModelInfo } from '../onnx/model-info.js';
 import { type DType, dtypeFromOnnx } from './tensor.js';

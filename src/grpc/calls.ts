@@ -2,13 +2,17 @@
  * Wrappers every gRPC handler goes through: a thrown error or rejected promise becomes a
  * status (a QuiverError's code and message, or INTERNAL with a generic message and the
  * cause in the log), never a crash (grpc-js lets a throwing handler take the process down).
+ * Every error answer's trailers carry its `quiver-error-code` (so the gateway answers with
+ * that code's HTTP status) and its `x-request-id` (the one its log line has).
  */
 import { Metadata, type ServerUnaryCall, type ServiceError, type sendUnaryData, status } from '@grpc/grpc-js';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 
 import { CallContext } from '../core/context.js';
-import { invalidArgument, QuiverError, toQuiverError } from '../core/errors.js';
+import { reportError } from '../core/error-report.js';
+import { ERROR_CODE_KEY, invalidArgument, type QuiverError } from '../core/errors.js';
+import { REQUEST_ID_KEY, requestIdOf } from '../core/request-id.js';
 import { endSpan, serverSpan } from '../tracing/tracing.js';
 import { UndecodableRequest } from './codec.js';
 
@@ -46,13 +50,22 @@ export class InflightCalls {
   }
 }
 
-export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
-  const q = toQuiverError(err);
-  if (!(err instanceof QuiverError)) log.error({ err, method }, 'unhandled error in handler');
-  else if (q.cause !== undefined) log.warn({ err: q.cause, method, code: q.code }, q.message);
+/**
+ * A thrown value as the call's status: the cause logged (with the request id) and kept off
+ * the wire. `request` is the call's metadata, for the caller's own `x-request-id`.
+ */
+export function toServiceError(err: unknown, log: Logger | undefined, method: string, request?: Metadata): Partial<ServiceError> {
+  const requestId = requestIdOf(request?.get(REQUEST_ID_KEY)[0]);
+  const { error, message } = reportError(err, log, requestId, { method });
+  return serviceError(error, message, requestId);
+}
+
+function serviceError(error: QuiverError, message: string, requestId: string): Partial<ServiceError> {
   const metadata = new Metadata();
-  for (const [k, v] of Object.entries(q.metadata)) metadata.set(k, v);
-  return { code: q.grpcStatus as number as status, details: q.message, metadata };
+  for (const [k, v] of Object.entries(error.metadata)) metadata.set(k, v);
+  metadata.set(ERROR_CODE_KEY, error.code);
+  metadata.set(REQUEST_ID_KEY, requestId);
+  return { code: error.grpcStatus as number as status, details: message, metadata };
 }
 
 /** The call's deadline (epoch ms) and cancellation, as the core sees them. */
@@ -100,10 +113,10 @@ export function unary<Req, Res>(
       const request = ensureDecoded(call.request);
       Promise.resolve(handler(request, ctx, call)).then(
         (res) => reply(null, res),
-        (err: unknown) => reply(toServiceError(err, log, method)),
+        (err: unknown) => reply(toServiceError(err, log, method, call.metadata)),
       );
     } catch (err) {
-      reply(toServiceError(err, log, method));
+      reply(toServiceError(err, log, method, call.metadata));
     }
   };
 }

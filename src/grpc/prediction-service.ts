@@ -143,7 +143,7 @@ function predictStream(core: InferenceCore, log: Logger, calls: InflightCalls) {
     try {
       ctx = contextOf(call);
     } catch (err) {
-      call.emit('error', toServiceError(err, log, 'PredictStream'));
+      call.emit('error', toServiceError(err, log, 'PredictStream', call.metadata));
       return;
     }
     // Responses are written in request order: each item waits for the one before it.

@@ -157,7 +157,7 @@ function createVersion(deps: RegistryServiceDeps, log: Logger, calls: InflightCa
       return { version: toWireVersion(version) };
     })().then(
       (res) => reply(null, res),
-      (err: unknown) => reply(toServiceError(err, log, 'CreateVersion')),
+      (err: unknown) => reply(toServiceError(err, log, 'CreateVersion', call.metadata)),
     );
   };
 }
@@ -177,7 +177,7 @@ function downloadArtifact(deps: RegistryServiceDeps, log: Logger, calls: Infligh
       }
       call.end();
     })()
-      .catch((err: unknown) => call.emit('error', toServiceError(err, log, 'DownloadArtifact')))
+      .catch((err: unknown) => call.emit('error', toServiceError(err, log, 'DownloadArtifact', call.metadata)))
       .finally(() => calls.leave());
   };
 }

@@ -15,11 +15,11 @@ import type { Logger } from 'pino';
 import { AccessPolicy, isLocalPeer, registryScopeOf } from '../auth/policy.js';
 import type { Scope } from '../auth/tokens.js';
 import type { Options } from '../config/options.js';
-import { invalidConfig, type QuiverError } from '../core/errors.js';
+import { invalidConfig } from '../core/errors.js';
 import type { InferenceCore } from '../core/inference.js';
 import type { GetStatsResponse } from '../gen/quiver/v1/prediction.js';
 import { PROTO_DIR } from '../paths.js';
-import { InflightCalls } from './calls.js';
+import { InflightCalls, toServiceError } from './calls.js';
 import { OIP_SERVICE_NAME, oipServiceDefinition, oipServiceHandlers } from './oip-service.js';
 import { REGISTRY_SERVICE_NAME, registryServiceDefinition, registryServiceHandlers, type RegistryServiceDeps } from './registry-service.js';
 import { PREDICTION_SERVICE_NAME, predictionServiceDefinition, predictionServiceHandlers } from './prediction-service.js';
@@ -108,12 +108,8 @@ function guarded(
       );
       if (principal !== undefined) md.set('quiver-actor', principal.name);
     } catch (err) {
-      const q = err as QuiverError;
-      const status: Partial<grpc.ServiceError> = {
-        code: q.grpcStatus as number as grpc.status,
-        details: q.message,
-        metadata: new grpc.Metadata(),
-      };
+      // A refusal has no cause to log.
+      const status = toServiceError(err, undefined, what, md);
       if (definition.responseStream) (call as unknown as NodeJS.EventEmitter).emit('error', status);
       else callback!(status, null);
       return;

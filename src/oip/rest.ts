@@ -2,14 +2,18 @@
  * The Open Inference Protocol's REST form (`/v2/...`), framework-neutral: the gateway hands
  * over the method, the path and the raw body text, and gets back a status, a JSON body and
  * headers. The `/infer` body is the protocol's own JSON (not proto-JSON), parsed here; errors
- * are `{"error": "..."}` with the HTTP status of the error's code (ANCHORS.md's mapping).
+ * are `{"error": "..."}` with the HTTP status of the error's code (src/core/errors.ts's table);
+ * an error's cause is logged with the request id, which the message then names.
  */
 import type { Logger } from 'pino';
 
 import type { CallContext } from '../core/context.js';
-import { invalidArgument, QuiverError } from '../core/errors.js';
+import { reportError } from '../core/error-report.js';
+import { invalidArgument } from '../core/errors.js';
+import { requestIdOf } from '../core/request-id.js';
 import { InferenceCore } from '../core/inference.js';
 import { coreBackend, type InferRequest, type InferResponse, type OipBackend } from './protocol.js';
+import { UpstreamError } from './upstream.js';
 import {
   countMismatch,
   dtypeOf,
@@ -31,8 +35,10 @@ export interface OipRestResult {
 }
 
 export interface OipRestOptions {
-  /** Where unexpected (500) errors are logged with their cause. */
+  /** Where errors' causes (and unexpected errors) are logged, with the request id. */
   readonly log?: Logger;
+  /** The request's id, for the log and the error message (default: a new one). */
+  readonly requestId?: string;
 }
 
 export type OipOperation = 'ServerLive' | 'ServerReady' | 'ModelReady' | 'ServerMetadata' | 'ModelMetadata' | 'ModelInfer';
@@ -134,22 +140,16 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
   headers === undefined ? { status, body } : { status, body, headers };
 
 /** Any thrown value as the protocol's error object, with its HTTP status. */
-export function oipRestError(err: unknown, log?: Logger): OipRestResult {
-  if (err instanceof QuiverError) {
-    if (err.httpStatus >= 500 && err.cause !== undefined) log?.warn({ err: err.cause, code: err.code }, err.message);
-    const pushback = err.metadata['grpc-retry-pushback-ms'];
-    const headers =
-      err.httpStatus === 429 && pushback !== undefined
-        ? { 'retry-after': String(Math.max(1, Math.ceil(Number(pushback) / 1000))) }
-        : undefined;
-    return json(err.httpStatus, { error: err.message }, headers);
-  }
-  const status = (err as { httpStatus?: unknown } | null)?.httpStatus;
-  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) {
-    return json(status, { error: (err as Error).message });
-  }
-  log?.error({ err }, 'unhandled error in an OIP REST handler');
-  return json(500, { error: 'internal error' });
+export function oipRestError(err: unknown, log?: Logger, requestId: string = requestIdOf(undefined)): OipRestResult {
+  // An upstream server's answer (sidecar): reported there already, its status from its code.
+  if (err instanceof UpstreamError) return json(err.httpStatus, { error: err.message });
+  const { error, message } = reportError(err, log, requestId, { component: 'oip-rest' });
+  const pushback = error.metadata['grpc-retry-pushback-ms'];
+  const headers =
+    error.httpStatus === 429 && pushback !== undefined
+      ? { 'retry-after': String(Math.max(1, Math.ceil(Number(pushback) / 1000))) }
+      : undefined;
+  return json(error.httpStatus, { error: message }, headers);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -289,6 +289,6 @@ export async function handleOipRest(
   try {
     return await run(oip, m, bodyText, ctx);
   } catch (err) {
-    return oipRestError(err, options.log);
+    return oipRestError(err, options.log, options.requestId);
   }
 }

@@ -2,7 +2,8 @@
  * The protocol served by a remote Quiver (or any OIP v2 gRPC server): what the REST form
  * uses when the gateway runs as a sidecar. Inputs travel as raw_input_contents (exact for
  * every datatype), the request's deadline and cancellation travel with each call, and a
- * failed call becomes an UpstreamError carrying the HTTP status of its gRPC code.
+ * failed call becomes an UpstreamError carrying the HTTP status of its `quiver-error-code`
+ * trailer (or, from a server that sends none, of its gRPC code).
  */
 import { type CallOptions, type ClientUnaryCall, Metadata, type ServiceError } from '@grpc/grpc-js';
 
@@ -22,7 +23,7 @@ import type {
   ServerReadyRequest,
   ServerReadyResponse,
 } from '../gen/inference/grpc_predict_v2.js';
-import { httpStatusOfCode } from '../core/errors.js';
+import { ERROR_CODE_KEY, httpStatusOfAnswer } from '../core/errors.js';
 import { inferRequestToGrpc, inferResponseFromGrpc } from './grpc.js';
 import type { OipBackend } from './protocol.js';
 
@@ -33,10 +34,11 @@ export class UpstreamError extends Error {
   constructor(
     readonly grpcCode: number,
     message: string,
+    quiverCode?: unknown,
   ) {
     super(message);
     this.name = 'UpstreamError';
-    this.httpStatus = httpStatusOfCode(grpcCode);
+    this.httpStatus = httpStatusOfAnswer(grpcCode, quiverCode);
   }
 }
 
@@ -54,7 +56,7 @@ function call<Req, Res>(fn: Unary<Req, Res>, req: Req, ctx: CallContext): Promis
     const c = fn(req, new Metadata(), opts, (err, res) => {
       off();
       if (err === null) resolve(res);
-      else reject(new UpstreamError(err.code, err.details || err.message));
+      else reject(new UpstreamError(err.code, err.details || err.message, err.metadata?.get(ERROR_CODE_KEY)[0]));
     });
     off = ctx.onCancel(() => c.cancel());
   });

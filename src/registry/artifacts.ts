@@ -33,7 +33,8 @@ export class ArtifactUpload {
     if (this.bytes > this.maxBytes) throw tooLarge(`the upload is over the limit of ${this.maxBytes} bytes`);
     this.hash.update(chunk);
     try {
-      await this.file.write(chunk);
+      // A nearly full disk takes part of a write without an error: the rest then fails with ENOSPC.
+      for (let done = 0; done < chunk.byteLength;) done += (await this.file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
     } catch (err) {
       throw storageError(err, `the upload was refused after ${this.bytes} bytes and nothing was kept`, 'cannot write the upload');
     }
@@ -62,7 +63,7 @@ export class ArtifactUpload {
 /** A filesystem error while storing: the disk full (RESOURCE_EXHAUSTED, saying `whenFull`) or another storage failure (UNAVAILABLE). */
 function storageError(err: unknown, whenFull: string, otherwise: string): Error {
   if (isStorageFull(err)) return storageFull(`the registry's artifact storage is full: ${whenFull}`, err);
-  return storageFailed(`${otherwise}: ${(err as Error).message}`, err);
+  return storageFailed(otherwise, err);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -168,7 +169,7 @@ export class ArtifactStore implements ArtifactBackend {
     try {
       bytes = await readFile(path);
     } catch (err) {
-      throw modelLoadFailed(`artifact ${sha256} is missing: ${(err as Error).message}`, err);
+      throw modelLoadFailed(`artifact ${sha256} is missing from the artifact store`, err);
     }
     const actual = createHash('sha256').update(bytes).digest('hex');
     if (actual !== sha256) throw modelLoadFailed(`artifact ${sha256} is corrupted: its content hashes to ${actual}`);

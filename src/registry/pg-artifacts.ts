@@ -56,7 +56,7 @@ export class PgArtifactStore implements ArtifactBackend {
     } catch (err) {
       throw err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('QUIVER_')
         ? err
-        : storageFailed(`cannot store the artifact: ${(err as Error).message}`, err);
+        : storageFailed('cannot store the artifact', err);
     } finally {
       await upload.abort();
     }

@@ -122,9 +122,9 @@ function mapError(err: unknown): unknown {
     (code !== undefined && (code.startsWith('08') || UNREACHABLE.has(code))) ||
     /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)
   ) {
-    return storageFailed(`the registry database is unavailable: ${message}`, err);
+    return storageFailed('the registry database is unavailable', err);
   }
-  if (isStorageFull(err)) return storageFull(`the registry database is out of disk space: ${message}`, err);
+  if (isStorageFull(err)) return storageFull('the registry database is out of disk space', err);
   return err;
 }
 
@@ -133,7 +133,10 @@ export class PgRegistryStore implements RegistryStore {
 
   /** Connects and creates the schema (under an advisory lock: replicas may start together). */
   static async open(url: string): Promise<PgRegistryStore> {
-    const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5000 });
+    // Opening a connection (a backend forked, then a SCRAM handshake) takes milliseconds, but
+    // over 15 s has been seen on an overloaded host; the limit is only there so that a database
+    // that never answers fails the call (a refused or reset connection fails at once).
+    const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 30_000 });
     pool.on('error', () => undefined); // idle-client errors surface on the next query instead
     const store = new PgRegistryStore(pool);
     try {

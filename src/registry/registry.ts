@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { invalidArgument, notFound, QuiverError, toQuiverError } from '../core/errors.js';
 import { deriveSignature, type ServingSignature } from '../core/signature.js';
@@ -173,7 +173,9 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
   static async open(options: RegistryOptions): Promise<Registry> {
     const url = options.url ?? '';
     const artifactUrl = options.artifactUrl ?? '';
-    const localDir = join(options.dataDir, 'artifacts');
+    // Absolute, so artifact paths (handed to trial-load children in another directory) stay valid.
+    const dataDir = resolve(options.dataDir);
+    const localDir = join(dataDir, 'artifacts');
     // The AWS SDK is loaded only when S3 is configured (it is large, and most users never need it).
     const s3 = async (): Promise<ArtifactBackend> =>
       new (await import('./s3-artifacts.js')).S3ArtifactStore(
@@ -184,7 +186,7 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     if (url === '') {
       const artifacts = artifactUrl === '' ? new ArtifactStore(localDir, options.maxUploadBytes) : await s3();
       await artifacts.open();
-      return new Registry(new SqliteRegistryStore(join(options.dataDir, 'registry.db')), artifacts, trialLimits(options));
+      return new Registry(new SqliteRegistryStore(join(dataDir, 'registry.db')), artifacts, trialLimits(options));
     }
     const store = await PgRegistryStore.open(url);
     const artifacts = artifactUrl === '' ? new PgArtifactStore(store, localDir, options.maxUploadBytes) : await s3();

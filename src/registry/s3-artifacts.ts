@@ -70,7 +70,7 @@ export class S3ArtifactStore implements ArtifactBackend {
         );
       }
     } catch (err) {
-      throw storageFailed(`cannot store the artifact in s3://${this.where.bucket}: ${(err as Error).message}`, err);
+      throw storageFailed(`cannot store the artifact in s3://${this.where.bucket}`, err);
     } finally {
       await upload.abort();
     }
@@ -92,7 +92,7 @@ export class S3ArtifactStore implements ArtifactBackend {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.keyOf(sha256) }));
       bytes = Buffer.from(await res.Body!.transformToByteArray());
     } catch (err) {
-      throw modelLoadFailed(`artifact ${sha256} cannot be read from s3://${this.where.bucket}: ${(err as Error).message}`, err);
+      throw modelLoadFailed(`artifact ${sha256} cannot be read from s3://${this.where.bucket}`, err);
     }
     const actual = createHash('sha256').update(bytes).digest('hex');
     if (actual !== sha256) throw modelLoadFailed(`artifact ${sha256} is corrupted: its content hashes to ${actual}`);

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 
-import { alreadyExists, notFound, storageFailed } from '../core/errors.js';
+import { alreadyExists, isStorageFull, notFound, storageFailed, storageFull } from '../core/errors.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
 import { deletionRefused, mergeTags, stageOf } from './records.js';
 import {
@@ -123,7 +123,13 @@ export class SqliteRegistryStore implements RegistryStore {
     try {
       return this.db.transaction(fn).immediate();
     } catch (err) {
-      if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw storageFailed('the registry database is busy; retry', err);
+      const code = (err as { code?: unknown }).code;
+      if (typeof code !== 'string') throw err;
+      if (code.startsWith('SQLITE_BUSY')) throw storageFailed('the registry database is busy; retry', err);
+      if (isStorageFull(err)) throw storageFull('the registry database is out of disk space', err);
+      // The file or the disk under it failing; the driver's text goes to the log only.
+      if (/^SQLITE_(IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB)/.test(code))
+        throw storageFailed('the registry database cannot be written', err);
       throw err;
     }
   }

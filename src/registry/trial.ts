@@ -25,6 +25,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { modelLoadFailed, type QuiverError, unavailable } from '../core/errors.js';
@@ -171,7 +172,8 @@ function runChild(subject: TrialSubject, limits: TrialLimits): Promise<TrialResu
   const label = `model '${subject.model}' version ${subject.version}`;
   const fail = (why: string): QuiverError => modelLoadFailed(`trial load of ${label} ${clip(why)}`);
   const job: TrialJob = {
-    path: subject.path,
+    // The child runs in tmpdir(), so a relative path would name another file there.
+    path: resolvePath(subject.path),
     inputs: subject.inputs,
     outputs: subject.outputs,
     watchdogMs: limits.timeoutMs + 2000,

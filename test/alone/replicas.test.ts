@@ -1,8 +1,8 @@
 /**
  * Scale-out for real: three `quiver serve` processes on loopback share one PostgreSQL registry
  * (each with its own data directory, as pods would), under continuous traffic. A promotion made
- * through one replica is served by all three within a second (LISTEN/NOTIFY: the safety-net
- * poll is set to 60 s here, so it cannot be what delivers it) with zero failed requests; a
+ * through one replica is served by all three within PROPAGATION_MS (LISTEN/NOTIFY: the
+ * safety-net poll is set to 60 s here, so it cannot be what delivers it) with zero failed requests; a
  * replica killed with SIGKILL leaves the others serving; restarted, it serves the current
  * Production version.
  */
@@ -14,6 +14,7 @@ import { BLUEPRINT_ROW, blueprintFeatures, demoModel, sumModel, tmp } from '../h
 import { type Child, startCli } from '../helpers/process.js';
 import { Registry } from '../helpers/registry.js';
 import { Client } from '../helpers/server.js';
+import { eventually } from '../helpers/wait.js';
 
 interface Answer {
   readonly replica: number;
@@ -21,25 +22,25 @@ interface Answer {
   readonly version: string;
 }
 
-const PROPAGATION_MS = 1000;
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * How soon every replica serves a promotion. Tens of ms on an idle machine (the first answers
+ * from the new version began 36-57 ms after the promotion call); 5 s leaves room for a loaded
+ * CI machine and is still far from the 60 s poll, so only the notification can meet it.
+ */
+const PROPAGATION_MS = 5000;
 
 test.serial(
-  'three replicas share a PostgreSQL registry: promotions reach all within 1 s with zero failures, and a killed replica catches up',
+  'three replicas share a PostgreSQL registry: promotions reach all within 5 s with zero failures, and a killed replica catches up',
   async (t) => {
     t.timeout(90_000);
     const db = await POSTGRES.create();
+    // No shedding by waiting time: on a loaded machine it would refuse some of the traffic
+    // that must all be answered here.
     const start = (dataDir: string): Promise<Child> =>
-      startCli(['--registry-url', db.url, '--data-dir', dataDir, '--registry-poll-ms', '60000', '--workers', '1']);
+      startCli([
+        ...['--registry-url', db.url, '--data-dir', dataDir, '--registry-poll-ms', '60000', '--workers', '1'],
+        ...['--max-queue-wait-ms', '0', '--queue-target-ms', '0'],
+      ]);
     const dirs = [tmp('quiver-r0-'), tmp('quiver-r1-'), tmp('quiver-r2-')];
     const replicas: Child[] = [];
     const clients: Client[] = [];
@@ -57,12 +58,19 @@ test.serial(
       await registries[0]!.upload({ modelName: 'fraud' }, demoModel());
       await registries[0]!.upload({ modelName: 'fraud' }, sumModel());
       await registries[0]!.call('transitionStage', { modelName: 'fraud', version: 1, stage: Stage.STAGE_PRODUCTION });
-      for (let i = 0; i < 3; i++) await eventually(async () => (await predict(i).catch(() => '')) === '1');
+      for (let i = 0; i < 3; i++)
+        await eventually(async () => (await predict(i).catch(() => '')) === '1', `replica ${i} serving version 1`);
 
       // Continuous traffic: 4 lanes per replica.
       const answers: Answer[] = [];
       const failures: Array<{ replica: number; error: string }> = [];
       const running = [true, true, true];
+      /** Waits until each of `replicas` has answered more than 10 requests begun at or after `since`. */
+      const answeredSince = (replicas: readonly number[], since: number): Promise<number> =>
+        eventually(
+          () => replicas.every((replica) => answers.filter((a) => a.replica === replica && a.startedAt >= since).length > 10),
+          `replicas ${replicas.join(', ')} answering since ${new Date(since).toISOString()}`,
+        );
       const lanes = [0, 1, 2].flatMap((replica) =>
         Array.from({ length: 4 }, async () => {
           while (running[replica]) {
@@ -75,7 +83,7 @@ test.serial(
           }
         }),
       );
-      await sleep(300);
+      await answeredSince([0, 1, 2], 0);
 
       // Version 2 goes to Staging first, as in the blueprint (its trial load happens there),
       // then is promoted to Production through replica 1.
@@ -87,10 +95,9 @@ test.serial(
         stage: Stage.STAGE_PRODUCTION,
         archiveExisting: true,
       });
-      await sleep(PROPAGATION_MS + 500);
+      await answeredSince([0, 1, 2], promotedAt + PROPAGATION_MS);
       for (let replica = 0; replica < 3; replica++) {
         const late = answers.filter((a) => a.replica === replica && a.startedAt >= promotedAt + PROPAGATION_MS);
-        t.true(late.length > 10, `replica ${replica} answered ${late.length} requests after the deadline`);
         t.deepEqual([...new Set(late.map((a) => a.version))], ['2'], `replica ${replica} serves version 2 within ${PROPAGATION_MS} ms`);
         const firstTwo = answers.find((a) => a.replica === replica && a.version === '2');
         t.log(`replica ${replica}: first answer from version 2 began ${firstTwo!.startedAt - promotedAt} ms after the promotion call`);
@@ -102,7 +109,7 @@ test.serial(
       replicas[2]!.proc.kill('SIGKILL');
       t.is((await replicas[2]!.exited).signal, 'SIGKILL');
       const killedAt = Date.now();
-      await sleep(500);
+      await answeredSince([0, 1], killedAt);
       // A promotion while it is down (back to version 1, through replica 0).
       await registries[0]!.call('transitionStage', {
         modelName: 'fraud',
@@ -111,9 +118,8 @@ test.serial(
         archiveExisting: true,
       });
       const rePromotedAt = Date.now();
-      await sleep(PROPAGATION_MS + 500);
+      await answeredSince([0, 1], rePromotedAt + PROPAGATION_MS);
       for (const replica of [0, 1]) {
-        t.true(answers.filter((a) => a.replica === replica && a.startedAt >= killedAt).length > 10, `replica ${replica} kept serving`);
         const late = answers.filter((a) => a.replica === replica && a.startedAt >= rePromotedAt + PROPAGATION_MS);
         t.deepEqual([...new Set(late.map((a) => a.version))], ['1']);
       }
@@ -140,7 +146,8 @@ test.serial(
           }
         }),
       );
-      await sleep(200);
+      const restartedAt = Date.now();
+      await answeredSince([2], restartedAt);
       await registries[2]!.call('transitionStage', {
         modelName: 'fraud',
         version: 2,
@@ -148,10 +155,9 @@ test.serial(
         archiveExisting: true,
       });
       const lastPromotedAt = Date.now();
-      await sleep(PROPAGATION_MS + 500);
+      await answeredSince([0, 1, 2], lastPromotedAt + PROPAGATION_MS);
       for (let replica = 0; replica < 3; replica++) {
         const late = answers.filter((a) => a.replica === replica && a.startedAt >= lastPromotedAt + PROPAGATION_MS);
-        t.true(late.length > 10);
         t.deepEqual([...new Set(late.map((a) => a.version))], ['2'], `replica ${replica}`);
       }
       running.fill(false);

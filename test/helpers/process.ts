@@ -1,8 +1,12 @@
 /** Runs `quiver serve` from source in a child process, as users and Kubernetes would. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The CLI from source, and tsx to run it, named absolutely so that it runs from any working directory. */
+export const CLI = join(ROOT, 'src/cli/bin.ts');
+export const TSX = import.meta.resolve('tsx');
 
 export interface Child {
   readonly proc: ChildProcess;
@@ -16,17 +20,17 @@ export interface Child {
 /**
  * Starts the CLI and resolves once it logs 'quiver serving' (with its port). `wrap` is a
  * command that runs it (e.g. `unshare ... sh -c '...; exec "$@"' sh`), execing node in the end
- * so that the child's pid stays the server's.
+ * so that the child's pid stays the server's. `cwd` is the working directory it runs in.
  */
-export function startCli(args: string[], env: Record<string, string> = {}, wrap: readonly string[] = []): Promise<Child> {
+export function startCli(args: string[], env: Record<string, string> = {}, wrap: readonly string[] = [], cwd = ROOT): Promise<Child> {
   const [file, ...pre] = wrap.length === 0 ? [process.execPath] : [...wrap, process.execPath];
   const proc = spawn(
     file!,
     [
       ...pre,
       '--import',
-      'tsx',
-      'src/cli/bin.ts',
+      TSX,
+      CLI,
       'serve',
       '--grpc-host',
       '127.0.0.1',
@@ -43,7 +47,7 @@ export function startCli(args: string[], env: Record<string, string> = {}, wrap:
       ...args,
     ],
     {
-      cwd: ROOT,
+      cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },

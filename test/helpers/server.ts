@@ -42,6 +42,10 @@ export async function startServer(
       registryPort: 0,
       logLevel: 'silent',
       workers: 1,
+      // No shedding by waiting time unless a test asks for it: on a loaded machine requests
+      // wait longer than the defaults allow, and tests that expect answers would get refusals.
+      maxQueueWaitMs: 0,
+      queueTargetMs: 0,
       shutdownGraceMs: 5000,
       dataDir: tmp('quiver-data-'),
       httpHost: '127.0.0.1',

@@ -2,7 +2,7 @@
  * The ONNX contract every trainer exports, so the server serves all of them alike: one input
  * `features` FLOAT [N, F]; outputs `probabilities` FLOAT [N, 2] = [1 - p, p] and `label` INT64
  * [N] = argmax(probabilities) (derived from the probabilities, never from an ML operator's own
- * label, which can disagree: FACTS.md); the quiver.* metadata_props src/core/signature.ts reads.
+ * label, which can disagree); the quiver.* metadata_props src/core/signature.ts reads.
  * A trainer supplies the nodes that compute one logit column [N, 1] from `features`.
  */
 import { buildOnnxModel, type InitializerSpec, type NodeSpec } from '../../src/onnx/builder.js';

@@ -8,6 +8,7 @@
  * that separate the float32 values, leaf values are stored as float32, and predictProba
  * sums them in float32 in tree order, as onnxruntime's TreeEnsembleRegressor does.
  */
+import { invalidArgument } from '../../src/core/errors.js';
 import { type Matrix, assertBinaryLabels, width } from '../matrix.js';
 import { Random } from '../random.js';
 import { binaryClassifierOnnx, sigmoid } from './export.js';
@@ -82,7 +83,8 @@ function train(X: Matrix, y: readonly number[], given?: Partial<GbdtParams>, onP
   requirePositiveInt(NAME, 'maxDepth', params.maxDepth);
   requirePositiveInt(NAME, 'minSamplesLeaf', params.minSamplesLeaf);
   requirePositiveInt(NAME, 'minSamplesSplit', params.minSamplesSplit);
-  if (!(params.subsample > 0 && params.subsample <= 1)) throw new Error(`${NAME}: subsample must be in (0, 1], got ${params.subsample}`);
+  if (!(params.subsample > 0 && params.subsample <= 1))
+    throw invalidArgument(`${NAME}: subsample must be in (0, 1], got ${params.subsample}`);
   assertBinaryLabels(X, y);
   const f = width(X);
   const n = X.length;

@@ -7,6 +7,7 @@
  * Float32 parity: the standardisation is folded into the first layer, weights are stored as
  * float32, and predictProba rounds every layer's output to float32 as onnxruntime does.
  */
+import { invalidArgument } from '../../src/core/errors.js';
 import { type Matrix, assertBinaryLabels, columnScaling, width } from '../matrix.js';
 import { Random } from '../random.js';
 import { binaryClassifierOnnx, sigmoid } from './export.js';
@@ -68,12 +69,12 @@ function forwardLayer(layer: Layer, x: Float64Array, out: Float64Array, relu: bo
 
 function train(X: Matrix, y: readonly number[], given?: Partial<MlpParams>, onProgress?: ProgressFn): MlpModel {
   const params = resolveParams(NAME, defaults, given);
-  if (params.hidden.length < 1 || params.hidden.length > 2) throw new Error(`${NAME}: hidden must list one or two layer widths`);
+  if (params.hidden.length < 1 || params.hidden.length > 2) throw invalidArgument(`${NAME}: hidden must list one or two layer widths`);
   params.hidden.forEach((h) => requirePositiveInt(NAME, 'hidden width', h));
   requirePositiveInt(NAME, 'epochs', params.epochs);
   requirePositiveInt(NAME, 'batchSize', params.batchSize);
   requirePositive(NAME, 'learningRate', params.learningRate);
-  if (!(params.l2 >= 0)) throw new Error(`${NAME}: l2 must be >= 0`);
+  if (!(params.l2 >= 0)) throw invalidArgument(`${NAME}: l2 must be >= 0`);
   assertBinaryLabels(X, y);
   const f = width(X);
   const n = X.length;

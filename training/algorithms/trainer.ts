@@ -1,4 +1,5 @@
 /** What every learning algorithm offers train.ts: fit, predict P(class 1), export ONNX. */
+import { invalidArgument } from '../../src/core/errors.js';
 import type { Matrix } from '../matrix.js';
 
 /** Called as work completes: `done` of `total` units (iterations, trees or epochs). */
@@ -21,13 +22,14 @@ export interface Trainer<P extends object, M extends { readonly params: P }> {
 /** Params with defaults filled in, rejecting unknown keys and non-finite numbers early. */
 export function resolveParams<P extends object>(algorithm: string, defaults: Readonly<P>, given: Partial<P> = {}): P {
   for (const [key, value] of Object.entries(given)) {
-    if (!(key in defaults)) throw new Error(`${algorithm}: unknown parameter '${key}' (known: ${Object.keys(defaults).join(', ')})`);
+    if (!(key in defaults))
+      throw invalidArgument(`${algorithm}: unknown parameter '${key}'; use one of ${Object.keys(defaults).join(', ')}`);
     const expected = (defaults as Record<string, unknown>)[key];
     const ok = Array.isArray(expected)
       ? Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isFinite(v))
       : typeof value === typeof expected && (typeof value !== 'number' || Number.isFinite(value));
     if (value !== undefined && !ok) {
-      throw new Error(
+      throw invalidArgument(
         `${algorithm}: parameter '${key}' must be ${Array.isArray(expected) ? 'a list of numbers' : `a finite ${typeof expected}`}, got ${JSON.stringify(value)}`,
       );
     }
@@ -38,9 +40,9 @@ export function resolveParams<P extends object>(algorithm: string, defaults: Rea
 }
 
 export function requirePositiveInt(algorithm: string, name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${algorithm}: ${name} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value < 1) throw invalidArgument(`${algorithm}: ${name} must be a positive integer, got ${value}`);
 }
 
 export function requirePositive(algorithm: string, name: string, value: number): void {
-  if (!(value > 0)) throw new Error(`${algorithm}: ${name} must be > 0, got ${value}`);
+  if (!(value > 0)) throw invalidArgument(`${algorithm}: ${name} must be > 0, got ${value}`);
 }

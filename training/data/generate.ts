@@ -1,10 +1,11 @@
 /**
- * The blueprint's synthetic data (mlops-blueprint.md, "Generate Sample Data" and Flow 1's
+ * The blueprint's synthetic data (the blueprint's "Generate Sample Data" and Flow 1's
  * "new data"): normal features and a linear rule for the binary target. Deterministic per
  * seed through training/random.ts (the blueprint used numpy's seed 42 and 123; these streams
  * are ours, not numpy's, but have the same distribution).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 import { stringify } from 'csv-stringify/sync';
 
@@ -82,6 +83,8 @@ export function formatCsv(table: TableLike): string {
   return stringify([table.columns as string[], ...(table.rows as (string | number)[][])], { record_delimiter: 'unix' });
 }
 
+/** Writes the CSV, creating its folder when needed. */
 export function writeCsv(path: string, table: TableLike): void {
+  mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, formatCsv(table));
 }
