@@ -21,22 +21,15 @@ import { BLUEPRINT_ROW, blueprintFeatures, tmp } from './helpers/fixtures.js';
 import { startCli } from './helpers/process.js';
 import { Registry } from './helpers/registry.js';
 import { Client, grpcError } from './helpers/server.js';
+import { tmpfsWrap } from './helpers/full-disk.js';
 
 const TMPFS_BYTES = 2 * 1024 * 1024;
 
 test('disk full during an upload: RESOURCE_EXHAUSTED, no temp file, no registry row; the server keeps serving', async (t) => {
   const dataDir = tmp('quiver-diskfull-');
   const artifacts = join(dataDir, 'artifacts');
-  // Mount the tmpfs, then exec the server in that namespace ("$0" is the mount point).
-  const wrap = [
-    'unshare',
-    ...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']),
-    '--mount',
-    'sh',
-    '-c',
-    `mkdir -p "$0" && mount -t tmpfs -o size=${TMPFS_BYTES} tmpfs "$0" && exec "$@"`,
-    artifacts,
-  ];
+  // A small tmpfs over the artifact directory, in the server's own mount namespace.
+  const wrap = tmpfsWrap(artifacts, TMPFS_BYTES);
   // --demo registers and serves the demo model (a few KiB on the tmpfs).
   const child = await startCli(['--demo', '--data-dir', dataDir], {}, wrap);
   const reg = new Registry(`127.0.0.1:${child.registryPort}`);

@@ -17,6 +17,7 @@ import { demoModel, tmp } from './helpers/fixtures.js';
 import { type Child, startCli } from './helpers/process.js';
 import { Registry } from './helpers/registry.js';
 import { grpcError } from './helpers/server.js';
+import { tmpfsWrap } from './helpers/full-disk.js';
 
 // s3rver's default credentials; the SDK reads them from the environment like any AWS credentials.
 const S3_ENV = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
@@ -182,16 +183,8 @@ test('a full disk is 507 over REST, with the ENOSPC text in the log only', async
   const TMPFS_BYTES = 2 * 1024 * 1024;
   const dataDir = tmp('quiver-errtable-full-');
   const artifacts = `${dataDir}/artifacts`;
-  // A 2 MiB tmpfs over the artifact directory, in the server's own mount namespace (as test/disk-full.test.ts).
-  const wrap = [
-    'unshare',
-    ...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']),
-    '--mount',
-    'sh',
-    '-c',
-    `mkdir -p "$0" && mount -t tmpfs -o size=${TMPFS_BYTES} tmpfs "$0" && exec "$@"`,
-    artifacts,
-  ];
+  // A small tmpfs over the artifact directory, in the server's own mount namespace.
+  const wrap = tmpfsWrap(artifacts, TMPFS_BYTES);
   const child = await startCli(['--data-dir', dataDir, '--max-http-body-bytes', String(16 * 1024 * 1024)], {}, wrap);
   try {
     const big = buildMlpModel(1024, 7);

@@ -21,6 +21,7 @@ import test from 'ava';
 import { checkHealth } from '../../src/grpc/health-client.js';
 import { tmp } from '../helpers/fixtures.js';
 import { grpcurl, parseGrpcurl } from '../helpers/grpcurl.js';
+import { eventually } from '../helpers/wait.js';
 import { PYTHON } from '../helpers/python.js';
 import { requiredBlocks, shapeOf, shellCommands, shellWords } from '../helpers/readme-examples.js';
 import { Registry } from '../helpers/registry.js';
@@ -372,7 +373,32 @@ test.serial('npm start again on the same ./var serves production-model version 1
   const answer = await grpcurl(predict!);
   t.like(answer, { modelVersion: '1', prediction: answered().prediction });
   t.deepEqual(answer.probabilities, answered().probabilities);
-
-  const exit = await server.terminate();
-  t.deepEqual(exit, { code: 0, signal: null }, server.output());
 });
+
+test.serial(
+  "the README's flow (new data, validate, retrain, evaluate, promote) runs as written and the running server serves version 2",
+  async (t) => {
+    t.timeout(300_000);
+    const server = current();
+    const script = requiredBlocks(README, 'example', 'flows')[0]!;
+    const made = ['new_data_validation.json', 'model_evaluation.json'].map((f) => join(CWD, f));
+    if (CWD === ROOT) MADE.push(...made.filter((f) => !existsSync(f)));
+    const res = await run('bash', ['-c', script], CWD, userEnv(), 240_000);
+    t.is(
+      res.code,
+      0,
+      `${script}
+${res.stdout}
+${res.stderr}`,
+    );
+    const [predict] = requiredBlocks(README, 'example', 'grpcurl')
+      .flatMap(shellCommands)
+      .map((c) => parseGrpcurl(shellWords(c.text)))
+      .filter((c) => c.method === 'quiver.v1.PredictionService/Predict');
+    // The server follows the promotion made by another process (the registry poll); wait for it.
+    await eventually(async () => (await grpcurl(predict!)).modelVersion === '2', 'the server serves version 2', 60_000);
+
+    const exit = await server.terminate();
+    t.deepEqual(exit, { code: 0, signal: null }, server.output());
+  },
+);
