@@ -2,7 +2,8 @@
 # Quiver's container image, in two stages:
 #   build: `npm ci` (its prepare script runs buf + ts-proto code generation, then tsc), then
 #          `npm prune --omit=dev`, so node_modules keeps production dependencies only, with
-#          better-sqlite3's native addon compiled here (python3, make, g++).
+#          better-sqlite3's native addon compiled here (python3, make, g++); onnxruntime-node's
+#          binaries for other platforms (darwin, win32, other CPU architectures) are deleted.
 #   final: the compiled server (dist/, bin/), proto/ (read at run time by the REST gateway and
 #          reflection), package.json and the pruned node_modules: no compiler, no sources, no
 #          npm cache.
@@ -20,8 +21,12 @@
 # QUIVER_REGISTRY_HOST=0.0.0.0 and QUIVER_AUTH_TOKENS_FILE (the server refuses a non-loopback
 # registry without tokens), or use the CLI in the container, which opens the registry in the
 # data directory itself: docker exec CONTAINER node bin/quiver.js registry list.
+#
+# Both stages pin node:20-bookworm-slim by digest (the tag moves; the digest does not). To
+# move to a newer build of the tag, read its digest (docker buildx imagetools inspect
+# node:20-bookworm-slim) and replace it in both FROM lines.
 
-FROM node:20-bookworm-slim AS build
+FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -40,8 +45,15 @@ COPY bin ./bin
 RUN npm ci \
  && npm prune --omit=dev \
  && npm cache clean --force
+# onnxruntime-node ships its native binaries for every platform (about 220 MB of darwin, win32
+# and linux/arm64 on x64): keep linux and this build's architecture only, then check that the
+# binding still loads.
+RUN arch="$(node -p process.arch)" \
+ && rm -rf node_modules/onnxruntime-node/bin/napi-v*/darwin node_modules/onnxruntime-node/bin/napi-v*/win32 \
+ && find node_modules/onnxruntime-node/bin/napi-v*/linux -mindepth 1 -maxdepth 1 ! -name "$arch" -exec rm -rf {} + \
+ && node -e "require('onnxruntime-node')"
 
-FROM node:20-bookworm-slim AS final
+FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS final
 ENV NODE_ENV=production \
     QUIVER_DATA_DIR=/var/lib/quiver \
     QUIVER_DEMO=true
@@ -56,9 +68,10 @@ RUN mkdir -p /var/lib/quiver \
 USER 1000:1000
 VOLUME ["/var/lib/quiver"]
 # gRPC inference (PredictionService, the OIP, health, reflection), the REST gateway, the
-# Prometheus metrics port, and the registry plane's own port (RegistryService, health,
-# reflection; bound to QUIVER_REGISTRY_HOST, 127.0.0.1 unless tokens are configured).
-EXPOSE 50051 8080 9464 50052
+# Prometheus metrics port, and the registry plane's own ports (RegistryService, health,
+# reflection on 50052; its REST routes on 8081), bound to QUIVER_REGISTRY_HOST, 127.0.0.1
+# unless tokens are configured.
+EXPOSE 50051 8080 9464 50052 8081
 # grpc.health.v1 Check on 127.0.0.1:$QUIVER_GRPC_PORT: exit 0 when SERVING (over TLS when
 # QUIVER_TLS_CERT is set).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["node", "bin/quiver.js", "health"]

@@ -4,7 +4,7 @@
  * /predict and /predict/batch call the inference core directly when the gateway runs in the
  * server's process (the hot path), and the Predict/BatchPredict RPCs as a sidecar.
  */
-import { invalidArgument, type QuiverError } from '../src/core/errors.js';
+import { clientText, echo, invalidArgument, type QuiverError } from '../src/core/errors.js';
 import type { InferenceCore, PredictResult } from '../src/core/inference.js';
 import type { CallContext } from '../src/core/context.js';
 import type { InstanceInput } from '../src/core/validate.js';
@@ -50,14 +50,28 @@ function fromWire(r: WirePrediction): Prediction {
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** The bounds checked before any per-item work; the defaults are the server's. */
+export interface BlueprintLimits {
+  /** Items in one /predict/batch (the server's maxRequestRows). */
+  readonly maxRequestRows: number;
+  /** Features in one item (the gRPC decoder's map entry limit). */
+  readonly maxFeatures: number;
+}
+
+export const DEFAULT_BLUEPRINT_LIMITS: BlueprintLimits = { maxRequestRows: 8192, maxFeatures: 65536 };
+
 /** The blueprint's `{"features": {...}}`, checked: an object of numbers. */
-export function featuresOf(v: unknown, where: string): Map<string, number> {
+export function featuresOf(v: unknown, where: string, maxFeatures = DEFAULT_BLUEPRINT_LIMITS.maxFeatures): Map<string, number> {
   if (!isObject(v)) throw invalidArgument(`${where}: expected an object of feature name to number`);
   const out = new Map<string, number>();
-  for (const [k, x] of Object.entries(v)) {
+  for (const k in v) {
+    if (!Object.hasOwn(v, k)) continue;
+    if (out.size >= maxFeatures)
+      throw invalidArgument(`${where}: ${Object.keys(v).length} features is over the limit of ${maxFeatures} per instance`);
+    const x = v[k];
     if (typeof x !== 'number')
       throw invalidArgument(
-        `${where}.${k}: expected a number, got ${x === null ? 'null' : Array.isArray(x) ? 'an array' : `a ${typeof x}`}`,
+        `${where}.${echo(k)}: expected a number, got ${x === null ? 'null' : Array.isArray(x) ? 'an array' : `a ${typeof x}`}`,
       );
     out.set(k, x);
   }
@@ -70,7 +84,7 @@ function stringField(body: Record<string, unknown>, names: string[], fallback: s
     if (v === undefined || v === null) continue;
     if (typeof v === 'string') return v;
     if (typeof v === 'number' && n.includes('version')) return String(v);
-    throw invalidArgument(`${n}: expected a string`);
+    throw invalidArgument(`${n}: expected a string, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}`);
   }
   return fallback;
 }
@@ -79,7 +93,9 @@ const KNOWN_PREDICT = new Set(['features', 'model', 'model_name', 'model_version
 const KNOWN_BATCH = new Set(['requests', 'model', 'model_name', 'model_version']);
 
 function checkKeys(body: Record<string, unknown>, known: Set<string>): void {
-  for (const k of Object.keys(body)) if (!known.has(k)) throw invalidArgument(`${k}: unknown field (expected ${[...known].join(', ')})`);
+  for (const k in body) {
+    if (Object.hasOwn(body, k) && !known.has(k)) throw invalidArgument(`${echo(k)}: unknown field (expected ${[...known].join(', ')})`);
+  }
 }
 
 export interface PredictBackend {
@@ -87,14 +103,18 @@ export interface PredictBackend {
   predictBatch(body: unknown, ctx: CallContext, options: CallOptions): Promise<unknown>;
 }
 
-function parsePredict(body: unknown, defaultModel: string): { model: string; version: string; features: Map<string, number>; id: string } {
+function parsePredict(
+  body: unknown,
+  defaultModel: string,
+  limits: BlueprintLimits,
+): { model: string; version: string; features: Map<string, number>; id: string } {
   if (!isObject(body)) throw invalidArgument('request body: expected a JSON object like {"features": {"feature_0": 1.5, ...}}');
   checkKeys(body, KNOWN_PREDICT);
   if (body.features === undefined) throw invalidArgument('features: required, an object of feature name to number');
   return {
     model: stringField(body, ['model_name', 'model'], defaultModel),
     version: stringField(body, ['model_version'], ''),
-    features: featuresOf(body.features, 'features'),
+    features: featuresOf(body.features, 'features', limits.maxFeatures),
     id: stringField(body, ['id'], ''),
   };
 }
@@ -102,30 +122,39 @@ function parsePredict(body: unknown, defaultModel: string): { model: string; ver
 function parseBatch(
   body: unknown,
   defaultModel: string,
+  limits: BlueprintLimits,
 ): { model: string; version: string; items: Array<{ input: InstanceInput; id: string }> } {
   if (!isObject(body)) throw invalidArgument('request body: expected a JSON object like {"requests": [{"features": {...}}, ...]}');
   checkKeys(body, KNOWN_BATCH);
   if (!Array.isArray(body.requests)) throw invalidArgument('requests: required, an array of {"features": {...}}');
+  // The count before any per-item work: 2M items must not become 2M error objects first.
+  if (body.requests.length > limits.maxRequestRows) {
+    throw invalidArgument(
+      `requests: ${body.requests.length} instances is over the limit of ${limits.maxRequestRows} per request; split the batch`,
+    );
+  }
+  const model = stringField(body, ['model_name', 'model'], defaultModel);
+  const version = stringField(body, ['model_version'], '');
   const items = body.requests.map((r: unknown, i: number) => {
     try {
       if (!isObject(r)) throw invalidArgument(`requests[${i}]: expected an object like {"features": {...}}`);
       if (r.features === undefined) throw invalidArgument(`requests[${i}].features: required`);
       return {
-        input: { kind: 'features', features: featuresOf(r.features, `requests[${i}].features`) } as InstanceInput,
+        input: { kind: 'features', features: featuresOf(r.features, `requests[${i}].features`, limits.maxFeatures) } as InstanceInput,
         id: typeof r.id === 'string' ? r.id : '',
       };
     } catch (err) {
       return { input: { kind: 'invalid', error: err as Error } as InstanceInput, id: '' };
     }
   });
-  return { model: stringField(body, ['model_name', 'model'], defaultModel), version: stringField(body, ['model_version'], ''), items };
+  return { model, version, items };
 }
 
 /** In the server's process: straight to the inference core. */
-export function coreBackend(core: InferenceCore, defaultModel: string): PredictBackend {
+export function coreBackend(core: InferenceCore, defaultModel: string, limits: BlueprintLimits = DEFAULT_BLUEPRINT_LIMITS): PredictBackend {
   return {
     async predict(body, ctx) {
-      const p = parsePredict(body, defaultModel);
+      const p = parsePredict(body, defaultModel, limits);
       return fromCore(
         await core.predict(
           { modelName: p.model, modelVersion: p.version, input: { kind: 'features', features: p.features }, id: p.id },
@@ -134,7 +163,7 @@ export function coreBackend(core: InferenceCore, defaultModel: string): PredictB
       );
     },
     async predictBatch(body, ctx) {
-      const b = parseBatch(body, defaultModel);
+      const b = parseBatch(body, defaultModel, limits);
       const r = await core.batchPredict(b.model, b.version, b.items, ctx);
       return {
         model_name: r.modelName,
@@ -142,7 +171,7 @@ export function coreBackend(core: InferenceCore, defaultModel: string): PredictB
         predictions: r.items.map((item) =>
           item.result !== undefined
             ? fromCore(item.result)
-            : { error: { code: item.error?.grpcStatus ?? 13, message: item.error?.message ?? 'internal error' } },
+            : { error: { code: item.error?.grpcStatus ?? 13, message: clientText(item.error?.message ?? 'internal error') } },
         ),
       };
     },
@@ -150,23 +179,23 @@ export function coreBackend(core: InferenceCore, defaultModel: string): PredictB
 }
 
 /** As a sidecar: through the Predict and BatchPredict RPCs. */
-export function rpcBackend(invoker: Invoker, defaultModel: string): PredictBackend {
+export function rpcBackend(invoker: Invoker, defaultModel: string, limits: BlueprintLimits = DEFAULT_BLUEPRINT_LIMITS): PredictBackend {
   return {
     async predict(body, _ctx, options) {
-      const p = parsePredict(body, defaultModel);
+      const p = parsePredict(body, defaultModel, limits);
       const req = PredictRequest.fromPartial({ modelName: p.model, modelVersion: p.version, features: p.features, id: p.id });
       const bytes = await invoker.unary('/quiver.v1.PredictionService/Predict', Buffer.from(PredictRequest.encode(req).finish()), options);
       return fromWire(PredictResponse.decode(bytes));
     },
     async predictBatch(body, _ctx, options) {
-      const b = parseBatch(body, defaultModel);
+      const b = parseBatch(body, defaultModel, limits);
       // Items the gateway already found invalid keep their error; the rest go upstream.
       const valid = b.items.flatMap((item, index) =>
         item.input.kind === 'features' ? [{ index, features: item.input.features, id: item.id }] : [],
       );
       const out: unknown[] = b.items.map((item) =>
         item.input.kind === 'invalid'
-          ? { error: { code: (item.input.error as QuiverError).grpcStatus ?? 3, message: item.input.error.message } }
+          ? { error: { code: (item.input.error as QuiverError).grpcStatus ?? 3, message: clientText(item.input.error.message) } }
           : null,
       );
       let modelName = b.model;
@@ -186,7 +215,7 @@ export function rpcBackend(invoker: Invoker, defaultModel: string): PredictBacke
           out[(valid[i] as { index: number }).index] =
             item.result !== undefined && (item.status?.code ?? 0) === 0
               ? fromWire(item.result)
-              : { error: { code: item.status?.code ?? 13, message: item.status?.message ?? '' } };
+              : { error: { code: item.status?.code ?? 13, message: clientText(item.status?.message ?? '') } };
         });
       }
       return { model_name: modelName, model_version: modelVersion, predictions: out };

@@ -7,33 +7,52 @@
  */
 import type protobuf from 'protobufjs';
 
-import { invalidArgument } from '../src/core/errors.js';
+import { echo, invalidArgument } from '../src/core/errors.js';
+import { checkJsonDepth, type JsonScanLimits, scanJson } from '../src/core/validate.js';
 
 /** Rejects JSON nested deeper than `max` arrays/objects, scanning the text once. */
-export function checkDepth(text: string, max: number): void {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34 /* " */) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 /* { */ || c === 91 /* [ */) {
-      if (++depth > max) throw invalidArgument(`request body: JSON nested deeper than ${max} levels`);
-    } else if (c === 125 || c === 93) depth--;
-  }
+export const checkDepth = (text: string, max: number, what = 'request body'): void => checkJsonDepth(text, max, what);
+
+/**
+ * What every REST body is scanned for before it is parsed, whatever its route: a safety net
+ * under the exact, configured limits each route checks after (`requests` against
+ * maxRequestRows, maps against their entry limit). The net is what keeps a 4 MiB body from
+ * costing seconds of parsing: 1.3M `{}` or a 2M-item `requests` is refused by one scan.
+ */
+export const SCAN_NET = { maxObjects: 1 << 18, requests: 1 << 16 } as const;
+
+/** The scan limits for a body: depth, the object net, and `requests` (the batch forms) capped. */
+export function scanLimits(maxDepth: number, maxRequests: number = SCAN_NET.requests): JsonScanLimits {
+  return {
+    maxDepth,
+    maxObjects: Math.max(SCAN_NET.maxObjects, 4 * maxRequests),
+    arrays: { requests: { max: maxRequests, noun: 'instances' } },
+  };
 }
 
-export function parseBody(text: string, maxDepth: number): unknown {
-  if (text.trim() === '') throw invalidArgument('request body: empty; expected a JSON object');
-  checkDepth(text, maxDepth);
+export function parseBody(text: string, maxDepth: number, what = 'request body', limits: JsonScanLimits = scanLimits(maxDepth)): unknown {
+  if (text.trim() === '') throw invalidArgument(`${what}: empty; expected a JSON object`);
+  scanJson(text, limits, what);
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw invalidArgument(`request body: not valid JSON (${(err as Error).message})`);
+    throw invalidArgument(`${what}: not valid JSON (${echo((err as Error).message, 120)})`);
   }
 }
+
+/**
+ * Counts checked before any per-item work (the check, the conversion, the encoding): a 4 MiB
+ * body of 1.3M `{}` must be refused at once, not after building 1.3M messages. The defaults
+ * are the gRPC server's decode limits (src/grpc/codec.ts), which would refuse them later.
+ */
+export interface JsonLimits {
+  /** Items in one repeated message field (BatchPredictRequest.requests: maxRequestRows). */
+  readonly maxRepeatedMessages: number;
+  /** Entries in one map field (features, inputs, labels). */
+  readonly maxMapEntries: number;
+}
+
+export const DEFAULT_JSON_LIMITS: JsonLimits = { maxRepeatedMessages: 8192, maxMapEntries: 65536 };
 
 const INT32 = new Set(['int32', 'sint32', 'sfixed32', 'uint32', 'fixed32']);
 const INT64 = new Set(['int64', 'sint64', 'sfixed64', 'uint64', 'fixed64']);
@@ -83,7 +102,7 @@ function checkScalar(type: string, v: unknown, where: string): void {
   }
 }
 
-function checkValue(field: protobuf.Field, v: unknown, where: string): void {
+function checkValue(field: protobuf.Field, v: unknown, where: string, limits: JsonLimits): void {
   const resolved = field.resolvedType;
   if (resolved === null) return checkScalar(field.type, v, where);
   if ('values' in resolved) {
@@ -92,14 +111,20 @@ function checkValue(field: protobuf.Field, v: unknown, where: string): void {
     if (typeof v === 'string' && Object.hasOwn(values, v)) return;
     if (typeof v === 'number' && Number.isInteger(v)) return;
     throw invalidArgument(
-      `${where}: expected one of ${Object.keys(values).join(', ')}, got ${typeof v === 'string' ? JSON.stringify(v) : kind(v)}`,
+      `${where}: expected one of ${Object.keys(values).join(', ')}, got ${typeof v === 'string' ? JSON.stringify(echo(v)) : kind(v)}`,
     );
   }
-  checkMessage(resolved as protobuf.Type, v, where);
+  checkMessage(resolved as protobuf.Type, v, where, limits);
+}
+
+function keyCountOver(obj: object, max: number): number | undefined {
+  let n = 0;
+  for (const _ in obj) if (++n > max) return Object.keys(obj).length;
+  return undefined;
 }
 
 /** Checks a value against a message type's proto3 JSON form; throws INVALID_ARGUMENT naming the field. */
-export function checkMessage(type: protobuf.Type, value: unknown, where = ''): void {
+export function checkMessage(type: protobuf.Type, value: unknown, where = '', limits: JsonLimits = DEFAULT_JSON_LIMITS): void {
   if (value === null) return;
   if (type.fullName === '.google.protobuf.Timestamp') {
     if (typeof value !== 'string' || Number.isNaN(Date.parse(value)))
@@ -109,12 +134,13 @@ export function checkMessage(type: protobuf.Type, value: unknown, where = ''): v
   if (typeof value !== 'object' || Array.isArray(value))
     throw invalidArgument(`${where || 'request body'}: expected a JSON object, got ${kind(value)}`);
   const seenOneofs = new Map<string, string>();
+  // A message has few fields: a body with 100k keys fails on the first unknown one, below.
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     // Own fields only: `constructor`, `__proto__` or `toString` must not find Object.prototype's members.
     const field =
       (Object.hasOwn(type.fields, key) ? type.fields[key] : undefined) ??
       type.fieldsArray.find((f) => f.name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase()) === key);
-    const at = where === '' ? key : `${where}.${key}`;
+    const at = where === '' ? echo(key) : `${where}.${echo(key)}`;
     if (field === undefined) {
       const known = type.fieldsArray.map((f) => f.name).join(', ');
       throw invalidArgument(`${at}: unknown field${known === '' ? '' : ` (${type.name} has ${known})`}`);
@@ -127,19 +153,24 @@ export function checkMessage(type: protobuf.Type, value: unknown, where = ''): v
     }
     if (field.map) {
       if (typeof v !== 'object' || Array.isArray(v)) throw invalidArgument(`${at}: expected an object (a map), got ${kind(v)}`);
+      const over = keyCountOver(v, limits.maxMapEntries);
+      if (over !== undefined) throw invalidArgument(`${at}: ${over} entries is over the limit of ${limits.maxMapEntries} per map`);
       for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
         // proto3 JSON has no null map values or list items (only google.protobuf.Value does).
-        if (item === null) throw invalidArgument(`${at}.${k}: expected a value, got null (a map value cannot be null)`);
-        checkValue(field, item, `${at}.${k}`);
+        if (item === null) throw invalidArgument(`${at}.${echo(k)}: expected a value, got null (a map value cannot be null)`);
+        checkValue(field, item, `${at}.${echo(k)}`, limits);
       }
     } else if (field.repeated) {
       if (!Array.isArray(v)) throw invalidArgument(`${at}: expected an array, got ${kind(v)}`);
-      v.forEach((item: unknown, i: number) => {
+      if (field.resolvedType !== null && 'fields' in field.resolvedType && v.length > limits.maxRepeatedMessages)
+        throw invalidArgument(`${at}: ${v.length} items is over the limit of ${limits.maxRepeatedMessages} per request`);
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
         if (item === null) throw invalidArgument(`${at}[${i}]: expected a value, got null (a list item cannot be null)`);
-        checkValue(field, item, `${at}[${i}]`);
-      });
+        checkValue(field, item, `${at}[${i}]`, limits);
+      }
     } else {
-      checkValue(field, v, at);
+      checkValue(field, v, at, limits);
     }
   }
 }

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 
 import { reportError } from '../src/core/error-report.js';
-import { ERROR_CODE_KEY, httpStatusOfAnswer } from '../src/core/errors.js';
+import { clientText, ERROR_CODE_KEY, httpStatusOfAnswer } from '../src/core/errors.js';
 import { GrpcCallError } from './invoker.js';
 
 export const REQUEST_INFO_TYPE = 'type.googleapis.com/google.rpc.RequestInfo';
@@ -46,7 +46,8 @@ export function errorAnswer(err: unknown, requestId: string, log: Logger | undef
   if (err instanceof GrpcCallError) {
     grpcCode = err.code;
     status = httpStatusOfAnswer(err.code, err.metadata.get(ERROR_CODE_KEY)[0]);
-    message = err.details;
+    // Our own server's answers are clean already; another server's (a sidecar's upstream) may not be.
+    message = clientText(err.details);
     pushback = err.metadata.get('grpc-retry-pushback-ms')[0]?.toString();
   } else {
     const reported = reportError(err, log, requestId);

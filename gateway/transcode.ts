@@ -8,10 +8,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 
-import { invalidArgument } from '../src/core/errors.js';
+import { echo, invalidArgument } from '../src/core/errors.js';
 import type { HttpBinding, RpcDescriptor } from './descriptors.js';
 import type { CallOptions, Invoker } from './invoker.js';
-import { checkMessage, parseBody } from './json.js';
+import type { JsonScanLimits } from '../src/core/validate.js';
+import { checkDepth, checkMessage, DEFAULT_JSON_LIMITS, type JsonLimits, parseBody, scanLimits } from './json.js';
 import { codecOf } from './messages.js';
 import { compileTemplate, type CompiledTemplate, matchTemplate } from './path-template.js';
 
@@ -79,6 +80,43 @@ function queryValue(field: protobuf.Field | undefined, values: string[]): unknow
   return field?.repeated === true ? values.map(one) : one(values[values.length - 1] as string);
 }
 
+const camel = (name: string): string => name.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+
+const scanCache = new WeakMap<protobuf.Type, Map<string, JsonScanLimits>>();
+
+/**
+ * The pre-parse scan limits for a request type's JSON: its repeated message fields (at any
+ * path, by proto and JSON name) at most `maxRepeatedMessages` items, so that 1.3M `{}` in
+ * BatchPredictRequest.requests is refused by a scan, before a parse builds them.
+ */
+export function typeScanLimits(type: protobuf.Type, maxDepth: number, limits: JsonLimits): JsonScanLimits {
+  const cacheKey = `${maxDepth}/${limits.maxRepeatedMessages}`;
+  const cached = scanCache.get(type)?.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const base = scanLimits(maxDepth, limits.maxRepeatedMessages);
+  const arrays: Record<string, { max: number; noun: string }> = { ...base.arrays };
+  const visit = (t: protobuf.Type, prefix: string, seen: Set<protobuf.Type>): void => {
+    if (seen.has(t) || prefix.split('.').length > 4) return;
+    for (const f of t.fieldsArray) {
+      const sub = f.resolvedType !== null && 'fields' in f.resolvedType ? (f.resolvedType as protobuf.Type) : undefined;
+      for (const name of new Set([f.name, camel(f.name)])) {
+        const path = prefix === '' ? name : `${prefix}.${name}`;
+        if (f.repeated && !f.map && sub !== undefined) arrays[path] = { max: limits.maxRepeatedMessages, noun: 'items' };
+        if (sub !== undefined && !f.map) visit(sub, path, new Set([...seen, t]));
+      }
+    }
+  };
+  visit(type, '', new Set());
+  const result: JsonScanLimits = { ...base, arrays };
+  const perType = scanCache.get(type) ?? new Map<string, JsonScanLimits>();
+  perType.set(cacheKey, result);
+  scanCache.set(type, perType);
+  return result;
+}
+
+/** The most query parameters a request may have (a request message has a few dozen fields). */
+const MAX_QUERY_PARAMETERS = 1024;
+
 /** Builds the request message's JSON from the HTTP request, following the binding. */
 export function requestJson(
   route: Route,
@@ -86,11 +124,18 @@ export function requestJson(
   query: URLSearchParams,
   body: string | undefined,
   maxDepth: number,
+  limits: JsonLimits = DEFAULT_JSON_LIMITS,
 ): Record<string, unknown> {
   const { binding, rpc } = route;
   let json: Record<string, unknown> = {};
+  // Query keys before anything else: each one costs a field lookup.
+  let keys = 0;
+  for (const _ of query.keys())
+    if (++keys > MAX_QUERY_PARAMETERS) throw invalidArgument(`query: more than ${MAX_QUERY_PARAMETERS} parameters`);
   if (binding.body !== '' && !rpc.requestStream) {
-    const parsed = parseBody(body ?? '', maxDepth);
+    const scan =
+      binding.body === '*' ? typeScanLimits(rpc.requestType, maxDepth, limits) : scanLimits(maxDepth, limits.maxRepeatedMessages);
+    const parsed = parseBody(body ?? '', maxDepth, 'request body', scan);
     if (binding.body === '*') {
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
         throw invalidArgument('request body: expected a JSON object');
@@ -106,7 +151,7 @@ export function requestJson(
       const field = fieldByPath(rpc.requestType, key);
       if (field === undefined)
         throw invalidArgument(
-          `${key}: unknown query parameter (${rpc.requestType.name} has ${rpc.requestType.fieldsArray.map((f) => f.name).join(', ')})`,
+          `${echo(key)}: unknown query parameter (${rpc.requestType.name} has ${rpc.requestType.fieldsArray.map((f) => f.name).join(', ')})`,
         );
       setPath(json, key, queryValue(field, query.getAll(key)));
     }
@@ -114,8 +159,8 @@ export function requestJson(
   return json;
 }
 
-export function encodeRequest(type: protobuf.Type, json: unknown, where = ''): Buffer {
-  checkMessage(type, json, where);
+export function encodeRequest(type: protobuf.Type, json: unknown, where = '', limits: JsonLimits = DEFAULT_JSON_LIMITS): Buffer {
+  checkMessage(type, json, where, limits);
   const codec = codecOf(type.fullName);
   return Buffer.from(codec.encode(codec.fromJSON(json)).finish());
 }
@@ -126,6 +171,31 @@ export function decodeResponse(type: protobuf.Type, bytes: Buffer, responseBody:
   if (responseBody === '') return json;
   const camel = responseBody.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
   return json[camel] ?? null;
+}
+
+/** The most messages one NDJSON request body may carry (a client stream over REST). */
+export const MAX_STREAM_LINES = 65536;
+
+/** The non-empty lines of an NDJSON body, counted (one linear scan) before any is parsed. */
+function ndjsonLines(body: string, max: number): Array<{ line: string; number: number }> {
+  let nonEmpty = 0;
+  let content = false;
+  for (let i = 0; i <= body.length; i++) {
+    const c = i < body.length ? body.charCodeAt(i) : 10;
+    if (c !== 10) {
+      // JSON's whitespace (and a CR of CRLF) does not make a line.
+      if (c !== 32 && c !== 9 && c !== 13) content = true;
+      continue;
+    }
+    if (content && ++nonEmpty > max)
+      throw invalidArgument(`request body: more than ${max} NDJSON lines (messages); send them in several requests`);
+    content = false;
+  }
+  const lines: Array<{ line: string; number: number }> = [];
+  body.split('\n').forEach((line, i) => {
+    if (line.trim() !== '') lines.push({ line, number: i + 1 });
+  });
+  return lines;
 }
 
 export interface TranscodeResult {
@@ -143,26 +213,29 @@ export async function transcode(
   body: string | undefined,
   options: CallOptions,
   maxDepth: number,
+  limits: JsonLimits = DEFAULT_JSON_LIMITS,
 ): Promise<TranscodeResult> {
   const { rpc } = route;
   if (!rpc.requestStream && !rpc.responseStream) {
-    const request = encodeRequest(rpc.requestType, requestJson(route, vars, query, body, maxDepth));
+    const request = encodeRequest(rpc.requestType, requestJson(route, vars, query, body, maxDepth, limits), '', limits);
     return { json: decodeResponse(rpc.responseType, await invoker.unary(rpc.grpcPath, request, options), route.binding.responseBody) };
   }
   // Streams: one JSON message per non-empty body line (the path variables apply to each).
   const requests: Buffer[] = [];
   if (rpc.requestStream) {
-    (body ?? '').split('\n').forEach((line, i) => {
-      if (line.trim() === '') return;
-      const item = parseBody(line, maxDepth);
+    // Depth and count first, over the whole body: then each line's parse and check is bounded.
+    const text = body ?? '';
+    checkDepth(text, maxDepth);
+    for (const { line, number } of ndjsonLines(text, MAX_STREAM_LINES)) {
+      const item = parseBody(line, maxDepth, `request body line ${number}`, typeScanLimits(rpc.requestType, maxDepth, limits));
       if (item === null || typeof item !== 'object' || Array.isArray(item))
-        throw invalidArgument(`request body line ${i + 1}: expected a JSON object`);
+        throw invalidArgument(`request body line ${number}: expected a JSON object`);
       const json = item as Record<string, unknown>;
       for (const [field, value] of Object.entries(vars)) setPath(json, field, value);
-      requests.push(encodeRequest(rpc.requestType, json, `line ${i + 1}`));
-    });
+      requests.push(encodeRequest(rpc.requestType, json, `line ${number}`, limits));
+    }
   } else {
-    requests.push(encodeRequest(rpc.requestType, requestJson(route, vars, query, body, maxDepth)));
+    requests.push(encodeRequest(rpc.requestType, requestJson(route, vars, query, body, maxDepth, limits), '', limits));
   }
   const lines: string[] = [];
   const kind = rpc.requestStream && rpc.responseStream ? 'bidi' : rpc.requestStream ? 'client' : 'server';

@@ -80,7 +80,11 @@ export function generateClient(): string {
   }
   out.push(
     `export interface InitReq {
-  /** The gateway's base URL, e.g. http://127.0.0.1:8080 */
+  /**
+   * The gateway's base URL: the inference plane's (httpPort), e.g. http://127.0.0.1:8080, for
+   * PredictionService; the registry plane's (registryHttpPort), e.g. http://127.0.0.1:8081, for
+   * RegistryService.
+   */
   baseUrl: string;
   headers?: Record<string, string>;
   fetch?: typeof fetch;
@@ -147,6 +151,10 @@ async function callStream<O>(method: string, path: string, body: string | undefi
   const services = new Map<string, RpcDescriptor[]>();
   for (const r of rpcs) services.set(r.service, [...(services.get(r.service) ?? []), r]);
   for (const [service, methods] of services) {
+    if (service === 'quiver.v1.RegistryService')
+      out.push(
+        "/** The registry plane's routes: served on the registry's HTTP port (registryHttpPort, 8081 by default), not on httpPort. */",
+      );
     out.push(`export class ${service.split('.').pop()} {`);
     for (const r of methods) {
       const b = r.bindings[0]!;

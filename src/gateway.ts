@@ -41,8 +41,9 @@ export async function startInProcessGateway(
   return startGateway(
     {
       invoker,
-      predict: coreBackend(core, options.defaultModel),
-      oip: (method, path, body, ctx, requestId) => handleOipRest(oip, method, path, body, ctx, { log, requestId }),
+      predict: coreBackend(core, options.defaultModel, { maxRequestRows: options.maxRequestRows, maxFeatures: 65536 }),
+      oip: (method, path, body, ctx, requestId) =>
+        handleOipRest(oip, method, path, body, ctx, { log, requestId, maxJsonDepth: options.maxJsonDepth }),
       ...(tracer === undefined ? {} : { tracer }),
       metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
       access,
@@ -53,8 +54,15 @@ export async function startInProcessGateway(
       port: options.httpPort,
       bodyLimit: options.maxHttpBodyBytes,
       maxJsonDepth: options.maxJsonDepth,
+      maxRequestRows: options.maxRequestRows,
       defaultModel: options.defaultModel,
       ...(tls === undefined ? {} : { tls }),
+      // The registry plane's REST routes on a port of their own, next to its gRPC port.
+      ...(grpc.registryServer === undefined ? {} : { registry: { host: options.registryHost, port: options.registryHttpPort } }),
+      registryRoutesOnMain: options.registryRestOnHttpPort,
+      requestTimeoutMs: options.httpRequestTimeoutMs,
+      headersTimeoutMs: options.httpHeadersTimeoutMs,
+      keepAliveTimeoutMs: options.httpKeepAliveTimeoutMs,
     },
     log.child({ component: 'gateway' }),
   );

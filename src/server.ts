@@ -15,7 +15,7 @@ import { invalidConfig, QuiverError } from './core/errors.js';
 import { InferenceCore } from './core/inference.js';
 import { ModelManager } from './core/model-manager.js';
 import { InferencePool } from './core/pool.js';
-import { buildGrpcServer, type GrpcServer, serverCredentials } from './grpc/server.js';
+import { answerBadTimeouts, buildGrpcServer, type GrpcServer, serverCredentials } from './grpc/server.js';
 import { AccessPolicy, isLoopbackHost } from './auth/policy.js';
 import { buildDemoModel, DEMO_MODEL_NAME } from './onnx/demo-model.js';
 import { RegistryFollower } from './registry/follower.js';
@@ -107,6 +107,11 @@ export class QuiverServer {
 
   get httpPort(): number | undefined {
     return this.gateway?.port;
+  }
+
+  /** The registry plane's REST port (undefined without a registry or a gateway). */
+  get registryHttpPort(): number | undefined {
+    return this.gateway?.registryPort;
   }
 
   /**
@@ -224,7 +229,7 @@ export class QuiverServer {
         if (options.gateway)
           gateway = await onPort(
             options,
-            'httpPort',
+            (err) => ((err as { plane?: unknown }).plane === 'registry' ? 'registryHttpPort' : 'httpPort'),
             startInProcessGateway(core, grpcServer, socketDir!, options, log, metrics, policy, tracing?.tracer),
           );
         if (options.metricsServer)
@@ -246,6 +251,7 @@ export class QuiverServer {
         grpcPort: port,
         registryPort: registryPort ?? null,
         httpPort: gateway?.port ?? null,
+        registryHttpPort: gateway?.registryPort ?? null,
         metricsPort: metricsServer?.port ?? null,
         models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`),
       },
@@ -330,20 +336,26 @@ export class QuiverServer {
 const hostPart = (host: string): string => (host.includes(':') ? `[${host}]` : host);
 
 function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
-  return new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, credentials, (err, p) => {
+      if (err) return reject(err);
+      // A garbage grpc-timeout header gets INVALID_ARGUMENT, not grpc-js's INTERNAL.
+      answerBadTimeouts(server);
+      resolve(p);
+    }),
+  );
 }
 
 /** A listener on a port option: when the port is taken, say which option moves it (grpc-js only puts EADDRINUSE in its message). */
-async function onPort<T>(
-  options: Options,
-  key: 'grpcPort' | 'registryPort' | 'httpPort' | 'metricsPort',
-  listening: Promise<T>,
-): Promise<T> {
+type PortKey = 'grpcPort' | 'registryPort' | 'httpPort' | 'registryHttpPort' | 'metricsPort';
+
+async function onPort<T>(options: Options, which: PortKey | ((err: unknown) => PortKey), listening: Promise<T>): Promise<T> {
   try {
     return await listening;
   } catch (err) {
     const e = err as { code?: unknown; message?: unknown };
     if (e.code !== 'EADDRINUSE' && !String(e.message).includes('EADDRINUSE')) throw err;
+    const key = typeof which === 'function' ? which(err) : which;
     throw new QuiverError(
       'QUIVER_ERR_UNAVAILABLE',
       `port ${options[key]} (${key}) is in use: pick another with --${flagName(key)} or ${envName(key)}`,

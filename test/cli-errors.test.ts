@@ -331,7 +331,7 @@ for (const [key, flag, env, others] of [
     'httpPort',
     '--http-port',
     'QUIVER_HTTP_PORT',
-    ['--grpc-port', '0', '--registry-port', '0', '--http-host', '127.0.0.1', '--no-metrics-server'],
+    ['--grpc-port', '0', '--registry-port', '0', '--registry-http-port', '0', '--http-host', '127.0.0.1', '--no-metrics-server'],
   ],
   [
     'metricsPort',

@@ -5,7 +5,7 @@
  * with the repository's files and with the server's option defaults.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 
 import test from 'ava';
@@ -148,14 +148,63 @@ function dockerignore(): (path: string) => boolean {
   };
 }
 
-test('Dockerfile: a build stage and a final stage, both on a pinned Node 20 image', (t) => {
+test('Dockerfile: a build stage and a final stage, both on a Node 20 image pinned by digest', (t) => {
   t.true(built.length >= 2);
   t.is(build.name, 'build');
   for (const s of built) {
-    t.regex(s.image, /^node:20[.\w-]*$/, `FROM ${s.image}`);
-    t.notRegex(s.image, /:latest$/);
+    // The tag says what it is, the digest fixes which build of it: a moved tag changes nothing.
+    t.regex(s.image, /^node:20[.\w-]*@sha256:[0-9a-f]{64}$/, `FROM ${s.image}`);
+    t.notRegex(s.image, /:latest\b/);
   }
+  // The same base for both stages: the native addons built in one run in the other.
+  t.is(new Set(built.map((s) => s.image)).size, 1);
   t.not(final.name, 'build');
+});
+
+test('Dockerfile: node_modules keeps onnxruntime-node binaries for linux on the build architecture only', (t) => {
+  const r = runs(build);
+  const prune = r.indexOf('npm prune --omit=dev');
+  const ort = 'node_modules/onnxruntime-node/bin/napi-v*';
+  t.true(prune >= 0);
+  // After the prune (which would not bring them back), in the build stage.
+  t.true(r.indexOf(`rm -rf ${ort}/darwin ${ort}/win32`) > prune, 'darwin and win32 binaries removed');
+  // Other Linux architectures (arm64 on x64, x64 on arm64): everything under linux/ but this one.
+  t.regex(r, /arch="\$\(node -p process\.arch\)"/);
+  t.true(r.includes(`find ${ort}/linux -mindepth 1 -maxdepth 1 ! -name "$arch" -exec rm -rf {} +`));
+  // And what is left still loads.
+  t.regex(r, /node -e "require\('onnxruntime-node'\)"/);
+  // The package layout this relies on: bin/napi-v*/<platform>/<arch>/onnxruntime_binding.node.
+  const bin = join(ROOT, 'node_modules', 'onnxruntime-node', 'bin');
+  const napi = readdirSync(bin).filter((d) => /^napi-v\d+$/.test(d));
+  t.true(napi.length > 0);
+  for (const v of napi) {
+    t.deepEqual(readdirSync(join(bin, v)).sort(), ['darwin', 'linux', 'win32']);
+    t.true(existsSync(join(bin, v, 'linux', 'x64', 'onnxruntime_binding.node')));
+  }
+});
+
+test('production dependencies: OpenTelemetry is the trace SDK and the OTLP/HTTP exporters Quiver uses, not the all-in-one sdk-node', (t) => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; optional?: boolean }>;
+  };
+  t.false('@opentelemetry/sdk-node' in pkg.dependencies);
+  // Every @opentelemetry dependency is imported by the server's code.
+  const sources = execFileSync('git', ['ls-files', '--', 'src', 'gateway'], { cwd: ROOT, encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f.endsWith('.ts') && existsSync(join(ROOT, f)))
+    .map((f) => readFileSync(join(ROOT, f), 'utf8'))
+    .join('\n');
+  for (const name of Object.keys(pkg.dependencies).filter((n) => n.startsWith('@opentelemetry/')))
+    t.true(sources.includes(`from '${name}'`), `${name} is imported`);
+  // What production installs: no gRPC, Zipkin or Prometheus exporter, no metrics or logs exporter.
+  const production = Object.entries(lock.packages)
+    .filter(([path, p]) => path.startsWith('node_modules/') && p.dev !== true)
+    .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length));
+  const exporters = [...new Set(production.filter((n) => /^@opentelemetry\/exporter-/.test(n)))].sort();
+  t.deepEqual(exporters, ['@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/exporter-trace-otlp-proto']);
+  for (const gone of ['@opentelemetry/sdk-node', '@opentelemetry/otlp-grpc-exporter-base', '@opentelemetry/instrumentation'])
+    t.false(production.includes(gone), gone);
 });
 
 test('Dockerfile: the build stage compiles (npm ci with the native toolchain) and prunes dev dependencies', (t) => {
@@ -261,12 +310,13 @@ test('Dockerfile: EXPOSE matches the server defaults, HEALTHCHECK uses quiver he
     optionDefault('httpPort'),
     optionDefault('metricsPort'),
     optionDefault('registryPort'),
+    optionDefault('registryHttpPort'),
   ] as number[];
   t.deepEqual(
     exposed,
     expected.sort((a, b) => a - b),
   );
-  t.deepEqual(expected.slice().sort(), [50051, 50052, 8080, 9464].sort());
+  t.deepEqual(expected.slice().sort(), [50051, 50052, 8080, 8081, 9464].sort());
   // The image keeps the server's default registry bind (loopback): no QUIVER_REGISTRY_HOST,
   // QUIVER_INSECURE_REGISTRY or TLS paths baked in.
   for (const name of Object.keys(envOf(final))) t.notRegex(name, /^QUIVER_(REGISTRY_HOST|INSECURE_REGISTRY|TLS_)/, name);
@@ -360,7 +410,8 @@ test('compose: Quiver is built here, publishes gRPC, REST, metrics and the regis
   const q = services.quiver!;
   t.is(typeof q.build === 'string' ? q.build : q.build?.context, '.');
   const ports = containerPorts(q);
-  for (const key of ['grpcPort', 'httpPort', 'metricsPort', 'registryPort']) t.true(ports.includes(optionDefault(key) as number), key);
+  for (const key of ['grpcPort', 'httpPort', 'metricsPort', 'registryPort', 'registryHttpPort'])
+    t.true(ports.includes(optionDefault(key) as number), key);
   const dataDir = envOf(final).QUIVER_DATA_DIR!;
   const data = mounts(q).find((m) => m.target === dataDir);
   t.truthy(data, `a volume at ${dataDir}`);
@@ -389,8 +440,9 @@ test('compose: the registry plane is reachable from the host, and only from the 
   t.true(tokens || env.QUIVER_INSECURE_REGISTRY === 'true');
   t.is(env.QUIVER_AUTH_TOKENS, undefined, 'no tokens in the compose file');
   if (!tokens) {
-    // No tokens: the registry port and the REST port (its registry routes) only on the host's loopback.
+    // No tokens: the registry ports (gRPC and REST) only on the host's loopback.
     t.is(publishedOn(q, port), '127.0.0.1');
+    t.is(publishedOn(q, optionDefault('registryHttpPort') as number), '127.0.0.1');
     t.is(publishedOn(q, optionDefault('httpPort') as number), '127.0.0.1');
   }
   // The choice is explained next to it.
@@ -469,12 +521,49 @@ test('compose: PostgreSQL is optional (profile postgres) and QUIVER_REGISTRY_URL
   const pg = services.postgres!;
   t.deepEqual(pg.profiles, ['postgres']);
   for (const [name, svc] of Object.entries(services)) if (name !== 'postgres') t.is(svc.profiles, undefined, name);
-  // Commented out on quiver, pointing at the postgres service with its user and database.
+  // Commented out on quiver, pointing at the postgres service with its user, password and database.
   const line = /^\s*#\s*QUIVER_REGISTRY_URL:\s*(postgres:\/\/\S+)\s*$/m.exec(composeText);
   t.truthy(line);
   const dsn = new URL(line![1]!);
   t.is(dsn.hostname, 'postgres');
   t.is(dsn.username, String(pg.environment?.POSTGRES_USER));
+  t.is(decodeURIComponent(dsn.password), '${POSTGRES_PASSWORD}');
   t.is(dsn.pathname, `/${pg.environment!.POSTGRES_DB}`);
   t.is(services.quiver!.environment!.QUIVER_REGISTRY_URL, undefined);
+});
+
+test('compose: every published port is on the host loopback only', (t) => {
+  let published = 0;
+  for (const [name, svc] of Object.entries(services)) {
+    for (const p of svc.ports ?? []) {
+      const parts = String(p).split('/')[0]!.split(':');
+      t.is(parts.length, 3, `${name}: ${p} names the host address`);
+      t.is(parts[0], '127.0.0.1', `${name}: ${p} is published on 127.0.0.1`);
+      published++;
+    }
+    // The long syntax would hide the address elsewhere: short strings only.
+    for (const p of svc.ports ?? []) t.is(typeof p, 'string', `${name}: ${JSON.stringify(p)}`);
+  }
+  t.true(published >= 10);
+});
+
+test('compose: no default passwords, no unauthenticated admin endpoints', (t) => {
+  // Prometheus: no --web.enable-lifecycle (/-/reload and /-/quit without credentials).
+  t.false((services.prometheus!.command ?? []).some((c) => c.startsWith('--web.enable-lifecycle')));
+  // Grafana: no admin account at all (so no admin/admin), anonymous viewers by default.
+  const grafana = services.grafana!.environment ?? {};
+  t.is(grafana.GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION, 'true');
+  t.is(grafana.GF_SECURITY_ADMIN_PASSWORD, undefined);
+  t.is(grafana.GF_AUTH_ANONYMOUS_ORG_ROLE, '${GRAFANA_ANONYMOUS_ROLE:-Viewer}');
+  // PostgreSQL: not published, its password from the environment with no default.
+  const pg = services.postgres!;
+  t.deepEqual(pg.ports ?? [], []);
+  t.regex(String(pg.environment?.POSTGRES_PASSWORD), /^\$\{POSTGRES_PASSWORD(:-)?\}$/);
+  // No literal password anywhere: every *PASSWORD* value comes from the environment.
+  for (const [name, svc] of Object.entries(services)) {
+    for (const [key, value] of Object.entries(svc.environment ?? {})) {
+      if (/PASSW/i.test(key)) t.regex(String(value), /^\$\{[A-Z_]+(:-|:\?[^}]*)?\}$/, `${name}: ${key}`);
+      t.notRegex(String(value), /:\/\/[^/:@\s]+:(?!\$\{)[^@\s]+@/, `${name}: ${key} has a password in a URL`);
+    }
+  }
 });

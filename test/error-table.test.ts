@@ -34,7 +34,7 @@ async function restUpload(
   bytes: Uint8Array,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; requestId: string; body: { code: number; message: string; details: unknown[] } }> {
-  const res = await fetch(`http://127.0.0.1:${child.httpPort}/v1/registry/versions:upload`, {
+  const res = await fetch(`http://127.0.0.1:${child.registryHttpPort}/v1/registry/versions:upload`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-ndjson', ...headers },
     body: uploadBody(modelName, bytes),

@@ -29,6 +29,7 @@ import { type IService, Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parse, parseAllDocuments } from 'yaml';
 
+import { chartSchema, configSchema, RESERVED } from '../scripts/gen-chart-schema.js';
 import { envName, OPTION_DEFS } from '../src/config/options.js';
 import { ROOT } from './helpers/process.js';
 
@@ -189,6 +190,20 @@ interface ServiceMonitor extends Manifest {
   };
 }
 
+interface ScaledObject extends Manifest {
+  readonly spec: {
+    readonly scaleTargetRef: { readonly apiVersion?: string; readonly kind?: string; readonly name: string };
+    readonly minReplicaCount: number;
+    readonly maxReplicaCount: number;
+    readonly triggers: {
+      readonly type: string;
+      readonly name?: string;
+      readonly metricType?: string;
+      readonly metadata: Record<string, string>;
+    }[];
+  };
+}
+
 interface PrometheusRule extends Manifest {
   readonly spec: { readonly groups: { readonly name: string; readonly rules: Record<string, unknown>[] }[] };
 }
@@ -230,6 +245,20 @@ function checkManifests(r: Rendered, namespace = 'default'): string[] {
             g.rules.every((rule) => typeof rule.expr === 'string' && (typeof rule.alert === 'string' || typeof rule.record === 'string')),
         );
       if (!ok) problems.push(`${id}: spec.groups must be named groups of rules with expr and alert or record`);
+    } else if (doc.apiVersion === 'keda.sh/v1alpha1' && doc.kind === 'ScaledObject') {
+      const spec = (doc as ScaledObject).spec;
+      const ok =
+        typeof spec?.scaleTargetRef?.name === 'string' &&
+        Number.isInteger(spec.minReplicaCount) &&
+        spec.maxReplicaCount >= spec.minReplicaCount &&
+        Array.isArray(spec.triggers) &&
+        spec.triggers.length > 0 &&
+        spec.triggers.every((tr) =>
+          tr.type === 'prometheus'
+            ? ['serverAddress', 'query', 'threshold'].every((k) => typeof tr.metadata?.[k] === 'string' && tr.metadata[k] !== '')
+            : (tr.type === 'cpu' || tr.type === 'memory') && tr.metricType === 'Utilization' && /^\d+$/.test(tr.metadata?.value ?? ''),
+        );
+      if (!ok) problems.push(`${id}: needs scaleTargetRef, min <= max replicas and well-formed cpu, memory or prometheus triggers`);
     } else {
       problems.push(`${id}: ${doc.apiVersion} ${doc.kind} is not validated by this test: add it to MODELS`);
     }
@@ -263,6 +292,18 @@ function checkManifests(r: Rendered, namespace = 'default'): string[] {
       problems.push(`the HPA scales ${ref.apiVersion} ${ref.kind} ${ref.name}, not the Deployment`);
     }
     if (deploy.spec!.replicas !== undefined) problems.push('with the HPA on, the Deployment must leave replicas to it');
+  }
+  for (const so of all<ScaledObject>(r, 'ScaledObject')) {
+    const ref = so.spec.scaleTargetRef;
+    if (ref.apiVersion !== 'apps/v1' || ref.kind !== 'Deployment' || ref.name !== deploy.metadata!.name)
+      problems.push(`the ScaledObject scales ${ref.kind} ${ref.name}, not the Deployment`);
+    if (deploy.spec!.replicas !== undefined) problems.push('with KEDA on, the Deployment must leave replicas to it');
+    if (all(r, 'HorizontalPodAutoscaler').length > 0) problems.push("the chart's HPA and KEDA's would fight over the replicas");
+    // Prometheus triggers look at this release's pods, by the labels the ServiceMonitor gives them.
+    for (const tr of so.spec.triggers.filter((x) => x.type === 'prometheus')) {
+      if (!tr.metadata.query!.includes(`namespace="${namespace}",service="${deploy.metadata!.name}"`))
+        problems.push(`ScaledObject trigger ${tr.name}: the query does not select this release's series`);
+    }
   }
   for (const np of all<INetworkPolicy>(r, 'NetworkPolicy')) {
     if (!selects(np.spec!.podSelector?.matchLabels, labels)) problems.push('the NetworkPolicy does not select the pods');
@@ -363,10 +404,16 @@ function checkManifests(r: Rendered, namespace = 'default'): string[] {
     ['http', 'QUIVER_HTTP_PORT'],
     ['metrics', 'QUIVER_METRICS_PORT'],
     ['registry', 'QUIVER_REGISTRY_PORT'],
+    ['registry-http', 'QUIVER_REGISTRY_HTTP_PORT'],
   ] as const) {
     if (String(portByName.get(name)) !== config[env])
       problems.push(`container port ${name} ${portByName.get(name)} but ${env}=${config[env]}`);
   }
+  // The serving planes listen where the probes, the Services and Prometheus reach them.
+  for (const env of ['QUIVER_GRPC_HOST', 'QUIVER_HTTP_HOST', 'QUIVER_METRICS_HOST']) {
+    if (config[env] !== '0.0.0.0') problems.push(`${env} is ${config[env]}, not 0.0.0.0`);
+  }
+  problems.push(...checkScaling(r, config));
   const dataMount = (main.volumeMounts ?? []).find((m) => m.name === 'data');
   if (dataMount === undefined || dataMount.mountPath !== config.QUIVER_DATA_DIR) problems.push('QUIVER_DATA_DIR is not the data volume');
   for (const [name, probe] of probes) {
@@ -406,6 +453,85 @@ function checkManifests(r: Rendered, namespace = 'default'): string[] {
     }
   }
   return problems;
+}
+
+const optionDefault = (key: string): unknown => OPTION_DEFS.find((d) => d.key === key)!.default({});
+
+/**
+ * What one pod or many need: the embedded SQLite registry on one pod and no shared volume, a
+ * volume one pod writes at a time rolled with Recreate, a grace period that covers the preStop
+ * pause and the drain, appProtocols that match TLS, the artifact cache's ephemeral storage,
+ * and a `helm test` pod that can pull the image and that the NetworkPolicy admits.
+ */
+function checkScaling(r: Rendered, config: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const deploy = deployment(r);
+  const spec = podSpec(r);
+  const main = quiver(r);
+  const hpas = all<IHorizontalPodAutoscaler>(r, 'HorizontalPodAutoscaler');
+  const scaledObjects = r.docs.filter((d) => d.kind === 'ScaledObject');
+  const multi = hpas.length > 0 || scaledObjects.length > 0 || (deploy.spec!.replicas ?? 1) > 1;
+  const sqlite = !(main.env ?? []).some((e) => e.name === 'QUIVER_REGISTRY_URL') && config.QUIVER_REGISTRY !== 'false';
+  const claim = spec.volumes!.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName;
+  const pvc = all<IPersistentVolumeClaim>(r, 'PersistentVolumeClaim').find((c) => c.metadata!.name === claim);
+  const modes = pvc?.spec!.accessModes ?? [];
+  if (sqlite && multi) problems.push('the SQLite registry with more than one pod: each would have a registry of its own');
+  if (sqlite && modes.some((m) => m === 'ReadWriteMany' || m === 'ReadOnlyMany'))
+    problems.push(`the SQLite registry on a shared volume (${modes.join(',')})`);
+  if (modes.some((m) => m === 'ReadWriteOnce' || m === 'ReadWriteOncePod') && deploy.spec!.strategy?.type !== 'Recreate')
+    problems.push(`a ${modes.join(',')} volume rolled with ${deploy.spec!.strategy?.type}: the new pod cannot mount it`);
+  for (const hpa of hpas) if ((hpa.spec!.metrics ?? []).length === 0) problems.push('the HPA has no metric');
+  // terminationGracePeriodSeconds >= preStop sleep + ceil(shutdownGraceMs / 1000) + 5.
+  const preStop = Number(main.lifecycle?.preStop?.exec?.command?.[1] ?? 0);
+  const drainMs = Number(config.QUIVER_SHUTDOWN_GRACE_MS ?? optionDefault('shutdownGraceMs'));
+  const needed = preStop + Math.ceil(drainMs / 1000) + 5;
+  if ((spec.terminationGracePeriodSeconds ?? 30) < needed)
+    problems.push(`terminationGracePeriodSeconds ${spec.terminationGracePeriodSeconds} < preStop ${preStop} s + drain ${drainMs} ms + 5 s`);
+  // h2c (HTTP/2 in clear) only without TLS.
+  const tls = config.QUIVER_TLS_CERT !== undefined;
+  for (const svc of all<IService>(r, 'Service')) {
+    for (const p of svc.spec!.ports!) {
+      const h2c = p.appProtocol === 'kubernetes.io/h2c';
+      if (tls && (h2c || p.appProtocol === 'http') && p.name !== 'metrics')
+        problems.push(`Service ${svc.metadata!.name} port ${p.name}: appProtocol ${p.appProtocol} under TLS`);
+      if (!tls && p.appProtocol === 'https') problems.push(`Service ${svc.metadata!.name} port ${p.name}: https without TLS`);
+    }
+  }
+  // The data directory's artifact cache (an emptyDir without persistence) and /tmp are ephemeral storage.
+  const requests = main.resources?.requests ?? {};
+  const limits = main.resources?.limits ?? {};
+  if (requests['ephemeral-storage'] === undefined || limits['ephemeral-storage'] === undefined)
+    problems.push('no ephemeral-storage request and limit');
+  else {
+    const emptyDirs = spec.volumes!.reduce((sum, v) => sum + (v.emptyDir ? bytes(String(v.emptyDir.sizeLimit ?? 0)) : 0), 0);
+    if (bytes(String(limits['ephemeral-storage'])) < emptyDirs)
+      problems.push('the ephemeral-storage limit is below the emptyDir size limits');
+  }
+  // The `helm test` pod pulls as the Deployment does and is admitted to the serving ports.
+  for (const pod of all<IPod>(r, 'Pod')) {
+    if (JSON.stringify(pod.spec!.imagePullSecrets ?? []) !== JSON.stringify(spec.imagePullSecrets ?? []))
+      problems.push(`Pod ${pod.metadata!.name}: imagePullSecrets differ from the Deployment's`);
+    for (const np of all<INetworkPolicy>(r, 'NetworkPolicy')) {
+      const serving = (np.spec!.ingress ?? []).find((rule) => (rule.ports ?? []).some((p) => p.port === 'grpc'));
+      const from = serving?.from;
+      const admitted =
+        serving !== undefined &&
+        (from === undefined ||
+          from.length === 0 ||
+          from.some((peer) => peer.namespaceSelector === undefined && selects(peer.podSelector?.matchLabels, pod.metadata!.labels)));
+      if (!admitted) problems.push(`Pod ${pod.metadata!.name} is not admitted to the gRPC port by the NetworkPolicy`);
+    }
+  }
+  return problems;
+}
+
+/** A Kubernetes quantity in bytes (the binary and decimal suffixes the chart uses). */
+function bytes(q: string): number {
+  const m = /^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
+  if (m === null) throw new Error(`quantity ${q}`);
+  const units: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  const unit = units[m[2] ?? ''] ?? 1;
+  return Number(m[1]) * unit;
 }
 
 /** The read-only Secret (or projected) volume mount of a container that holds the file. */
@@ -584,6 +710,7 @@ test('ports: gRPC, REST, metrics and the registry plane are container and Servic
       http: defaultsOf('httpPort'),
       metrics: defaultsOf('metricsPort'),
       registry: defaultsOf('registryPort'),
+      'registry-http': defaultsOf('registryHttpPort'),
     });
     const svc = one<IService>(r, 'Service', 'quiver');
     t.deepEqual(
@@ -591,6 +718,7 @@ test('ports: gRPC, REST, metrics and the registry plane are container and Servic
       Object.entries(ports).map(([name, port]) => [name, port, name]),
     );
     t.is(serverConfig(r).QUIVER_REGISTRY_PORT, '50052');
+    t.is(serverConfig(r).QUIVER_REGISTRY_HTTP_PORT, '8081');
   }
   // Moved, the registry port moves everywhere: container, Service, ConfigMap, NetworkPolicy.
   const moved = await render({ values: [{ ports: { registry: 6000 } }] });
@@ -599,8 +727,19 @@ test('ports: gRPC, REST, metrics and the registry plane are container and Servic
   t.is(one<IService>(moved, 'Service', 'quiver').spec!.ports!.find((p) => p.name === 'registry')!.port, 6000);
   t.is(serverConfig(moved).QUIVER_REGISTRY_PORT, '6000');
   t.true(one<INetworkPolicy>(moved, 'NetworkPolicy').spec!.ingress!.some((rule) => rule.ports!.some((p) => p.port === 6000)));
+  // So does the registry plane's REST port (QUIVER_REGISTRY_HTTP_PORT), in the registry's rule.
+  const movedRest = await render({ values: [{ ports: { registryHttp: 6001 } }] });
+  t.deepEqual(checkManifests(movedRest), []);
+  t.is(quiver(movedRest).ports!.find((p) => p.name === 'registry-http')!.containerPort, 6001);
+  t.is(one<IService>(movedRest, 'Service', 'quiver').spec!.ports!.find((p) => p.name === 'registry-http')!.port, 6001);
+  t.is(serverConfig(movedRest).QUIVER_REGISTRY_HTTP_PORT, '6001');
+  const restRule = one<INetworkPolicy>(movedRest, 'NetworkPolicy').spec!.ingress!.find((rule) => rule.ports!.some((p) => p.port === 6001))!;
+  t.deepEqual(
+    restRule.ports!.map((p) => p.port),
+    [50052, 6001],
+  );
   const hidden = await render({ values: [{ service: { exposeRegistryPort: false } }] });
-  t.false(one<IService>(hidden, 'Service', 'quiver').spec!.ports!.some((p) => p.name === 'registry'));
+  t.false(one<IService>(hidden, 'Service', 'quiver').spec!.ports!.some((p) => p.name === 'registry' || p.name === 'registry-http'));
 });
 
 test('the registry plane: loopback in the pod unless tokens (or registry.insecure) let it serve the cluster', async (t) => {
@@ -642,7 +781,8 @@ test('the registry plane: loopback in the pod unless tokens (or registry.insecur
 
   const withTokens = await notes({ values: [AUTH] });
   t.regex(withTokens, /registry quiver\.default\.svc:50052/);
-  t.regex(await notes(), /registry 127\.0\.0\.1:50052 inside each pod only/);
+  t.regex(await notes(), /registry 127\.0\.0\.1:50052 inside each pod only \(quiver\.v1\.RegistryService; its REST routes on 8081\)/);
+  t.regex(withTokens, /http:\/\/quiver\.default\.svc:8081 +\(the registry REST routes/);
 });
 
 test('NetworkPolicy: the registry port only from labelled pods and namespaces, the serving ports as configured', async (t) => {
@@ -653,12 +793,16 @@ test('NetworkPolicy: the registry port only from labelled pods and namespaces, t
   const r = await defaults();
   const registryPort = quiver(r).ports!.find((p) => p.name === 'registry')!.containerPort;
   t.is(registryPort, 50052);
-  const isRegistry = (p: { port?: number | string }): boolean => p.port === registryPort || p.port === 'registry';
+  const registryHttpPort = quiver(r).ports!.find((p) => p.name === 'registry-http')!.containerPort;
+  t.is(registryHttpPort, 8081);
+  const isRegistry = (p: { port?: number | string }): boolean =>
+    [registryPort, registryHttpPort, 'registry', 'registry-http'].includes(p.port as number | string);
   const registry = rules.filter((rule) => rule.ports!.some(isRegistry));
   t.is(registry.length, 1);
+  // Both registry ports (gRPC and REST) in one rule: the registry plane stays separable from inference.
   t.deepEqual(
     registry[0]!.ports!.map((p) => p.port),
-    [50052],
+    [50052, 8081],
   );
   t.false(registry[0]!.ports!.some((p) => p.port === 'grpc' || p.port === 50051));
   const peers = registry[0]!.from ?? [];
@@ -678,14 +822,24 @@ test('NetworkPolicy: the registry port only from labelled pods and namespaces, t
   const served = one<INetworkPolicy>(await scaled(), 'NetworkPolicy').spec!.ingress!;
   t.deepEqual(
     served.filter((rule) => rule.ports!.some(isRegistry)).map((rule) => [rule.ports!.map((p) => p.port), rule.from]),
-    [[[50052], registry[0]!.from]],
+    [[[50052, 8081], registry[0]!.from]],
   );
 
   const err = await renderError({ values: [{ networkPolicy: { registryFrom: [] } }] });
   t.regex(err, /networkPolicy\.registryFrom: must have at least 1 items/);
   const open = await render({ values: [{ networkPolicy: { servingFrom: [{ namespaceSelector: { matchLabels: { team: 'ml' } } }] } }] });
   const serving = one<INetworkPolicy>(open, 'NetworkPolicy').spec!.ingress!.find((rule) => rule.ports!.some((p) => p.port === 'grpc'))!;
-  t.deepEqual(serving.from, [{ namespaceSelector: { matchLabels: { team: 'ml' } } }]);
+  // The configured peers, and the release's `helm test` pod (so that `helm test` is not blocked).
+  const testLabels = {
+    'app.kubernetes.io/name': 'quiver-test',
+    'app.kubernetes.io/instance': 'quiver',
+    'app.kubernetes.io/component': 'test',
+  };
+  t.deepEqual(serving.from, [{ namespaceSelector: { matchLabels: { team: 'ml' } } }, { podSelector: { matchLabels: testLabels } }]);
+  t.true(selects(testLabels, one<IPod>(open, 'Pod').metadata!.labels));
+  // Only the test pod: not the serving pods' labels, not the registry rule.
+  t.false(selects(testLabels, podLabels(open)));
+  t.deepEqual(checkManifests(open), []);
 });
 
 test("the PrometheusRule's groups are the rules file's, and the dashboard ConfigMap holds the dashboard JSON", async (t) => {
@@ -755,9 +909,9 @@ test('values.schema.json refuses wrong values, and the chart refuses unsafe comb
   t.regex(await renderError({ values: [{ config: { workers: 0 } }] }), /config\.workers: must be >= 1/);
   t.regex(
     await renderError({ values: [{ config: { grpcPort: 9000 } }] }),
-    /config\.grpcPort cannot be set: the chart sets it from ports\.grpc/,
+    /config\.grpcPort: cannot be set: the chart sets it from ports\.grpc/,
   );
-  t.regex(await renderError({ values: [{ config: { registryUrl: 'postgres://x' } }] }), /config\.registryUrl cannot be set/);
+  t.regex(await renderError({ values: [{ config: { registryUrl: 'postgres://x' } }] }), /config\.registryUrl: cannot be set/);
   t.regex(
     await renderError({ values: [{ registry: { listen: 'everywhere' } }] }),
     /registry\.listen: must be one of \["auto","cluster","pod"\]/,
@@ -772,7 +926,7 @@ test('values.schema.json refuses wrong values, and the chart refuses unsafe comb
   t.regex(await renderError({ values: [{ config: { authTokens: 'ci registry:write 0123456789abcdef' } }] }), /tokens never go in values/);
   t.regex(
     await renderError({ values: [{ config: { auth_tokens: 'ci registry:write 0123456789abcdef' } }] }),
-    /config\.auth_tokens cannot be set: the chart sets it from auth\.existingSecret/,
+    /config: additional property "auth_tokens" is not allowed/,
   );
   t.regex(
     await renderError({ values: [{ extraEnv: [{ name: 'QUIVER_AUTH_TOKENS', value: 'ci registry:write 0123456789abcdef' }] }] }),
@@ -787,7 +941,12 @@ test('values.schema.json refuses wrong values, and the chart refuses unsafe comb
   t.regex(await renderError({ values: [{ tls: { clientCa: { enabled: true } } }] }), /tls\.clientCa\.enabled needs tls\.enabled/);
   t.regex(
     await renderError({ values: [{ persistence: { enabled: true }, replicaCount: 3 }] }),
-    /persistence\.enabled with a ReadWriteOnce volume allows one replica only/,
+    /registry\.backend=sqlite serves one pod, and replicaCount is 3: .*use registry\.backend=postgres/,
+  );
+  const PG = { registry: { backend: 'postgres', postgres: { existingSecret: 'pg' } } };
+  t.regex(
+    await renderError({ values: [PG, { persistence: { enabled: true }, replicaCount: 3 }] }),
+    /persistence\.enabled with a ReadWriteOnce or ReadWriteOncePod volume allows one replica only/,
   );
   t.regex(await renderError({ args: ['--kube-version', 'v1.26.3'] }), /requires kubeVersion: >=1\.27\.0-0/);
 });
@@ -806,10 +965,15 @@ test('server options: config keys are server options, numbers stay integers, cha
   t.is(config.QUIVER_WORKERS, '1');
   // Every option the chart does not set itself maps to the server's own variable name.
   const RESERVED = new Set([
+    'grpcHost',
+    'httpHost',
+    'metricsHost',
     'grpcPort',
     'httpPort',
     'metricsPort',
     'registryPort',
+    'registryHttpPort',
+    'faultInjection',
     'dataDir',
     'registryUrl',
     'registryHost',
@@ -839,17 +1003,18 @@ test('server options: config keys are server options, numbers stay integers, cha
   // What the chart sets itself cannot be overridden from config.* (in any spelling that maps to
   // the same variable) or extraEnv: the message names the value that sets it.
   for (const key of RESERVED) {
-    const value = OPTION_DEFS.find((d) => d.key === key)!.kind === 'bool' ? true : key === 'registryHost' ? '0.0.0.0' : '1';
+    const value = OPTION_DEFS.find((d) => d.key === key)!.kind === 'bool' ? true : /Host$/.test(key) ? '0.0.0.0' : '1';
     const err = await renderError({ values: [{ config: { [key]: value } }] });
-    t.regex(err, new RegExp(`config\\.${key} cannot be set|config\\.${key}: tokens never go in values`), key);
+    t.regex(err, new RegExp(`config\\.${key}: cannot be set: `), key);
   }
+  // Other spellings of an option are no options: refused, never an ignored QUIVER_* variable.
   t.regex(
     await renderError({ values: [{ config: { registry_host: '0.0.0.0' } }] }),
-    /config\.registry_host cannot be set: the chart sets it from registry\.listen/,
+    /config: additional property "registry_host" is not allowed/,
   );
   t.regex(
     await renderError({ values: [{ config: { InsecureRegistry: true } }] }),
-    /config\.InsecureRegistry cannot be set: the chart sets it from registry\.insecure/,
+    /config: additional property "InsecureRegistry" is not allowed/,
   );
   t.regex(
     await renderError({ values: [{ extraEnv: [{ name: 'QUIVER_REGISTRY_HOST', value: '0.0.0.0' }] }] }),
@@ -899,12 +1064,20 @@ test('names follow the release, the namespace and the image follow the values an
   t.deepEqual(testPod.spec!.containers[0]!.args, ['health', '--address', 'fraud-quiver:50051', '--service', 'quiver.v1.PredictionService']);
 });
 
-test('NOTES.txt renders, and warns when several pods would each have their own SQLite registry', async (t) => {
+test('NOTES.txt renders, and says when the registry lives in an emptyDir', async (t) => {
   const plain = await notes();
   t.regex(plain, /kubectl -n default port-forward svc\/quiver 50051 8080/);
   t.notRegex(plain, /WARNING/);
   t.regex(await notes({ values: [SCALED], args: OPERATOR }), /dns:\/\/\/quiver-headless\.default\.svc:50051/);
-  t.regex(await notes({ values: [{ replicaCount: 3 }] }), /WARNING: registry\.backend is sqlite and more than one pod may run/);
+  // Several pods with the SQLite registry no longer render at all (see the SQLite test).
+  t.regex(
+    await renderError({ values: [{ replicaCount: 3 }] }),
+    /registry\.backend=sqlite serves one pod, and replicaCount is 3: every pod would have a registry of its own/,
+  );
+  t.notRegex(await notes({ values: [{ replicaCount: 3, config: { registry: false } }] }), /WARNING|NOTE: the registry/);
+  // The registry's REST routes on the serving port escape the registry's NetworkPolicy rule.
+  t.regex(await notes({ values: [{ config: { registryRestOnHttpPort: true } }] }), /WARNING: config\.registryRestOnHttpPort is true/);
+  t.notRegex(await notes({ values: [{ config: { registryRestOnHttpPort: false } }] }), /registryRestOnHttpPort/);
 });
 
 test("the renderer: Helm's built-ins and values semantics on a chart of its own", async (t) => {
@@ -968,6 +1141,246 @@ test("the renderer: Helm's built-ins and values semantics on a chart of its own"
   writeFileSync(join(chart, 'values.schema.json'), JSON.stringify({ type: 'object', propertyNames: { pattern: '^[a-z]+$' } }));
   const bad = await execFileP(renderer, [chart]).catch((e: { stderr: string }) => e);
   t.regex(bad.stderr, /unsupported keyword "propertyNames"/);
+});
+
+/** The registry in PostgreSQL: several pods share it. */
+const PG = { registry: { backend: 'postgres', postgres: { existingSecret: 'pg' } } };
+
+test('the SQLite registry serves one pod: several replicas, the HPA or a shared volume fail the render, naming registry.backend=postgres', async (t) => {
+  const refused: [object, RegExp][] = [
+    // Three pods sharing one WAL SQLite file over a network filesystem.
+    [{ replicaCount: 3, persistence: { enabled: true, accessModes: ['ReadWriteMany'] } }, /replicaCount is 3/],
+    // A registry of its own in each pod's emptyDir.
+    [{ replicaCount: 2 }, /replicaCount is 2: every pod would have a registry of its own/],
+    [{ autoscaling: { enabled: true } }, /autoscaling\.enabled runs 3 to 10: every pod would have a registry of its own/],
+    [{ autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 1 } }, /autoscaling\.enabled runs 1 to 1/],
+    // One pod, but a volume others may mount too.
+    [
+      { persistence: { enabled: true, accessModes: ['ReadWriteMany'] } },
+      /cannot live on a shared volume \(persistence\.accessModes ReadWriteMany\)/,
+    ],
+    [{ persistence: { enabled: true, accessModes: ['ReadOnlyMany'] } }, /cannot live on a shared volume/],
+    // A ReadWriteOncePod volume cannot hold several pods either.
+    [{ replicaCount: 3, persistence: { enabled: true, accessModes: ['ReadWriteOncePod'] } }, /replicaCount is 3/],
+  ];
+  for (const [values, message] of refused) {
+    const err = await renderError({ values: [values] });
+    t.regex(err, message, JSON.stringify(values));
+    t.regex(err, /use registry\.backend=postgres/, JSON.stringify(values));
+  }
+  // A ReadWriteOncePod volume on one pod rolls with Recreate: a surge pod could never mount it.
+  const rwop = await render({ values: [{ persistence: { enabled: true, accessModes: ['ReadWriteOncePod'] } }] });
+  t.deepEqual(checkManifests(rwop), []);
+  t.is(deployment(rwop).spec!.strategy!.type, 'Recreate');
+  t.deepEqual(one<IPersistentVolumeClaim>(rwop, 'PersistentVolumeClaim').spec!.accessModes, ['ReadWriteOncePod']);
+  // PostgreSQL shares one registry: several replicas and the HPA render (a RWOP volume with
+  // several replicas still does not); so do several pods with no registry at all.
+  for (const values of [
+    [PG, { replicaCount: 3 }],
+    [PG, { autoscaling: { enabled: true } }],
+    [{ replicaCount: 3, config: { registry: false } }],
+  ]) {
+    const r = await render({ values });
+    t.deepEqual(checkManifests(r), [], JSON.stringify(values));
+    t.is(deployment(r).spec!.strategy!.type, 'RollingUpdate');
+  }
+  t.regex(
+    await renderError({ values: [PG, { replicaCount: 2, persistence: { enabled: true, accessModes: ['ReadWriteOncePod'] } }] }),
+    /ReadWriteOnce or ReadWriteOncePod volume allows one replica only/,
+  );
+});
+
+test('config: values.schema.json is generated from the options table, refuses unknown options and the bind hosts', async (t) => {
+  // The committed schema is what the generator makes of the table today.
+  const committed = readFileSync(join(CHART, 'values.schema.json'), 'utf8');
+  t.is(committed, await chartSchema(committed), 'values.schema.json is out of date: run `npm run gen:chart-schema`');
+  const schema = (JSON.parse(committed) as { properties: { config: ReturnType<typeof configSchema> } }).properties.config;
+  const properties = schema.properties as Record<string, { not?: { description: string }; type?: string }>;
+  t.false(schema.additionalProperties);
+  t.deepEqual(Object.keys(properties).sort(), OPTION_DEFS.map((d) => d.key as string).sort());
+  for (const def of OPTION_DEFS) t.is(properties[def.key]!.not !== undefined, def.key in RESERVED, def.key);
+  // A table with one more option makes a schema with one more property.
+  const more = configSchema([
+    ...OPTION_DEFS,
+    { key: 'newOption' as never, kind: 'int', min: 1, max: 9, default: () => 1, doc: 'new', unit: 'ms' },
+  ]);
+  t.deepEqual((more.properties as Record<string, unknown>).newOption, { type: 'integer', minimum: 1, maximum: 9, description: 'new (ms)' });
+
+  // A misspelt option fails the render instead of becoming an ignored QUIVER_* variable.
+  t.regex(await renderError({ values: [{ config: { maxBatchRow: 64 } }] }), /config: additional property "maxBatchRow" is not allowed/);
+  t.regex(await renderError({ values: [{ config: { workerz: 2 } }] }), /config: additional property "workerz" is not allowed/);
+  // The bind hosts are the chart's: 127.0.0.1 would make probes that can never pass.
+  for (const key of ['grpcHost', 'httpHost', 'metricsHost', 'registryHost']) {
+    t.regex(
+      await renderError({ values: [{ config: { [key]: '127.0.0.1' } }] }),
+      new RegExp(`config\\.${key}: cannot be set: the chart`),
+      key,
+    );
+  }
+  t.regex(
+    await renderError({ values: [{ extraEnv: [{ name: 'QUIVER_GRPC_HOST', value: '127.0.0.1' }] }] }),
+    /extraEnv QUIVER_GRPC_HOST cannot be set/,
+  );
+  // Types, enums and bounds come from the table.
+  t.regex(await renderError({ values: [{ config: { logLevel: 'verbose' } }] }), /config\.logLevel: must be one of \["fatal"/);
+  t.regex(await renderError({ values: [{ config: { maxQueueWaitMs: 700000 } }] }), /config\.maxQueueWaitMs: must be <= 600000/);
+  t.regex(
+    await renderError({ values: [{ config: { rejectNonFinite: 'no' } }] }),
+    /config\.rejectNonFinite: invalid type: expected boolean/,
+  );
+  t.regex(await renderError({ values: [{ config: { driftKsAlpha: 0.9 } }] }), /config\.driftKsAlpha: must be <= 0\.5/);
+  t.regex(
+    await renderError({ values: [{ config: { registryPort: 1 } }] }),
+    /config\.registryPort: cannot be set: the chart sets it from ports\.registry/,
+  );
+  t.regex(
+    await renderError({ values: [{ config: { registryHttpPort: 1 } }] }),
+    /config\.registryHttpPort: cannot be set: the chart sets it from ports\.registryHttp/,
+  );
+});
+
+test('terminationGracePeriodSeconds is derived from the drain, and a shorter one fails the render', async (t) => {
+  // preStop 5 s + shutdownGraceMs 10 s + 5 s.
+  t.is(podSpec(await defaults()).terminationGracePeriodSeconds, 20);
+  const long = await render({ values: [{ config: { shutdownGraceMs: 60000 }, lifecycle: { preStopSleepSeconds: 10 } }] });
+  t.deepEqual(checkManifests(long), []);
+  t.is(podSpec(long).terminationGracePeriodSeconds, 75);
+  const short = await render({ values: [{ config: { shutdownGraceMs: 1500 }, lifecycle: { preStopSleepSeconds: 0 } }] });
+  t.is(podSpec(short).terminationGracePeriodSeconds, 7);
+  t.is(podSpec(await render({ values: [{ config: { shutdownGraceMs: 0 } }] })).terminationGracePeriodSeconds, 10);
+  t.is(podSpec(await render({ values: [{ terminationGracePeriodSeconds: 120 }] })).terminationGracePeriodSeconds, 120);
+  // The old default, 30 s, with a 60 s drain: the kubelet would kill calls still draining.
+  t.regex(
+    await renderError({ values: [{ terminationGracePeriodSeconds: 30, config: { shutdownGraceMs: 60000 } }] }),
+    /terminationGracePeriodSeconds 30 is shorter than the drain: lifecycle\.preStopSleepSeconds \(5\) \+ config\.shutdownGraceMs \(60 s\) \+ 5 s = 70/,
+  );
+});
+
+test('several pods: maxConnectionAgeMs defaults to 5 minutes so long-lived gRPC clients reach new replicas, unless set', async (t) => {
+  const age = async (values: object[]): Promise<string | undefined> => serverConfig(await render({ values })).QUIVER_MAX_CONNECTION_AGE_MS;
+  t.is(await age([PG, { autoscaling: { enabled: true } }]), '300000');
+  t.is(await age([PG, { replicaCount: 3 }]), '300000');
+  // Set by the user (0 included), it stays.
+  t.is(await age([PG, { autoscaling: { enabled: true }, config: { maxConnectionAgeMs: 0 } }]), '0');
+  t.is(await age([PG, { autoscaling: { enabled: true }, config: { maxConnectionAgeMs: 60000 } }]), '60000');
+  // One pod: the server's default (never).
+  t.is(await age([]), undefined);
+  const r = await render({ values: [PG, { autoscaling: { enabled: true } }] });
+  t.is(Object.keys(serverConfig(r)).filter((k) => k === 'QUIVER_MAX_CONNECTION_AGE_MS').length, 1);
+});
+
+test('appProtocol: h2c on the gRPC ports without TLS only, https with TLS', async (t) => {
+  const protocols = (r: Rendered, name: string): Record<string, string | undefined> =>
+    Object.fromEntries(one<IService>(r, 'Service', name).spec!.ports!.map((p) => [p.name, p.appProtocol]));
+  const headless = { service: { headless: { enabled: true } } };
+  const plain = await render({ values: [headless] });
+  t.deepEqual(protocols(plain, 'quiver'), {
+    grpc: 'kubernetes.io/h2c',
+    http: 'http',
+    metrics: 'http',
+    registry: 'kubernetes.io/h2c',
+    'registry-http': 'http',
+  });
+  t.deepEqual(protocols(plain, 'quiver-headless'), { grpc: 'kubernetes.io/h2c' });
+  const tls = await render({ values: [TLS, headless] });
+  t.deepEqual(checkManifests(tls), []);
+  t.deepEqual(protocols(tls, 'quiver'), { grpc: 'https', http: 'https', metrics: 'http', registry: 'https', 'registry-http': 'https' });
+  t.deepEqual(protocols(tls, 'quiver-headless'), { grpc: 'https' });
+});
+
+test('the `helm test` pod pulls with imagePullSecrets and the NetworkPolicy admits it when servingFrom is set', async (t) => {
+  const r = await render({
+    values: [
+      { imagePullSecrets: [{ name: 'regcred' }], networkPolicy: { servingFrom: [{ podSelector: { matchLabels: { role: 'client' } } }] } },
+    ],
+  });
+  t.deepEqual(checkManifests(r), []);
+  const testPod = one<IPod>(r, 'Pod');
+  t.deepEqual(testPod.spec!.imagePullSecrets, [{ name: 'regcred' }]);
+  t.deepEqual(podSpec(r).imagePullSecrets, [{ name: 'regcred' }]);
+  const serving = one<INetworkPolicy>(r, 'NetworkPolicy').spec!.ingress!.find((rule) => rule.ports!.some((p) => p.port === 'grpc'))!;
+  t.true(serving.from!.some((peer) => selects(peer.podSelector?.matchLabels, testPod.metadata!.labels)));
+  // The registry plane still admits only registryFrom.
+  const registry = one<INetworkPolicy>(r, 'NetworkPolicy').spec!.ingress!.find((rule) => rule.ports!.some((p) => p.port === 50052))!;
+  t.false(registry.from!.some((peer) => selects(peer.podSelector?.matchLabels, testPod.metadata!.labels)));
+});
+
+test('autoscaling on load: Pods metrics for queue wait and in-flight work (prometheus-adapter), or a KEDA ScaledObject', async (t) => {
+  const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as {
+    autoscaling: Record<string, { metricName: string; targetAverageValue: string }>;
+  };
+  const load = {
+    autoscaling: { enabled: true, targetCPUUtilizationPercentage: 0, queueWait: { enabled: true }, inFlight: { enabled: true } },
+  };
+  const r = await render({ values: [PG, load] });
+  t.deepEqual(checkManifests(r), []);
+  const hpa = one<IHorizontalPodAutoscaler>(r, 'HorizontalPodAutoscaler');
+  t.deepEqual(hpa.spec!.metrics, [
+    { type: 'Pods', pods: { metric: { name: 'quiver_queue_wait_seconds_mean' }, target: { type: 'AverageValue', averageValue: '50m' } } },
+    { type: 'Pods', pods: { metric: { name: 'quiver_pool_utilization' }, target: { type: 'AverageValue', averageValue: '700m' } } },
+  ]);
+  // With CPU too (the default target), CPU comes first.
+  const both = await render({ values: [PG, { autoscaling: { enabled: true, queueWait: { enabled: true } } }] });
+  t.deepEqual(
+    one<IHorizontalPodAutoscaler>(both, 'HorizontalPodAutoscaler').spec!.metrics!.map((m) => m.type),
+    ['Resource', 'Pods'],
+  );
+  // The metric names are those the chart's prometheus-adapter rules serve.
+  const adapter = parse(readFileSync(join(CHART, 'monitoring', 'prometheus-adapter-rules.yaml'), 'utf8')) as {
+    rules: { custom: { name: { as: string } }[] };
+  };
+  const served = adapter.rules.custom.map((rule) => rule.name.as);
+  for (const key of ['queueWait', 'inFlight']) t.true(served.includes(values.autoscaling[key]!.metricName), key);
+  t.regex(
+    await renderError({ values: [PG, { autoscaling: { enabled: true, targetCPUUtilizationPercentage: 0 } }] }),
+    /autoscaling\.enabled needs a metric/,
+  );
+
+  // KEDA: a ScaledObject instead of the HPA, querying Prometheus for this release's pods.
+  const KEDA = ['--api-versions', 'keda.sh/v1alpha1'];
+  const keda = {
+    autoscaling: {
+      queueWait: { enabled: true },
+      inFlight: { enabled: true },
+      keda: { enabled: true, prometheusAddress: 'http://prometheus-operated.monitoring.svc:9090' },
+    },
+  };
+  const k = await render({ values: [SCALED, keda], args: [...OPERATOR, ...KEDA, '--namespace', 'ml', '--release', 'fraud'] });
+  t.deepEqual(checkManifests(k, 'ml'), []);
+  t.is(all(k, 'HorizontalPodAutoscaler').length, 0);
+  const so = one<ScaledObject>(k, 'ScaledObject');
+  t.is(so.spec.scaleTargetRef.name, 'fraud-quiver');
+  t.deepEqual([so.spec.minReplicaCount, so.spec.maxReplicaCount], [3, 12]);
+  t.deepEqual(
+    so.spec.triggers.map((tr) => [tr.type, tr.metricType, tr.metadata.threshold ?? tr.metadata.value]),
+    [
+      ['cpu', 'Utilization', '60'],
+      ['prometheus', 'AverageValue', '0.05'],
+      ['prometheus', 'AverageValue', '0.7'],
+    ],
+  );
+  const queries = so.spec.triggers.filter((tr) => tr.type === 'prometheus').map((tr) => tr.metadata.query!);
+  t.regex(queries[0]!, /quiver_queue_wait_seconds_sum\{namespace="ml",service="fraud-quiver"\}/);
+  t.regex(queries[1]!, /quiver_pool_utilization\{namespace="ml",service="fraud-quiver"\}/);
+  t.regex(await renderError({ values: [SCALED, keda], args: OPERATOR }), /autoscaling\.keda\.enabled needs KEDA's CRDs/);
+  t.regex(
+    await renderError({ values: [SCALED, keda, { autoscaling: { keda: { prometheusAddress: '' } } }], args: [...OPERATOR, ...KEDA] }),
+    /autoscaling\.keda\.prometheusAddress is required/,
+  );
+  // KEDA does not lift the SQLite rule.
+  t.regex(await renderError({ values: [keda, { autoscaling: { enabled: true } }], args: KEDA }), /registry\.backend=sqlite serves one pod/);
+});
+
+test('ephemeral storage: the artifact cache and /tmp are requested and limited', async (t) => {
+  for (const r of [await defaults(), await scaled()]) {
+    const resources = quiver(r).resources!;
+    t.truthy(resources.requests!['ephemeral-storage']);
+    t.truthy(resources.limits!['ephemeral-storage']);
+    const emptyDirs = podSpec(r).volumes!.filter((v) => v.emptyDir !== undefined);
+    const total = emptyDirs.reduce((sum, v) => sum + bytes(String(v.emptyDir!.sizeLimit)), 0);
+    t.true(bytes(String(resources.limits!['ephemeral-storage'])) >= total);
+    t.true(bytes(String(resources.requests!['ephemeral-storage'])) <= bytes(String(resources.limits!['ephemeral-storage'])));
+  }
 });
 
 test('docs/deployment.md documents deploying (Docker, compose, Helm, the values, scaling) and the chart README points at it', (t) => {

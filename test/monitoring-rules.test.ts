@@ -35,9 +35,18 @@ function metricNames(expr: string): string[] {
     'h',
     'without',
     'on',
+    'pod',
+    'job',
+    'min',
+    'avg',
+    'clamp_min',
+    'avg_over_time',
   ]);
-  return [...new Set(words.filter((w) => !NOT_METRICS.has(w) && /^(ml_|quiver_|process_)/.test(w)))];
+  return [...new Set(words.filter((w) => !NOT_METRICS.has(w) && (/^(ml_|quiver_|process_)/.test(w) || w === 'up')))];
 }
+
+/** Series Prometheus makes for every target it scrapes, not the server. */
+const SCRAPE_SERIES = new Set(['up']);
 
 async function exportedNames(): Promise<Set<string>> {
   // A server that has served (and failed) some traffic, so every family has series.
@@ -68,13 +77,54 @@ test('every alert rule is well formed and uses only metrics the server exports, 
     t.truthy(r.labels.severity, r.alert);
     const names = metricNames(r.expr);
     t.true(names.length > 0, r.alert);
-    for (const n of names) t.true(exported.has(n), `${r.alert} uses ${n}, which the server does not export`);
+    for (const n of names) t.true(exported.has(n) || SCRAPE_SERIES.has(n), `${r.alert} uses ${n}, which the server does not export`);
+    // Once per deployment, not once per replica: aggregated over the pods (but QuiverDown,
+    // which is about one target).
+    if (r.alert !== 'QuiverDown') t.regex(r.expr, /^(histogram_quantile\(0\.\d+, )?(sum|min|max|avg) (by|without) \(/, r.alert);
+    t.notRegex(r.expr, /by \([^)]*\b(instance|pod)\b/, `${r.alert} keeps instance or pod`);
   }
   const byName = new Map(all.map((r) => [r.alert, r.expr]));
   t.regex(byName.get('QuiverHighPredictionLatency') ?? '', /histogram_quantile\(0\.95, .*ml_prediction_latency_seconds_bucket.*\) > 0\.1$/);
-  t.regex(byName.get('QuiverLowModelAccuracy') ?? '', /^ml_model_accuracy < 0\.7$/);
+  t.regex(byName.get('QuiverLowModelAccuracy') ?? '', /^min by \(model, version\) \(ml_model_accuracy\) < 0\.7$/);
   t.regex(byName.get('QuiverFeatureDrift') ?? '', /ml_drift_detected/);
   t.regex(byName.get('QuiverHighErrorRate') ?? '', /status="error".*> 0\.01$/s);
+  // A target Prometheus cannot scrape: the job of deploy/prometheus/prometheus.yml and of the
+  // chart's ServiceMonitor (jobLabel app.kubernetes.io/part-of, which is quiver).
+  t.is(byName.get('QuiverDown'), 'up{job="quiver"} == 0');
+  const prometheus = parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as {
+    scrape_configs: { job_name: string }[];
+  };
+  t.true(prometheus.scrape_configs.some((j) => j.job_name === 'quiver'));
+  const serviceMonitor = readFileSync(join(ROOT, 'charts', 'quiver', 'templates', 'servicemonitor.yaml'), 'utf8');
+  t.regex(serviceMonitor, /^ {2}jobLabel: app\.kubernetes\.io\/part-of$/m);
+  t.regex(readFileSync(join(ROOT, 'charts', 'quiver', 'templates', '_helpers.tpl'), 'utf8'), /^app\.kubernetes\.io\/part-of: quiver$/m);
+});
+
+test('the prometheus-adapter rules for the HPA query metrics the server exports, per namespace and pod', async (t) => {
+  const adapter = parse(readFileSync(join(DIR, 'prometheus-adapter-rules.yaml'), 'utf8')) as {
+    rules: {
+      custom: Array<{
+        seriesQuery: string;
+        resources: { overrides: Record<string, { resource: string }> };
+        name: { as: string };
+        metricsQuery: string;
+      }>;
+    };
+  };
+  const exported = await exportedNames();
+  const rules = adapter.rules.custom;
+  t.deepEqual(
+    rules.map((r) => r.name.as),
+    ['quiver_queue_wait_seconds_mean', 'quiver_pool_utilization'],
+  );
+  for (const r of rules) {
+    t.deepEqual(r.resources.overrides, { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } });
+    t.regex(r.metricsQuery, /<<\.LabelMatchers>>/);
+    t.regex(r.metricsQuery, /by \(<<\.GroupBy>>\)/);
+    const names = [...metricNames(r.seriesQuery), ...metricNames(r.metricsQuery.replace(/<<[^>]*>>/g, ''))];
+    t.true(names.length > 0, r.name.as);
+    for (const n of names) t.true(exported.has(n), `${r.name.as} uses ${n}, which the server does not export`);
+  }
 });
 
 test('the Grafana dashboard is valid JSON whose panels query metrics the server exports', async (t) => {

@@ -227,7 +227,7 @@ test.serial('TLS files and a tokens file given relative: serve, quiver health an
     } finally {
       client.close();
     }
-    const models = `https://127.0.0.1:${child.httpPort}/v1/registry/models`;
+    const models = `https://127.0.0.1:${child.registryHttpPort}/v1/registry/models`;
     t.is(await httpsGet(models, ca), 401, 'the tokens file is in force');
     t.is(await httpsGet(models, ca, READER_TOKEN), 200);
     // quiver health verifies the server against a CA file given relative to its own directory.

@@ -105,7 +105,7 @@ test('PostgreSQL unreachable: inference goes on, the registry answers UNAVAILABL
     t.is(await checkHealth(srv.address, '', CHECK_MS), 'SERVING');
     const writeDown = await grpcError(reg.call('transitionStage', { modelName: 'steady', version: 2, stage: Stage.STAGE_PRODUCTION }));
     t.is(writeDown.code, grpc.status.UNAVAILABLE);
-    const rest = await fetch(`${srv.http}/v1/registry/models`);
+    const rest = await fetch(`${srv.registryHttp}/v1/registry/models`);
     t.is(rest.status, 503);
 
     // Meanwhile someone promotes version 2 straight in the database (another replica, the CLI).

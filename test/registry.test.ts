@@ -9,7 +9,8 @@ import pg from 'pg';
 
 import { ModelProto } from '../src/gen/onnx/onnx-ml.js';
 import { Lineage, Stage } from '../src/gen/quiver/v1/registry.js';
-import { BLUEPRINT_ROW, blueprintFeatures, demoModel, sumModel, tmp } from './helpers/fixtures.js';
+import { Registry as LocalRegistry } from '../src/registry/registry.js';
+import { BLUEPRINT_ROW, blueprintFeatures, demoModel, reshapeMismatchModel, sumModel, tmp, unknownOpModel } from './helpers/fixtures.js';
 import { ROOT } from './helpers/process.js';
 import { type Backend, BACKENDS } from './helpers/backends.js';
 import { Registry } from './helpers/registry.js';
@@ -334,6 +335,30 @@ backendTest(
   },
 );
 
+test('a version onnxruntime cannot load: ReloadModel and /stats name it in one line, with no runtime source location or path', async (t) => {
+  await withServer(
+    t,
+    BACKENDS[0]!,
+    async (srv, reg) => {
+      await reg.upload({ modelName: 'odd' }, demoModel());
+      await reg.call('transitionStage', { modelName: 'odd', version: 1, stage: Stage.STAGE_PRODUCTION });
+      await eventually(async () => (await predictDefault(srv, 'odd').catch(() => undefined))?.modelVersion === '1');
+      await reg.upload({ modelName: 'odd' }, unknownOpModel());
+      await reg.call('transitionStage', { modelName: 'odd', version: 2, stage: Stage.STAGE_PRODUCTION });
+      const reload = await reg.call<{ failures: Array<{ version: number; message: string }> }>('reloadModel', { modelName: 'odd' });
+      t.is(reload.failures.length, 1);
+      const message = reload.failures[0]!.message;
+      t.regex(message, /^model 'odd' version 2: onnxruntime could not load or run it: /);
+      t.regex(message, /Frobnicate/, 'the helpful part of the runtime message stays');
+      t.notRegex(message, /\.(cc|h):\d+|onnxruntime::|\/tmp\/|\n/, message);
+      const stats = (await (await fetch(`${srv.http}/stats?model=odd`)).json()) as { load_failures?: Array<{ reason: string }> };
+      t.is(stats.load_failures?.[0]?.reason, message);
+      t.is((await predictDefault(srv, 'odd')).modelVersion, '1');
+    },
+    { trialLoad: false },
+  );
+});
+
 backendTest('promotion under continuous load: zero failed requests, and the answering version changes', async (t, backend) => {
   await withServer(t, backend, async (srv, reg) => {
     await reg.upload({ modelName: 'live' }, demoModel());
@@ -397,3 +422,64 @@ backendTest('a model built with python3-onnx (other input name and shape) upload
     t.deepEqual(res.outputs.get('output')!.shape, [1, 1]);
   });
 });
+
+backendTest(
+  'trial outcomes are recorded per model, version and artifact: other registries neither trial again nor promote a failure; deleting a version drops its record',
+  async (t, backend) => {
+    const db = await backend.create();
+    const dataDir = tmp('quiver-trials-');
+    const open = (trialLoad: boolean): Promise<LocalRegistry> =>
+      LocalRegistry.open({ dataDir, maxUploadBytes: 1 << 24, url: db.url, trialLoad, trialTimeoutMs: 10_000 });
+    async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+      yield bytes;
+    }
+    const upload = (r: LocalRegistry, modelName: string, bytes: Uint8Array): Promise<{ version: number; sha256: string }> =>
+      r.createVersion({ modelName, description: '', tags: {}, lineage: undefined, expectedSha256: '' }, once(bytes), 'tester');
+    const a = await open(true);
+    const b = await open(true);
+    const off = await open(false);
+    try {
+      const good = await upload(a, 'rec', sumModel());
+      await a.transitionStage('rec', 1, 'Staging', false, undefined, 'tester');
+      t.is(a.trialsRun, 1);
+      // Another registry on the same store (a replica, the CLI): the pass holds, for the same bytes under another model too.
+      await b.setAlias('rec', 'champion', 1, 'tester');
+      await upload(b, 'rec-twin', sumModel());
+      await b.transitionStage('rec-twin', 1, 'Production', false, undefined, 'tester');
+      t.is(b.trialsRun, 0);
+      t.deepEqual(
+        (await a.store.trialsOf(good.sha256)).map((r) => [r.modelName, r.version, r.outcome]),
+        [['rec', 1, 'passed']],
+      );
+
+      const bad = await upload(a, 'rec', reshapeMismatchModel());
+      const refusal = await a.setAlias('rec', 'canary', 2, 'tester').then(
+        () => undefined,
+        (err: Error) => err.message,
+      );
+      t.regex(refusal ?? '', /^trial load of model 'rec' version 2 failed: onnxruntime cannot run it on a sample input: /);
+      t.is(a.trialsRun, 2);
+      for (const r of [b, off]) {
+        const again = await r.transitionStage('rec', 2, 'Production', false, undefined, 'tester').then(
+          () => undefined,
+          (err: Error) => err.message,
+        );
+        t.is(again, refusal, 'the recorded failure refuses, trial loads on or off');
+      }
+      t.is(b.trialsRun, 0);
+      t.is(off.trialsRun, 0);
+      const [record] = await b.store.trialsOf(bad.sha256);
+      t.like(record, { modelName: 'rec', version: 2, sha256: bad.sha256, outcome: 'failed', reason: refusal });
+      t.true(record!.at instanceof Date && !Number.isNaN(record!.at.getTime()));
+
+      await a.deleteVersion('rec', 2, 'tester');
+      t.deepEqual(await a.store.trialsOf(bad.sha256), []);
+    } finally {
+      await a.close();
+      await b.close();
+      await off.close();
+      await db.drop();
+    }
+    t.pass();
+  },
+);

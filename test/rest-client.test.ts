@@ -16,6 +16,8 @@ test('the committed REST client is what the generator makes from proto/ (run `np
 test('the generated client talks to a live gateway: predictions, metadata, the registry, and typed errors', async (t) => {
   const srv = await startServer({ models: [`production-model=${writeModel(tmp(), 'demo.onnx', demoModel())}`] });
   const init = { baseUrl: srv.http };
+  // The registry plane's routes are on its own HTTP port (registryHttpPort).
+  const registryInit = { baseUrl: srv.registryHttp };
   try {
     const features = Object.fromEntries(BLUEPRINT_ROW.map((v, i) => [`feature_${i}`, v]));
     const res = await PredictionService.Predict({ modelName: 'production-model', features, id: 'c1' }, init);
@@ -31,16 +33,19 @@ test('the generated client talks to a live gateway: predictions, metadata, the r
     );
     const created = await RegistryService.CreateVersion(
       [{ metadata: { modelName: 'client-model' } }, { chunk: Buffer.from(demoModel()).toString('base64') }],
-      init,
+      registryInit,
     );
     t.is(created.version?.version, 1);
-    await RegistryService.TransitionStage({ modelName: 'client-model', version: 1, stage: 'STAGE_PRODUCTION' }, init);
-    const versions = await RegistryService.ListVersions({ modelName: 'client-model', stage: 'STAGE_PRODUCTION', pageSize: 5 }, init);
+    await RegistryService.TransitionStage({ modelName: 'client-model', version: 1, stage: 'STAGE_PRODUCTION' }, registryInit);
+    const versions = await RegistryService.ListVersions(
+      { modelName: 'client-model', stage: 'STAGE_PRODUCTION', pageSize: 5 },
+      registryInit,
+    );
     t.deepEqual(
       versions.versions?.map((v) => v.version),
       [1],
     );
-    const parts = await RegistryService.DownloadArtifact({ modelName: 'client-model', version: '1' }, init);
+    const parts = await RegistryService.DownloadArtifact({ modelName: 'client-model', version: '1' }, registryInit);
     t.is(parts[0]?.info?.sha256, created.version?.sha256);
     const err = await t.throwsAsync(PredictionService.Predict({ modelName: 'nope', features }, init));
     t.true(err instanceof GatewayError);

@@ -224,13 +224,13 @@ test('REST: registry routes follow the same scopes, /reload-model needs registry
   const srv = await startServer(tokenOptions());
   try {
     const get = (path: string, token?: string): Promise<Response> =>
-      fetch(`${srv.http}${path}`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+      fetch(`${srv.registryHttp}${path}`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
     t.is((await get('/v1/registry/models')).status, 401);
     t.is((await get('/v1/registry/models', TOKENS.client)).status, 403);
     t.is((await get('/v1/registry/models', TOKENS.reader)).status, 200);
     const onnx = Buffer.from(demoModel()).toString('base64');
     const upload = (token: string): Promise<Response> =>
-      fetch(`${srv.http}/v1/registry/versions:upload`, {
+      fetch(`${srv.registryHttp}/v1/registry/versions:upload`, {
         method: 'POST',
         body: `{"metadata": {"modelName": "rest-secured"}}\n{"chunk": "${onnx}"}\n`,
         headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${token}` },
@@ -264,7 +264,8 @@ function externalAddress(): string {
 
 test('without tokens, registry REST routes answer only local clients; inference routes answer everyone', async (t) => {
   const ip = externalAddress();
-  const srv = await startServer({ httpHost: '0.0.0.0', demo: true });
+  // The single-port layout (registryRestOnHttpPort): the registry routes on httpPort, for everyone to reach.
+  const srv = await startServer({ httpHost: '0.0.0.0', demo: true, registryRestOnHttpPort: true });
   try {
     const port = new URL(srv.http).port;
     const remote = await fetch(`http://${ip}:${port}/v1/registry/models`);
@@ -449,7 +450,7 @@ test('TLS: gRPC (both planes) and REST over TLS; plaintext clients are refused; 
     t.is((await https(`${url}/health`, { ca: pki.ca })).status, 200);
     // A streaming RPC through the gateway (the upload) reaches the registry plane under TLS.
     const onnx = Buffer.from(demoModel()).toString('base64');
-    const upload = await https(`${url}/v1/registry/versions:upload`, {
+    const upload = await https(`${srv.registryHttp.replace('http://', 'https://')}/v1/registry/versions:upload`, {
       ca: pki.ca,
       method: 'POST',
       body: `{"metadata": {"modelName": "over-tls"}}\n{"chunk": "${onnx}"}\n`,
@@ -457,6 +458,7 @@ test('TLS: gRPC (both planes) and REST over TLS; plaintext clients are refused; 
     });
     t.is(upload.status, 200, upload.text);
     await t.throwsAsync(fetch(`${srv.http}/health`), undefined, 'plain HTTP to the TLS port fails');
+    await t.throwsAsync(fetch(`${srv.registryHttp}/v1/registry/models`), undefined, 'plain HTTP to the registry REST port fails');
     // (async: the server runs in this process, a blocking exec would starve it)
     const health = await promisify(execFile)(
       process.execPath,
@@ -493,6 +495,10 @@ test('mTLS: a client certificate from the CA is required on gRPC and REST; none,
     t.is((await https(`${url}/health`, { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey })).status, 200);
     await t.throwsAsync(https(`${url}/health`, { ca: pki.ca }));
     await t.throwsAsync(https(`${url}/health`, { ca: pki.ca, cert: pki.rogueCert, key: pki.rogueKey }));
+    // The registry plane's REST port asks for the same client certificates.
+    const registryUrl = `${srv.registryHttp.replace('http://', 'https://')}/v1/registry/models`;
+    t.is((await https(registryUrl, { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey })).status, 200);
+    await t.throwsAsync(https(registryUrl, { ca: pki.ca }));
   } finally {
     await srv.close();
   }
@@ -509,6 +515,7 @@ test('mTLS: a client certificate from the CA is required on gRPC and REST; none,
           grpcPort: 0,
           registryPort: 0,
           httpPort: 0,
+          registryHttpPort: 0,
           metricsPort: 0,
           tlsCert: '/nonexistent.pem',
           tlsKey: pki.serverKey,

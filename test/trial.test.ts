@@ -81,7 +81,7 @@ async function served(model: string, version: string): Promise<boolean> {
   return true;
 }
 
-test.serial('a good model passes its trial and is promoted and served; the pass is cached for the same bytes', async (t) => {
+test.serial('a good model passes its trial and is promoted and served; the pass is recorded and holds for the same bytes', async (t) => {
   const r = registry();
   const { version } = await upload(r, 'good', sumModel());
   const before = r.trialsRun;
@@ -95,6 +95,8 @@ test.serial('a good model passes its trial and is promoted and served; the pass 
   await r.transitionStage('good-twin', twin.version, 'Staging', true, undefined, 'tester');
   t.is(r.trialsRun, before + 1);
   t.deepEqual(await audit(r, 'good'), ['create_model::', 'create_version:1:', 'transition_stage:1:', 'set_alias:1:champion']);
+  // The pass is in the registry (no audit row: a trial changes nothing anyone follows).
+  t.like(await r.recordedTrial(await r.resolveVersion('good', '1')), { modelName: 'good', version: 1, outcome: 'passed', reason: '' });
 });
 
 test.serial(
@@ -136,6 +138,12 @@ test.serial(
     t.true(ok > 10, `only ${ok} requests answered during the trial`);
     t.deepEqual([...versions], ['1']);
     t.deepEqual(await audit(r, 'spin'), rows, 'a refused promotion writes no audit row');
+    // The refusal is recorded: promoting it again refuses at once, with no second trial.
+    t.like(await r.recordedTrial(await r.resolveVersion('spin', '2')), { outcome: 'failed', reason: err.message });
+    const trials = r.trialsRun;
+    const again = await refused(r.setAlias('spin', 'challenger', 2, 'tester'));
+    t.is(again.message, err.message);
+    t.is(r.trialsRun, trials);
     t.deepEqual((await r.getModel('spin')).aliases, { production: 1 });
     t.is((await r.resolveVersion('spin', '2')).stage, 'None');
   },
@@ -272,7 +280,21 @@ test.serial('quiver promote runs the trial too (limits from the environment) and
     await after.close();
   }
 
-  const skipped = await quiver(args, { QUIVER_TRIAL_LOAD: 'false' });
+  // The failure is recorded in the registry: with trial loads off, version 1 is still refused, at once.
+  const recorded = await quiver(args, { QUIVER_TRIAL_LOAD: 'false' });
+  t.is(recorded.code, 1, recorded.stderr);
+  t.is(recorded.stderr.trim(), refusedRun.stderr.trim());
+
+  // Trial loads off skip the trial of a version with nothing recorded.
+  const again = await LocalRegistry.open({ dataDir, maxUploadBytes: 1 << 24, trialLoad: false });
+  try {
+    t.is((await upload(again, 'spin', spinModel(16))).version, 2);
+  } finally {
+    await again.close();
+  }
+  const skipped = await quiver(['promote', '--data-dir', dataDir, '--model-name', 'spin', '--version', '2', '--stage', 'Production'], {
+    QUIVER_TRIAL_LOAD: 'false',
+  });
   t.is(skipped.code, 0, skipped.stderr);
-  t.like(JSON.parse(skipped.stdout), { model: 'spin', version: 1, stage: 'Production' });
+  t.like(JSON.parse(skipped.stdout), { model: 'spin', version: 2, stage: 'Production' });
 });

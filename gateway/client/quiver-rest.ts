@@ -157,6 +157,7 @@ export interface GetStatsRequest {
 export interface GetStatsResponse {
   uptimeSeconds?: number;
   versions?: VersionStats[];
+  loadFailures?: LoadFailureStats[];
 }
 
 export interface GetVersionRequest {
@@ -246,6 +247,16 @@ export interface LoadFailure {
   modelName?: string;
   version?: number;
   message?: string;
+}
+
+export interface LoadFailureStats {
+  modelName?: string;
+  modelVersion?: string;
+  reason?: string;
+  attempts?: number;
+  failedAt?: string;
+  nextRetryAt?: string;
+  trialFailed?: boolean;
 }
 
 export interface ModelSummary {
@@ -433,7 +444,11 @@ export interface VersionStats {
 }
 
 export interface InitReq {
-  /** The gateway's base URL, e.g. http://127.0.0.1:8080 */
+  /**
+   * The gateway's base URL: the inference plane's (httpPort), e.g. http://127.0.0.1:8080, for
+   * PredictionService; the registry plane's (registryHttpPort), e.g. http://127.0.0.1:8081, for
+   * RegistryService.
+   */
   baseUrl: string;
   headers?: Record<string, string>;
   fetch?: typeof fetch;
@@ -552,6 +567,7 @@ export class PredictionService {
   }
 }
 
+/** The registry plane's routes: served on the registry's HTTP port (registryHttpPort, 8081 by default), not on httpPort. */
 export class RegistryService {
   /** POST /v1/registry/models */
   static CreateModel(req: CreateModelRequest, init: InitReq): Promise<CreateModelResponse> {

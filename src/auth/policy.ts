@@ -5,7 +5,11 @@
  * - the registry (RegistryService on its own port, its REST routes, /reload-model): with
  *   tokens configured, a token with the method's scope; without tokens, local clients only
  *   (loopback or the server's own unix socket) unless insecureRegistry.
- * Health, reflection and metrics are never behind a token (probes and scrapers need them).
+ * Health, reflection and metrics are never behind a token (probes and scrapers need them):
+ * grpc.health.v1, the OIP's ServerLive and ServerReady (gRPC) and /v2/health/live and
+ * /v2/health/ready (REST), /health and /metrics. Model listing, metadata, readiness of a model
+ * and inference follow authInference on both transports. scopeOfMethod() and scopeOfRoute()
+ * are that one rule, for gRPC and for REST.
  */
 import { permissionDenied, unauthenticated } from '../core/errors.js';
 import { type Principal, type Scope, TokenSet } from './tokens.js';
@@ -31,6 +35,61 @@ export const REGISTRY_METHOD_SCOPES: Readonly<Record<string, Scope>> = {
 
 /** The scope a RegistryService method needs (by its proto name); unknown methods need promote. */
 export const registryScopeOf = (method: string): Scope => REGISTRY_METHOD_SCOPES[method] ?? 'registry:promote';
+
+export const REGISTRY_SERVICE = 'quiver.v1.RegistryService';
+export const PREDICTION_SERVICE = 'quiver.v1.PredictionService';
+export const OIP_SERVICE = 'inference.GRPCInferenceService';
+
+/** OIP methods that are probes: open on both transports, like grpc.health.v1 (Triton's and KServe's probes send no token). */
+const OIP_PROBES: ReadonlySet<string> = new Set(['ServerLive', 'ServerReady']);
+
+/**
+ * The one rule for a gRPC method, by service and method name: the scope it needs, or
+ * undefined for an open method (health, reflection, the OIP's liveness and readiness).
+ */
+export function scopeOfMethod(service: string, method: string): Scope | undefined {
+  if (service === REGISTRY_SERVICE) return registryScopeOf(method);
+  if (service === OIP_SERVICE) return OIP_PROBES.has(method) ? undefined : 'infer';
+  if (service === PREDICTION_SERVICE) return 'infer';
+  return undefined;
+}
+
+/** The OIP gRPC method an OIP REST path stands for (`/v2/...`), undefined when it is none. */
+export function oipMethodOfPath(path: string): string | undefined {
+  if (path === '/v2' || path === '/v2/') return 'ServerMetadata';
+  if (path === '/v2/health/live') return 'ServerLive';
+  if (path === '/v2/health/ready') return 'ServerReady';
+  const m = /^\/v2\/models\/[^/]+(?:\/versions\/[^/]+)?(\/ready|\/infer)?$/.exec(path);
+  if (m === null) return undefined;
+  return m[1] === '/ready' ? 'ModelReady' : m[1] === '/infer' ? 'ModelInfer' : 'ModelMetadata';
+}
+
+/**
+ * The same rule for the REST routes that are not an RPC's google.api.http binding (those
+ * follow their RPC's scopeOfMethod): the blueprint's routes and the OIP's `/v2` routes.
+ * Undefined: open.
+ */
+export function scopeOfRoute(path: string): Scope | undefined {
+  switch (path) {
+    case '/health':
+    case '/metrics':
+    case '/openapi.json':
+      return undefined;
+    case '/reload-model':
+      return 'registry:promote';
+    case '/predict':
+    case '/predict/batch':
+    case '/model-info':
+    case '/stats':
+      return 'infer';
+  }
+  if (path === '/v2' || path.startsWith('/v2/')) {
+    const method = oipMethodOfPath(path);
+    // An unknown /v2 path is refused like inference (then answered 404 when allowed).
+    return method === undefined ? 'infer' : scopeOfMethod(OIP_SERVICE, method);
+  }
+  return 'infer';
+}
 
 /**
  * Whether a peer address (grpc-js getPeer(), or an HTTP socket's remoteAddress) is this host:

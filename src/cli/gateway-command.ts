@@ -21,10 +21,19 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
       .command('gateway')
       .description('run only the REST gateway, translating to a remote Quiver gRPC server (sidecar form)')
       .requiredOption('--upstream <host:port>', 'the Quiver gRPC server (inference plane)')
-      .option('--registry-upstream <host:port>', "the Quiver server's registry plane (registry routes answer UNIMPLEMENTED without it)"),
+      .option(
+        '--registry-upstream <host:port>',
+        "the Quiver server's registry plane: its REST routes are then served on registryHost:registryHttpPort (they answer UNIMPLEMENTED without it)",
+      ),
     [
       'httpHost',
       'httpPort',
+      'registryHost',
+      'registryHttpPort',
+      'registryRestOnHttpPort',
+      'httpRequestTimeoutMs',
+      'httpHeadersTimeoutMs',
+      'httpKeepAliveTimeoutMs',
       'maxHttpBodyBytes',
       'maxJsonDepth',
       'defaultModel',
@@ -68,7 +77,8 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
       {
         invoker,
         predict: rpcBackend(invoker, options.defaultModel),
-        oip: (method, path, body, ctx, requestId) => handleOipRest(oip, method, path, body, ctx, { log, requestId }),
+        oip: (method, path, body, ctx, requestId) =>
+          handleOipRest(oip, method, path, body, ctx, { log, requestId, maxJsonDepth: options.maxJsonDepth }),
         metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
         access,
       },
@@ -79,10 +89,23 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
         maxJsonDepth: options.maxJsonDepth,
         defaultModel: options.defaultModel,
         ...(tls === undefined ? {} : { tls }),
+        ...(registryUpstream === undefined ? {} : { registry: { host: options.registryHost, port: options.registryHttpPort } }),
+        registryRoutesOnMain: registryUpstream === undefined || options.registryRestOnHttpPort,
+        requestTimeoutMs: options.httpRequestTimeoutMs,
+        headersTimeoutMs: options.httpHeadersTimeoutMs,
+        keepAliveTimeoutMs: options.httpKeepAliveTimeoutMs,
       },
       log,
     );
-    log.info({ httpPort: gateway.port, upstream: values.upstream, registryUpstream: registryUpstream ?? null }, 'quiver gateway serving');
+    log.info(
+      {
+        httpPort: gateway.port,
+        registryHttpPort: gateway.registryPort ?? null,
+        upstream: values.upstream,
+        registryUpstream: registryUpstream ?? null,
+      },
+      'quiver gateway serving',
+    );
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         void gateway.close().finally(() => {

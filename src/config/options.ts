@@ -48,6 +48,8 @@ export interface Options {
   readonly faultInjection: boolean;
   readonly registryHost: string;
   readonly registryPort: number;
+  readonly registryHttpPort: number;
+  readonly registryRestOnHttpPort: boolean;
   readonly authTokens: string;
   readonly authTokensFile: string;
   readonly authInference: boolean;
@@ -69,6 +71,9 @@ export interface Options {
   readonly metricsHost: string;
   readonly metricsPort: number;
   readonly httpHost: string;
+  readonly httpRequestTimeoutMs: number;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpKeepAliveTimeoutMs: number;
   readonly maxHttpBodyBytes: number;
   readonly maxJsonDepth: number;
   readonly defaultModel: string;
@@ -104,7 +109,7 @@ const MiB = 1024 * 1024;
 export const OPTION_DEFS: readonly OptionDef[] = [
   { key: 'grpcHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the gRPC server binds' },
   { key: 'grpcPort', kind: 'port', default: () => 50051, doc: 'gRPC port (0 picks a free port)' },
-  { key: 'httpPort', kind: 'port', default: () => 8080, doc: 'REST gateway port (0 picks a free port)' },
+  { key: 'httpPort', kind: 'port', default: () => 8080, doc: "REST gateway port, the inference plane's (0 picks a free port)" },
   {
     key: 'dataDir',
     kind: 'path',
@@ -355,8 +360,40 @@ export const OPTION_DEFS: readonly OptionDef[] = [
   },
   { key: 'metricsHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the metrics port binds' },
   { key: 'metricsPort', kind: 'port', default: () => 9464, doc: 'the metrics port (0 picks a free port)' },
-  { key: 'gateway', kind: 'bool', default: () => true, doc: 'serve the REST gateway in this process (on httpHost:httpPort)' },
+  {
+    key: 'gateway',
+    kind: 'bool',
+    default: () => true,
+    doc: "serve the REST gateway in this process (on httpHost:httpPort, and the registry's REST routes on registryHost:registryHttpPort)",
+  },
   { key: 'httpHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the REST gateway binds' },
+  {
+    key: 'httpRequestTimeoutMs',
+    kind: 'int',
+    min: 0,
+    max: 2 ** 31 - 1,
+    default: () => 30_000,
+    unit: 'ms',
+    doc: 'longest a REST request (headers and body) may take to arrive, on both HTTP ports; a slower client gets 408 and its connection closed (0 = no limit; raise it for large registry uploads over slow links)',
+  },
+  {
+    key: 'httpHeadersTimeoutMs',
+    kind: 'int',
+    min: 1,
+    max: 2 ** 31 - 1,
+    default: () => 10_000,
+    unit: 'ms',
+    doc: "longest a REST request's headers may take to arrive (408 and the connection closed beyond); at most httpRequestTimeoutMs",
+  },
+  {
+    key: 'httpKeepAliveTimeoutMs',
+    kind: 'int',
+    min: 1,
+    max: 2 ** 31 - 1,
+    default: () => 72_000,
+    unit: 'ms',
+    doc: 'how long an idle keep-alive REST connection stays open; keep it above the idle timeout of a load balancer in front',
+  },
   {
     key: 'maxHttpBodyBytes',
     kind: 'int',
@@ -444,6 +481,18 @@ export const OPTION_DEFS: readonly OptionDef[] = [
   },
   { key: 'registryPort', kind: 'port', default: () => 50052, doc: 'registry plane gRPC port (0 picks a free port)' },
   {
+    key: 'registryHttpPort',
+    kind: 'port',
+    default: () => 8081,
+    doc: "registry plane REST port, on registryHost (with the REST gateway's TLS when tlsCert is set): the registry routes (`/v1/registry/...`, `/reload-model`); 0 picks a free port",
+  },
+  {
+    key: 'registryRestOnHttpPort',
+    kind: 'bool',
+    default: () => false,
+    doc: 'also serve the registry REST routes on httpPort, as before; off, they answer 404 there with a pointer to registryHttpPort',
+  },
+  {
     key: 'authTokens',
     kind: 'string',
     default: () => '',
@@ -459,7 +508,7 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     key: 'authInference',
     kind: 'bool',
     default: () => false,
-    doc: 'require a token with the infer scope for inference (gRPC and REST); health, reflection and metrics stay open',
+    doc: "require a token with the infer scope for inference, model listing and metadata (gRPC and REST alike); health (grpc.health.v1, /health), the OIP's liveness and readiness (ServerLive, ServerReady, /v2/health/*), reflection and metrics stay open",
   },
   {
     key: 'insecureRegistry',
@@ -480,7 +529,7 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     key: 'trialLoad',
     kind: 'bool',
     default: () => true,
-    doc: 'before a version is promoted, load it and run it once on a sample input in a child process (time- and memory-limited); a model that crashes or hangs is refused',
+    doc: 'before a version is promoted, and before any version first runs in the server process (on demand, by alias, on reload, at start), load it and run it once on a sample input in a child process (time- and memory-limited); a model that crashes or hangs is refused. Outcomes are recorded in the registry; a recorded failure is refused even with this off',
   },
   {
     key: 'trialTimeoutMs',
@@ -655,6 +704,10 @@ export function resolveOptions(sources: Sources): Options {
     );
   }
   if (options.artifactUrl !== '') parseS3Url(options.artifactUrl);
+  if (options.httpRequestTimeoutMs > 0 && options.httpHeadersTimeoutMs > options.httpRequestTimeoutMs)
+    throw invalidConfig(
+      `option httpHeadersTimeoutMs (${options.httpHeadersTimeoutMs}) must be at most httpRequestTimeoutMs (${options.httpRequestTimeoutMs}): the headers are part of the request`,
+    );
   if ((options.tlsCert === '') !== (options.tlsKey === ''))
     throw invalidConfig('options tlsCert and tlsKey go together: set both or neither');
   if (options.tlsClientAuth && options.tlsClientCa === '')

@@ -195,6 +195,120 @@ export const isStorageFull = (err: unknown): boolean => {
 
 export const storageFailed = (message: string, cause?: unknown): QuiverError => new QuiverError('QUIVER_ERR_STORAGE', message, { cause });
 
+/** The most characters of one piece of user input an error message repeats. */
+export const ECHO_MAX = 64;
+
+/**
+ * User input as an error message repeats it: whole when short, else its first `max`
+ * characters, an ellipsis and its length, so a 100k-character name costs a client 100 bytes.
+ * The one helper every message that echoes input uses (and the boundary, for quoted text).
+ */
+export function echo(value: string, max = ECHO_MAX): string {
+  return value.length <= max ? value : `${value.slice(0, max)}... (${value.length} characters)`;
+}
+
+/** A list of numbers (a shape) as messages show it: `[1, 2, 3]`, at most `max` items then a count. */
+export function echoList(items: readonly unknown[], max = 8): string {
+  const shown = items.slice(0, max).map((d) => String(d));
+  return items.length <= max ? `[${shown.join(', ')}]` : `[${shown.join(', ')}, ... (${items.length} in all)]`;
+}
+
+/** The longest client message: a message is one line; anything past this is clipped. */
+export const CLIENT_MESSAGE_MAX = 1024;
+
+// Route paths and gRPC method names a message may name: not files, kept as they are.
+const ROUTE_ROOT =
+  /^\/(?:v\d+|predict|health|metrics|stats|model-info|reload-model|openapi\.json|[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\.v\d+\.[A-Za-z]+)(?:[/:?#]|$)/;
+// onnxruntime's ORT_ENFORCE text: `[/src/dir/]file.cc:NNN [ns::Func(args)] cond was false.`
+const SOURCE_LOCATION = /(?:\/[\w.+-]+)*\/?\b[\w+-]+\.(?:cc|cpp|cxx|c|h|hpp|hh|inl)(?::\d+)?\b/g;
+const RUNTIME_FRAME = /\b(?:onnxruntime|onnx|std|Ort|ort)::[\w:~<>,*& ]*?(?:\((?:[^()]|\([^()]*\))*\))?(?:\s*const)?(?=\s|$)/g;
+const ENFORCE_CONDITION = /(?<=^|: |\. )(?:(?!: |\. ).)*? was false\.\s*/g;
+const ABSOLUTE_PATH = /(?<![\w.:/\\-])(?:file:\/\/)?\/(?:[^\s'"`,;()[\]{}<>/]+\/)*[^\s'"`,;()[\]{}<>/]*[^\s'"`,;()[\]{}<>/.:]/g;
+const LONG_QUOTED = /'([^'\s]{65,})'|"([^"\s]{65,})"/g;
+const LONG_TOKEN = /[^\s'"]{129,}/g;
+const HUGE_TOKEN = /[^\s'"]{513,}/g;
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+// The first segments of filesystem paths (Linux, macOS, containers, onnxruntime's build tree).
+const FS_ROOT =
+  /^(?:file:\/\/)?\/(?:tmp|var|home|usr|opt|etc|root|srv|mnt|media|data|work|workspace|app|build|nix|snap|run|proc|dev|sys|lib|lib64|bin|sbin|boot|private|Users|Volumes|Library|System|onnxruntime_src|quiver)(?:\/|$)/;
+
+/** Whether an absolute path in a message is a file's (not a route's: `/no/such/route` stays). */
+function isFilePath(path: string): boolean {
+  if (ROUTE_ROOT.test(path)) return false;
+  if (path.startsWith('file://') || FS_ROOT.test(path)) return true;
+  // Elsewhere: a path of two or more segments ending in a file name with an extension.
+  return /^\/[^/]+\/.*\.[A-Za-z][A-Za-z0-9]{0,7}$/.test(path);
+}
+
+function basenameOf(path: string): string {
+  const parts = path.replace(/^file:\/\//, '/').split('/');
+  return parts[parts.length - 1] || '<path>';
+}
+
+/**
+ * A message as a client may see it: one line, no driver or runtime text (onnxruntime's
+ * `file.cc:NNN` locations, `onnxruntime::...` frames and ORT_ENFORCE conditions), no absolute
+ * path (a file's basename stands for it), quoted input clipped with `echo`, and at most
+ * CLIENT_MESSAGE_MAX characters. Applied once, where an error becomes an answer
+ * (error-report.ts, the gateway's and the gRPC encoders' item statuses); the log keeps the raw text.
+ */
+export function clientText(message: string): string {
+  return sanitiseMessage(message).text;
+}
+
+/** clientText's work, and whether it took out runtime text or a path (not just clipped input). */
+export function sanitiseMessage(message: string): { readonly text: string; readonly stripped: boolean } {
+  let stripped = false;
+  const strip =
+    (keep: (m: string) => string | undefined) =>
+    (m: string): string => {
+      const kept = keep(m);
+      if (kept === m) return m;
+      stripped = true;
+      return kept ?? '';
+    };
+  // Input-sized parts first, with linear-time patterns: the rest then runs on short tokens.
+  let text = message
+    .replace(ANSI, '')
+    .replace(/\s+/g, ' ')
+    .replace(LONG_QUOTED, (_m, single: string | undefined, double: string | undefined) =>
+      single !== undefined ? `'${echo(single)}'` : `"${echo(double as string)}"`,
+    )
+    .replace(HUGE_TOKEN, (m) => echo(m));
+  let clipped = false;
+  if (text.length > 8 * CLIENT_MESSAGE_MAX) {
+    text = text.slice(0, 8 * CLIENT_MESSAGE_MAX);
+    clipped = true;
+  }
+  text = text.replace(
+    SOURCE_LOCATION,
+    strip((m) => (ROUTE_ROOT.test(m) ? m : undefined)),
+  );
+  if (text.includes('::'))
+    text = text.replace(
+      RUNTIME_FRAME,
+      strip(() => undefined),
+    );
+  if (text.includes(' was false.'))
+    text = text.replace(
+      ENFORCE_CONDITION,
+      strip(() => undefined),
+    );
+  text = text
+    .replace(
+      ABSOLUTE_PATH,
+      strip((m) => (isFilePath(m) ? basenameOf(m) : m)),
+    )
+    .replace(LONG_TOKEN, (m) => echo(m))
+    .replace(/ {2,}/g, ' ')
+    .replace(/ ([.,;])(?=\s|$)/g, '$1')
+    .trim();
+  if (clipped || text.length > CLIENT_MESSAGE_MAX) text = `${text.slice(0, CLIENT_MESSAGE_MAX)}... (message clipped)`;
+  return { text, stripped };
+}
+
 /** Any thrown value as a QuiverError; unknown errors become INTERNAL with a generic message. */
 export function toQuiverError(err: unknown): QuiverError {
   if (err instanceof QuiverError) return err;

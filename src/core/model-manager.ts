@@ -14,7 +14,7 @@ import { type BatchLimits, Batcher, type BatchScheduler } from './batcher.js';
 import { InlineRunner } from './inline-runner.js';
 import { NOOP_OBSERVER, type ObserverFactory, type VersionObserver } from './observer.js';
 import type { Lineage } from '../gen/quiver/v1/registry.js';
-import { modelLoadFailed, modelNotFound } from './errors.js';
+import { modelLoadFailed, modelNotFound, type QuiverError } from './errors.js';
 import type { InferencePool } from './pool.js';
 import { deriveSignature, type ServingSignature } from './signature.js';
 import { allocate, elementCount, type HostTensor } from './tensor.js';
@@ -49,6 +49,31 @@ export interface ModelSummary {
   readonly aliases: ReadonlyMap<string, number>;
 }
 
+/** A version that is not served because it failed to load (for /stats and GetStats). */
+export interface LoadFailureInfo {
+  readonly modelName: string;
+  readonly version: number;
+  /** Why its last load failed. */
+  readonly reason: string;
+  /** Load attempts that failed in a row. */
+  readonly attempts: number;
+  readonly failedAt: Date;
+  /** When it may be tried again; null: never (its trial load failed, which is final). */
+  readonly nextRetryAt: Date | null;
+  /** Whether its trial load failed (now or as recorded in the registry). */
+  readonly trialFailed: boolean;
+}
+
+/** Who knows why versions are not served (the registry follower). */
+export interface LoadFailureSource {
+  /**
+   * The error to answer a request for this model and version spec (a number, an alias, '' for
+   * the default) with, when what it names failed to load and is not retried now; else undefined.
+   */
+  explain(name: string, versionSpec: string): QuiverError | undefined;
+  list(): LoadFailureInfo[];
+}
+
 /** The alias a model's default version follows when it is set (the registry's Production). */
 export const DEFAULT_ALIAS = 'production';
 
@@ -63,6 +88,7 @@ export class ModelManager {
   private readonly models = new Map<string, ModelEntry>();
   /** Makes every load's session key unique, even when the same bytes are loaded again. */
   private loads = 0;
+  private failures: LoadFailureSource | undefined;
 
   constructor(
     private readonly pool: InferencePool,
@@ -74,14 +100,35 @@ export class ModelManager {
     private readonly onLoad: (name: string, ok: boolean) => void = () => undefined,
   ) {}
 
-  /** Loads and warms up a version; it serves only once this resolves. */
+  /** Lets requests for versions that failed to load be answered with why (see resolve). */
+  setLoadFailures(source: LoadFailureSource): void {
+    this.failures = source;
+  }
+
+  /** The versions not served because they failed to load. */
+  loadFailures(): LoadFailureInfo[] {
+    return this.failures?.list() ?? [];
+  }
+
   /**
+   * Loads and warms up a version; it serves only once this resolves. Every attempt, failed or
+   * not, is counted (the model-load metrics).
+   * @param path the model file, or a function that readies it and resolves with its path
+   *   (fetches and verifies a registry artifact, and has the registry admit the version: its
+   *   trial gate); that function's failure is the load's failure, and nothing was loaded.
    * @param expectedSha256 when given (registry artifacts), the bytes read must hash to it,
    *   or the load fails: a corrupted artifact is never served.
    */
-  async load(name: string, version: number, path: string, expectedSha256?: string, lineage?: Lineage): Promise<LoadedVersion> {
+  async load(
+    name: string,
+    version: number,
+    path: string | (() => Promise<string>),
+    expectedSha256?: string,
+    lineage?: Lineage,
+  ): Promise<LoadedVersion> {
     try {
-      const loaded = await this.loadNow(name, version, path, expectedSha256, lineage);
+      const file = typeof path === 'string' ? path : await path();
+      const loaded = await this.loadNow(name, version, file, expectedSha256, lineage);
       this.onLoad(name, true);
       return loaded;
     } catch (err) {
@@ -232,6 +279,8 @@ export class ModelManager {
   resolve(name: string, versionSpec: string): LoadedVersion {
     const entry = this.models.get(name);
     if (entry === undefined) {
+      const failed = this.failures?.explain(name, versionSpec);
+      if (failed !== undefined) throw failed;
       const available = [...this.models.keys()].sort();
       throw modelNotFound(`model '${name}' is not served; available: ${available.length === 0 ? '(none)' : available.join(', ')}`);
     }
@@ -241,6 +290,8 @@ export class ModelManager {
     else version = entry.aliases.get(versionSpec);
     const loaded = version === undefined ? undefined : entry.versions.get(version);
     if (loaded === undefined) {
+      const failed = this.failures?.explain(name, versionSpec);
+      if (failed !== undefined) throw failed;
       const versions = [...entry.versions.keys()].sort((a, b) => a - b).join(', ');
       const aliases = [...entry.aliases.keys()].sort().join(', ');
       throw modelNotFound(

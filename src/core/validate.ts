@@ -2,7 +2,7 @@
  * Request validation against a model version's serving signature, before anything is
  * queued. Every error is INVALID_ARGUMENT and names the field and what was expected.
  */
-import { invalidArgument } from './errors.js';
+import { echo, invalidArgument } from './errors.js';
 import type { ServingSignature, TensorSpec } from './signature.js';
 import type { HostTensor } from './tensor.js';
 
@@ -45,9 +45,122 @@ function listNames(names: readonly string[], max = 12): string {
   return names.length > max ? `${shown}, ... (${names.length} in all)` : shown;
 }
 
+/** A shape as messages show it (at most 8 dimensions, then the count): a client's shape may have 500k. */
 export function shapeText(dims: readonly number[] | null): string {
   if (dims === null) return '[any]';
-  return `[${dims.map((d) => (d < 0 ? '-1' : String(d))).join(', ')}]`;
+  const shown = dims.length > 8 ? dims.slice(0, 8) : dims;
+  const text = shown.map((d) => (d < 0 ? '-1' : String(d))).join(', ');
+  return dims.length > 8 ? `[${text}, ... (${dims.length} in all)]` : `[${text}]`;
+}
+
+/** Bounds a JSON text is scanned against before it is parsed. */
+export interface JsonScanLimits {
+  /** The deepest nesting of arrays and objects. */
+  readonly maxDepth: number;
+  /** The most objects in the whole text (each costs an allocation when parsed). */
+  readonly maxObjects?: number;
+  /**
+   * The most items of the arrays at these paths: keys joined with '.', array indices left
+   * out (`requests`, `inputs.shape`); `noun` names the items in the message.
+   */
+  readonly arrays?: Readonly<Record<string, { readonly max: number; readonly noun: string }>>;
+}
+
+interface Open {
+  readonly array: boolean;
+  readonly path: string;
+  /** The key this container is under (in an object) or its index (in an array). */
+  readonly at: string | number;
+  /** Items (arrays: commas so far; objects: unused). */
+  commas: number;
+  expectKey: boolean;
+  readonly limit: { readonly max: number; readonly noun: string } | undefined;
+}
+
+function whereOf(stack: readonly Open[], what: string): string {
+  let where = '';
+  for (let i = 1; i < stack.length; i++) {
+    const at = (stack[i] as Open).at;
+    where += typeof at === 'number' ? `[${at}]` : where === '' ? echo(at) : `.${echo(at)}`;
+  }
+  return where === '' ? what : where;
+}
+
+/**
+ * One linear pass over JSON text before it is parsed, with no allocation per item: its depth,
+ * its object count and the item counts of the arrays `limits.arrays` names are checked, so a
+ * 2M-deep `data`, 1.3M `{}` or a 2M-item `requests` costs a scan of its bytes, not a parse.
+ * An over-long array is counted to its end (for the message) without being parsed. Only
+ * counts are checked here: the parse that follows finds malformed JSON. INVALID_ARGUMENT.
+ */
+export function scanJson(text: string, limits: JsonScanLimits, what = 'request body'): void {
+  const { maxDepth } = limits;
+  const maxObjects = limits.maxObjects ?? Infinity;
+  const arrays = limits.arrays;
+  const stack: Open[] = [{ array: false, path: '', at: '', commas: 0, expectKey: false, limit: undefined }];
+  let objects = 0;
+  let keyStart = 0;
+  let keyEnd = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const top = stack[stack.length - 1] as Open;
+    if (c === 34 /* " */) {
+      const start = i + 1;
+      for (i = start; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92 /* \ */) i++;
+        else if (d === 34) break;
+      }
+      if (!top.array && top.expectKey) {
+        keyStart = start;
+        keyEnd = Math.min(i, start + 256);
+      }
+    } else if (c === 58 /* : */) {
+      top.expectKey = false;
+    } else if (c === 44 /* , */) {
+      if (top.array) top.commas++;
+      else top.expectKey = true;
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (stack.length > maxDepth) {
+        throw invalidArgument(`${what}: JSON nested deeper than ${maxDepth} levels; flatten it (maxJsonDepth)`);
+      }
+      // An array already over its own limit is the clearer message: it is counted to its end.
+      if (c === 123 && ++objects > maxObjects && !stack.some((o) => o.limit !== undefined && o.commas >= o.limit.max)) {
+        throw invalidArgument(`${what}: more than ${maxObjects} JSON objects in one request; split it`);
+      }
+      const key = top.array ? '' : text.slice(keyStart, keyEnd);
+      const at = top.array ? top.commas : key;
+      const path = arrays === undefined ? '' : top.array || stack.length === 1 ? top.path : top.path === '' ? key : `${top.path}.${key}`;
+      const limit = c === 91 && arrays !== undefined && Object.hasOwn(arrays, path) ? arrays[path] : undefined;
+      stack.push({ array: c === 91, path, at, commas: 0, expectKey: c === 123, limit });
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      if (stack.length === 1) continue;
+      if (top.limit !== undefined && top.commas >= top.limit.max) {
+        // commas + 1 items (an array with a comma is not empty).
+        throw invalidArgument(
+          `${whereOf(stack, what)}: ${top.commas + 1} ${top.limit.noun} is over the limit of ${top.limit.max} per request`,
+        );
+      }
+      stack.pop();
+    }
+  }
+  // A body cut short: an open array already over its limit is refused here, not by a parse.
+  for (let d = stack.length - 1; d > 0; d--) {
+    const open = stack[d] as Open;
+    if (open.limit !== undefined && open.commas >= open.limit.max) {
+      throw invalidArgument(
+        `${whereOf(stack.slice(0, d + 1), what)}: ${open.commas + 1} ${open.limit.noun} is over the limit of ${open.limit.max} per request`,
+      );
+    }
+  }
+}
+
+/**
+ * Rejects JSON text nested deeper than `max` arrays/objects, scanning it once before it is
+ * parsed: a 2M-deep body must cost neither a parse nor a heap. INVALID_ARGUMENT.
+ */
+export function checkJsonDepth(text: string, max: number, what = 'request body'): void {
+  scanJson(text, { maxDepth: max }, what);
 }
 
 function checkFinite(t: HostTensor, field: string): void {
@@ -74,7 +187,7 @@ function featureVector(
     );
   }
   if (input.duplicates !== undefined && input.duplicates.length > 0) {
-    throw invalidArgument(`${field}: feature '${input.duplicates[0]}' is given more than once`);
+    throw invalidArgument(`${field}: feature '${echo(input.duplicates[0] as string)}' is given more than once`);
   }
   const f = input.features;
   const width = names.length;
@@ -101,7 +214,7 @@ function featureVector(
   if (f.size !== width - (missing?.length ?? 0)) {
     const unknown = [...f.keys()].filter((k) => !names.includes(k));
     throw invalidArgument(
-      `${field}: unknown feature${unknown.length > 1 ? 's' : ''} ${listNames(unknown.map((u) => `'${u}'`))}; expected ${listNames(names)}`,
+      `${field}: unknown feature${unknown.length > 1 ? 's' : ''} ${listNames(unknown.map((u) => `'${echo(u)}'`))}; expected ${listNames(names)}`,
     );
   }
   if (missing !== undefined) {
@@ -120,7 +233,7 @@ function tensorInputs(
 ): ModelInputs {
   for (const name of input.inputs.keys()) {
     if (!sig.inputs.some((s) => s.name === name)) {
-      throw invalidArgument(`${field}: unknown input '${name}'; the model's inputs are ${listNames(sig.inputs.map((s) => s.name))}`);
+      throw invalidArgument(`${field}: unknown input '${echo(name)}'; the model's inputs are ${listNames(sig.inputs.map((s) => s.name))}`);
     }
   }
   let rows = -1;

@@ -1,5 +1,5 @@
 /** quiver.v1.Tensor <-> HostTensor, validating shape against data before allocating. */
-import { invalidArgument } from '../core/errors.js';
+import { echoList, invalidArgument } from '../core/errors.js';
 import { BYTES_PER_ELEMENT, type DType, fromBytes, type HostTensor, normaliseBool } from '../core/tensor.js';
 import { wireDtypeName } from '../core/validate.js';
 import { DataType, type Tensor } from '../gen/quiver/v1/tensor.js';
@@ -25,6 +25,9 @@ export const toWireDataType = (dtype: DType): DataType => FROM_DTYPE[dtype];
 /** The most elements one tensor may declare, whatever its data (guards the allocation). */
 const MAX_ELEMENTS = 2 ** 31 - 1;
 
+/** The most dimensions one tensor's shape may have (as the REST forms check it). */
+const MAX_RANK = 64;
+
 const TYPED_FIELDS = ['fp32Data', 'fp64Data', 'int32Data', 'int64Data', 'boolData'] as const;
 const FIELD_FOR: Record<DType, (typeof TYPED_FIELDS)[number]> = {
   float32: 'fp32Data',
@@ -46,6 +49,7 @@ export function tensorToHost(t: Tensor, field: string): HostTensor {
   if (dtype === undefined) {
     throw invalidArgument(`${field}.datatype: required, one of FP32, FP64, INT32, INT64, BOOL (got ${t.datatype})`);
   }
+  if (t.shape.length > MAX_RANK) throw invalidArgument(`${field}.shape: ${t.shape.length} dimensions is over the limit of ${MAX_RANK}`);
   let count = 1;
   for (let i = 0; i < t.shape.length; i++) {
     const d = t.shape[i] as number;
@@ -65,7 +69,7 @@ export function tensorToHost(t: Tensor, field: string): HostTensor {
     const expected = count * BYTES_PER_ELEMENT[dtype];
     if (t.rawData.length !== expected) {
       throw invalidArgument(
-        `${field}.raw_data: ${t.rawData.length} bytes, but shape [${t.shape.join(', ')}] of ${wireDtypeName(dtype)} needs ${expected}`,
+        `${field}.raw_data: ${t.rawData.length} bytes, but shape ${echoList(t.shape)} of ${wireDtypeName(dtype)} needs ${expected}`,
       );
     }
     const data = fromBytes(dtype, t.rawData);
@@ -73,7 +77,7 @@ export function tensorToHost(t: Tensor, field: string): HostTensor {
     return { dtype, dims: t.shape, data: dtype === 'bool' ? normaliseBool(data as Uint8Array) : data };
   }
   if (typed.length !== count) {
-    throw invalidArgument(`${field}.${SNAKE[typedField]}: ${typed.length} elements, but shape [${t.shape.join(', ')}] needs ${count}`);
+    throw invalidArgument(`${field}.${SNAKE[typedField]}: ${typed.length} elements, but shape ${echoList(t.shape)} needs ${count}`);
   }
   switch (dtype) {
     case 'float32':

@@ -7,7 +7,7 @@
  */
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 
-import type { QuiverError } from '../core/errors.js';
+import { clientText, type QuiverError } from '../core/errors.js';
 import type { BatchItemResult, PredictResult } from '../core/inference.js';
 import type { HostTensor } from '../core/tensor.js';
 import { toWireDataType } from './convert.js';
@@ -86,7 +86,8 @@ function writePredictResult(w: BinaryWriter, r: PredictResult): void {
 function writeStatus(w: BinaryWriter, tag: number, code: number, message: string): void {
   w.uint32(tag).fork();
   if (code !== 0) w.uint32(8).int32(code);
-  if (message !== '') w.uint32(18).string(message);
+  // Item statuses become client answers here, as unary errors do in error-report.ts.
+  if (message !== '') w.uint32(18).string(clientText(message));
   w.join();
 }
 

@@ -12,10 +12,10 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from 'pino';
 
-import { AccessPolicy, isLocalPeer, registryScopeOf } from '../auth/policy.js';
+import { AccessPolicy, isLocalPeer, scopeOfMethod } from '../auth/policy.js';
 import type { Scope } from '../auth/tokens.js';
 import type { Options } from '../config/options.js';
-import { invalidConfig } from '../core/errors.js';
+import { ERROR_CODE_KEY, invalidConfig } from '../core/errors.js';
 import type { InferenceCore } from '../core/inference.js';
 import type { GetStatsResponse } from '../gen/quiver/v1/prediction.js';
 import { PROTO_DIR } from '../paths.js';
@@ -93,9 +93,12 @@ function guarded(
   what: string,
 ): grpc.UntypedHandleCall {
   return ((call: grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
-    const md = call.metadata;
-    const key = md.get(GATEWAY_KEY)[0];
-    const forwardedPeer = key !== undefined && sameSecret(String(key), gatewayKey) ? String(md.get(GATEWAY_PEER)[0] ?? '') : undefined;
+    // Read the caller's metadata without touching it (an in-process caller reuses its Metadata
+    // for the next call); the handler gets a copy without the gateway's headers.
+    const given = call.metadata;
+    const key = given.get(GATEWAY_KEY)[0];
+    const forwardedPeer = key !== undefined && sameSecret(String(key), gatewayKey) ? String(given.get(GATEWAY_PEER)[0] ?? '') : undefined;
+    const md = given.clone();
     md.remove(GATEWAY_KEY);
     md.remove(GATEWAY_PEER);
     try {
@@ -114,6 +117,7 @@ function guarded(
       else callback!(status, null);
       return;
     }
+    (call as { metadata: grpc.Metadata }).metadata = md;
     (handler as (c: unknown, cb?: unknown) => void)(call, callback);
   }) as grpc.UntypedHandleCall;
 }
@@ -123,12 +127,10 @@ function sameSecret(presented: string, key: Buffer): boolean {
   return b.length === key.length && timingSafeEqual(b, key);
 }
 
-/** Which plane's rule a service's methods follow (undefined: open, as health and reflection). */
+/** Which rule a method follows (undefined: open, as health, reflection and the OIP's probes): src/auth/policy.ts. */
 function scopeOf(path: string): Scope | undefined {
   const [, service, method] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
-  if (service === REGISTRY_SERVICE_NAME) return registryScopeOf(method ?? '');
-  if (service === PREDICTION_SERVICE_NAME || service === OIP_SERVICE_NAME) return 'infer';
-  return undefined;
+  return scopeOfMethod(service ?? '', method ?? '');
 }
 
 export function buildGrpcServer(
@@ -249,4 +251,58 @@ export function serverCredentials(options: Pick<Options, 'tlsCert' | 'tlsKey' | 
     [{ private_key: read('tlsKey'), cert_chain: read('tlsCert') }],
     options.tlsClientAuth,
   );
+}
+
+/** A grpc-timeout value as the gRPC spec writes it: 1 to 8 digits and a unit. */
+const TIMEOUT_VALUE = /^\s*\d{1,8}\s*[HMSmun]\s*$/;
+const timeoutChecked = new WeakSet<object>();
+
+/**
+ * Answers a call whose `grpc-timeout` header is not a timeout with INVALID_ARGUMENT (the
+ * client's fault) instead of grpc-js's INTERNAL. grpc-js parses the header itself, before any
+ * interceptor or handler runs, and offers no hook for it; so each HTTP/2 server it has bound
+ * gets its 'stream' listeners wrapped: a bad header is answered here (trailers only) and the
+ * stream never reaches grpc-js. Call after every bindAsync (idempotent). Relies on grpc-js's
+ * `http2Servers` map (1.10 to 1.14); returns false when that is not there (then grpc-js answers INTERNAL).
+ */
+export function answerBadTimeouts(server: grpc.Server): boolean {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) return false;
+  for (const h2 of servers.keys() as IterableIterator<import('node:http2').Http2Server>) {
+    if (timeoutChecked.has(h2)) continue;
+    timeoutChecked.add(h2);
+    const listeners = h2.listeners('stream') as Array<(...args: unknown[]) => void>;
+    h2.removeAllListeners('stream');
+    h2.on(
+      'stream',
+      (stream: import('node:http2').ServerHttp2Stream, headers: import('node:http2').IncomingHttpHeaders, ...rest: unknown[]) => {
+        const timeout = headers['grpc-timeout'];
+        if (timeout !== undefined && !TIMEOUT_VALUE.test(String(timeout))) {
+          const message = `grpc-timeout: ${JSON.stringify(String(timeout).slice(0, 64))} is not a timeout; expected 1 to 8 digits and a unit (H, M, S, m, u, n), such as 500m or 2S`;
+          try {
+            stream.respond(
+              {
+                ':status': 200,
+                'content-type': 'application/grpc+proto',
+                'grpc-status': String(grpc.status.INVALID_ARGUMENT),
+                'grpc-message': percentEncoded(message),
+                [ERROR_CODE_KEY]: 'QUIVER_ERR_INVALID_ARGUMENT',
+              },
+              { endStream: true },
+            );
+          } catch {
+            stream.destroy();
+          }
+          return;
+        }
+        for (const l of listeners) l.call(h2, stream, headers, ...rest);
+      },
+    );
+  }
+  return true;
+}
+
+/** grpc-message's encoding: printable ASCII but '%' as it is, everything else percent-encoded UTF-8. */
+function percentEncoded(text: string): string {
+  return text.replace(/[^\x20-\x24\x26-\x7e]+/gu, (c) => encodeURIComponent(c));
 }

@@ -56,5 +56,17 @@ export function statsResponse(metrics: ServingMetrics, models: ModelManager, mod
     });
   }
   versions.sort((a, b) => a.modelName.localeCompare(b.modelName) || Number(a.modelVersion) - Number(b.modelVersion));
-  return { uptimeSeconds: (Date.now() - metrics.started) / 1000, versions };
+  const loadFailures = models
+    .loadFailures()
+    .filter((f) => modelName === '' || f.modelName === modelName)
+    .map((f) => ({
+      modelName: f.modelName,
+      modelVersion: String(f.version),
+      reason: f.reason,
+      attempts: f.attempts,
+      failedAt: f.failedAt.toISOString(),
+      nextRetryAt: f.nextRetryAt?.toISOString() ?? '',
+      trialFailed: f.trialFailed,
+    }));
+  return { uptimeSeconds: (Date.now() - metrics.started) / 1000, versions, loadFailures };
 }

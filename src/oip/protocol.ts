@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { CallContext } from '../core/context.js';
-import { invalidArgument, QuiverError } from '../core/errors.js';
+import { echo, invalidArgument, QuiverError } from '../core/errors.js';
 import type { InferenceCore } from '../core/inference.js';
 import type { LoadedVersion } from '../core/model-manager.js';
 import type { TensorSpec } from '../core/signature.js';
@@ -109,8 +109,8 @@ export function checkRequestedOutputs(v: LoadedVersion, requested: readonly stri
   requested.forEach((name, i) => {
     if (name === '') throw invalidArgument(`outputs[${i}].name: required`);
     if (!names.includes(name))
-      throw invalidArgument(`outputs[${i}].name: unknown output '${name}'; the model's outputs are ${listNames(names)}`);
-    if (seen.has(name)) throw invalidArgument(`outputs[${i}].name: output '${name}' is requested more than once`);
+      throw invalidArgument(`outputs[${i}].name: unknown output '${echo(name)}'; the model's outputs are ${listNames(names)}`);
+    if (seen.has(name)) throw invalidArgument(`outputs[${i}].name: output '${echo(name)}' is requested more than once`);
     seen.add(name);
   });
 }
@@ -120,7 +120,7 @@ export function inputMap(inputs: readonly NamedTensor[]): Map<string, HostTensor
   const map = new Map<string, HostTensor>();
   inputs.forEach(({ name, tensor }, i) => {
     if (name === '') throw invalidArgument(`inputs[${i}].name: required`);
-    if (map.has(name)) throw invalidArgument(`inputs[${i}].name: input '${name}' is given more than once`);
+    if (map.has(name)) throw invalidArgument(`inputs[${i}].name: input '${echo(name)}' is given more than once`);
     map.set(name, tensor);
   });
   return map;

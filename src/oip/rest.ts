@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 
 import type { CallContext } from '../core/context.js';
 import { reportError } from '../core/error-report.js';
-import { invalidArgument } from '../core/errors.js';
+import { clientText, echo, invalidArgument } from '../core/errors.js';
+import { scanJson } from '../core/validate.js';
 import { requestIdOf } from '../core/request-id.js';
 import { InferenceCore } from '../core/inference.js';
 import { coreBackend, type InferRequest, type InferResponse, type OipBackend } from './protocol.js';
@@ -39,7 +40,18 @@ export interface OipRestOptions {
   readonly log?: Logger;
   /** The request's id, for the log and the error message (default: a new one). */
   readonly requestId?: string;
+  /** The deepest JSON nesting an `/infer` body may have (the maxJsonDepth option; default 64). */
+  readonly maxJsonDepth?: number;
 }
+
+/** maxJsonDepth's default (src/config/options.ts). */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
+/** The most input or output tensors one `/infer` request may name (a model has a handful). */
+export const MAX_TENSORS = 1024;
+
+/** The most dimensions one tensor's shape may have (onnxruntime's tensors have far fewer). */
+export const MAX_RANK = 64;
 
 export type OipOperation = 'ServerLive' | 'ServerReady' | 'ModelReady' | 'ServerMetadata' | 'ModelMetadata' | 'ModelInfer';
 
@@ -142,7 +154,7 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 /** Any thrown value as the protocol's error object, with its HTTP status. */
 export function oipRestError(err: unknown, log?: Logger, requestId: string = requestIdOf(undefined)): OipRestResult {
   // An upstream server's answer (sidecar): reported there already, its status from its code.
-  if (err instanceof UpstreamError) return json(err.httpStatus, { error: err.message });
+  if (err instanceof UpstreamError) return json(err.httpStatus, { error: clientText(err.message) });
   const { error, message } = reportError(err, log, requestId, { component: 'oip-rest' });
   const pushback = error.metadata['grpc-retry-pushback-ms'];
   const headers =
@@ -168,27 +180,49 @@ function parseInput(raw: unknown, index: number): NamedTensor {
   if (typeof raw.datatype !== 'string') throw invalidArgument(`${field}.datatype: required, a string such as FP32`);
   const dtype = dtypeOf(raw.datatype, field);
   if (!Array.isArray(raw.shape)) throw invalidArgument(`${field}.shape: required, an array of dimensions`);
+  if (raw.shape.length > MAX_RANK) {
+    throw invalidArgument(`${field}.shape: ${raw.shape.length} dimensions is over the limit of ${MAX_RANK}`);
+  }
   const count = elementsOf(raw.shape, field);
   optionalObject(raw.parameters, `${field}.parameters`);
   if (raw.data === undefined && isObject(raw.parameters) && raw.parameters.binary_data_size !== undefined) {
     throw invalidArgument(`${field}: binary tensor data (binary_data_size) is not supported; send the elements in "data"`);
   }
-  const values = flattenData(raw.data, field);
   const shape = raw.shape as number[];
+  // The element count against the declared shape before any copy: flat data by its length,
+  // nested data level by level (flattenData stops at the first level that cannot fit).
+  const values = flattenData(raw.data, field, shape, raw.datatype);
   if (values.length !== count) throw countMismatch(`${field}.data`, values.length, 'elements', shape, raw.datatype, count);
   return { name, tensor: { dtype, dims: [...shape], data: typedFromJson(dtype, values, field) } };
 }
 
 /** The `/infer` body as the protocol's request; every error is INVALID_ARGUMENT naming the field. */
-export function parseInferBody(bodyText: string | undefined, modelName: string, modelVersion: string): InferRequest {
+export function parseInferBody(
+  bodyText: string | undefined,
+  modelName: string,
+  modelVersion: string,
+  maxJsonDepth: number = DEFAULT_MAX_JSON_DEPTH,
+): InferRequest {
   if (bodyText === undefined || bodyText.trim() === '') {
     throw invalidArgument('request body: required, a JSON inference request {"inputs": [{"name", "shape", "datatype", "data"}, ...]}');
   }
+  // Before parsing: a 2M-deep `data`, a 500k-dimension shape or 1M inputs must cost one
+  // scan of the text, not a parse and a heap.
+  scanJson(bodyText, {
+    maxDepth: maxJsonDepth,
+    // A tensor is an object, with parameters another: a request has a few per tensor.
+    maxObjects: 8 * MAX_TENSORS,
+    arrays: {
+      inputs: { max: MAX_TENSORS, noun: 'tensors' },
+      outputs: { max: MAX_TENSORS, noun: 'names' },
+      'inputs.shape': { max: MAX_RANK, noun: 'dimensions' },
+    },
+  });
   let body: unknown;
   try {
     body = JSON.parse(bodyText);
   } catch (err) {
-    throw invalidArgument(`request body: not valid JSON (${(err as Error).message})`);
+    throw invalidArgument(`request body: not valid JSON (${echo((err as Error).message, 120)})`);
   }
   if (!isObject(body)) throw invalidArgument('request body: must be a JSON object {"inputs": [...]}');
   if (body.id !== undefined && typeof body.id !== 'string') throw invalidArgument('id: must be a string');
@@ -196,10 +230,16 @@ export function parseInferBody(bodyText: string | undefined, modelName: string, 
   if (!Array.isArray(body.inputs) || body.inputs.length === 0) {
     throw invalidArgument('inputs: required, a non-empty array of {name, shape, datatype, data}');
   }
+  if (body.inputs.length > MAX_TENSORS) {
+    throw invalidArgument(`inputs: ${body.inputs.length} tensors is over the limit of ${MAX_TENSORS} per request`);
+  }
   const inputs = body.inputs.map(parseInput);
   let outputs: string[] | undefined;
   if (body.outputs !== undefined) {
     if (!Array.isArray(body.outputs)) throw invalidArgument('outputs: must be an array of {name}');
+    if (body.outputs.length > MAX_TENSORS) {
+      throw invalidArgument(`outputs: ${body.outputs.length} names is over the limit of ${MAX_TENSORS} per request`);
+    }
     outputs = body.outputs.map((o: unknown, i) => {
       if (!isObject(o) || typeof o.name !== 'string') throw invalidArgument(`outputs[${i}].name: required, a string`);
       optionalObject(o.parameters, `outputs[${i}].parameters`);
@@ -226,7 +266,13 @@ export function inferResponseJson(res: InferResponse): Record<string, unknown> {
   };
 }
 
-async function run(oip: OipBackend, m: Matched, bodyText: string | undefined, ctx: CallContext): Promise<OipRestResult> {
+async function run(
+  oip: OipBackend,
+  m: Matched,
+  bodyText: string | undefined,
+  ctx: CallContext,
+  maxJsonDepth: number,
+): Promise<OipRestResult> {
   switch (m.operation) {
     case 'ServerLive': {
       const live = await oip.serverLive(ctx);
@@ -245,7 +291,7 @@ async function run(oip: OipBackend, m: Matched, bodyText: string | undefined, ct
     case 'ModelMetadata':
       return json(200, await oip.modelMetadata(m.model, m.version, ctx));
     case 'ModelInfer':
-      return json(200, inferResponseJson(await oip.modelInfer(parseInferBody(bodyText, m.model, m.version), ctx)));
+      return json(200, inferResponseJson(await oip.modelInfer(parseInferBody(bodyText, m.model, m.version, maxJsonDepth), ctx)));
   }
 }
 
@@ -276,18 +322,18 @@ export async function handleOipRest(
   try {
     segments = path.slice(1).split('/').map(decodeURIComponent);
   } catch {
-    return json(400, { error: `path: '${path}' is not validly percent-encoded` });
+    return json(400, { error: `path: '${echo(path)}' is not validly percent-encoded` });
   }
   const m = matchPath(segments);
   if (m === null) return null;
   const verb = method.toUpperCase();
   const allowed = m.method === 'GET' ? ['GET', 'HEAD'] : ['POST'];
   if (!allowed.includes(verb)) {
-    return json(405, { error: `method ${verb} is not allowed on ${path}; use ${m.method}` }, { allow: allowed.join(', ') });
+    return json(405, { error: `method ${echo(verb)} is not allowed on ${echo(path)}; use ${m.method}` }, { allow: allowed.join(', ') });
   }
   const oip = backend instanceof InferenceCore ? coreBackend(backend) : backend;
   try {
-    return await run(oip, m, bodyText, ctx);
+    return await run(oip, m, bodyText, ctx, options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH);
   } catch (err) {
     return oipRestError(err, options.log, options.requestId);
   }

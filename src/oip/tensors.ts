@@ -3,7 +3,7 @@
  * form's JSON `data` (flat or nested row-major arrays) to and from host tensors. Every
  * error is INVALID_ARGUMENT and names the field.
  */
-import { invalidArgument } from '../core/errors.js';
+import { echo, echoList, invalidArgument } from '../core/errors.js';
 import type { DType, HostTensor } from '../core/tensor.js';
 
 /** The OIP datatype name of each element type Quiver serves. */
@@ -50,7 +50,8 @@ export interface NamedTensor {
 }
 
 /** `inputs[2] ('mask')`: where an input is, for messages. */
-export const inputField = (index: number, name: string): string => (name === '' ? `inputs[${index}]` : `inputs[${index}] ('${name}')`);
+export const inputField = (index: number, name: string): string =>
+  name === '' ? `inputs[${index}]` : `inputs[${index}] ('${echo(name)}')`;
 
 /** The element type for an OIP datatype name; throws INVALID_ARGUMENT naming the field. */
 export function dtypeOf(datatype: string, field: string): DType {
@@ -60,7 +61,9 @@ export function dtypeOf(datatype: string, field: string): DType {
   if (PROTOCOL_DATATYPES.has(datatype)) {
     throw invalidArgument(`${field}.datatype: ${datatype} is not supported by this server; supported: ${SUPPORTED_DATATYPES}`);
   }
-  throw invalidArgument(`${field}.datatype: '${datatype}' is not an Open Inference Protocol datatype; supported: ${SUPPORTED_DATATYPES}`);
+  throw invalidArgument(
+    `${field}.datatype: '${echo(datatype)}' is not an Open Inference Protocol datatype; supported: ${SUPPORTED_DATATYPES}`,
+  );
 }
 
 /** Checks a declared shape (integers >= 0, bounded product) and returns its element count. */
@@ -69,10 +72,18 @@ export function elementsOf(shape: readonly unknown[], field: string): number {
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i];
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw invalidArgument(`${field}.shape[${i}]: ${JSON.stringify(d) ?? String(d)} is not a valid dimension (need an integer >= 0)`);
+      const shown =
+        typeof d === 'string'
+          ? JSON.stringify(echo(d))
+          : typeof d === 'object' && d !== null
+            ? Array.isArray(d)
+              ? 'an array'
+              : 'an object'
+            : String(d);
+      throw invalidArgument(`${field}.shape[${i}]: ${shown} is not a valid dimension (need an integer >= 0)`);
     }
     count *= d;
-    if (count > MAX_ELEMENTS) throw invalidArgument(`${field}.shape: [${shape.join(', ')}] declares more than ${MAX_ELEMENTS} elements`);
+    if (count > MAX_ELEMENTS) throw invalidArgument(`${field}.shape: ${echoList(shape)} declares more than ${MAX_ELEMENTS} elements`);
   }
   return count;
 }
@@ -86,7 +97,7 @@ export function countMismatch(
   datatype: string,
   needed: number,
 ): Error {
-  return invalidArgument(`${field}: ${given} ${unit}, but shape [${shape.join(', ')}] of ${datatype} needs ${needed}`);
+  return invalidArgument(`${field}: ${given} ${unit}, but shape ${echoList(shape)} of ${echo(datatype)} needs ${needed}`);
 }
 
 const INT32_MIN = -(2 ** 31);
@@ -97,10 +108,15 @@ const INT32_MAX = 2 ** 31 - 1;
  * level, without recursion; nesting whose sibling arrays differ in length, or that mixes
  * arrays and scalars at one level, is ragged and rejected.
  */
-export function flattenData(data: unknown, field: string): unknown[] {
+export function flattenData(data: unknown, field: string, shape?: readonly number[], datatype = ''): unknown[] {
   if (!Array.isArray(data)) throw invalidArgument(`${field}.data: required, an array of the tensor's elements (flat or nested row-major)`);
   let level: unknown[] = data;
   for (let depth = 1; level.length > 0 && Array.isArray(level[0]); depth++) {
+    if (shape !== undefined && depth > Math.max(shape.length, 1)) {
+      throw invalidArgument(
+        `${field}.data: nested ${depth} or more levels deep, but shape ${echoList(shape)} has ${shape.length} dimensions`,
+      );
+    }
     const width = (level[0] as unknown[]).length;
     let total = 0;
     for (let i = 0; i < level.length; i++) {
@@ -116,6 +132,10 @@ export function flattenData(data: unknown, field: string): unknown[] {
       total += width;
     }
     if (total > MAX_ELEMENTS) throw invalidArgument(`${field}.data: more than ${MAX_ELEMENTS} elements`);
+    if (shape !== undefined) {
+      const declared = shape.reduce((a, b) => a * b, 1);
+      if (total > declared) throw countMismatch(`${field}.data`, total, 'elements (at least)', shape, datatype, declared);
+    }
     const next = new Array<unknown>(total);
     let k = 0;
     for (const item of level as unknown[][]) for (const v of item) next[k++] = v;

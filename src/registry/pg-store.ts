@@ -19,6 +19,7 @@ import {
   type SignatureRecord,
   STAGE_ALIASES,
   type StageName,
+  type TrialRecord,
   type VersionRecord,
 } from './types.js';
 
@@ -79,6 +80,16 @@ CREATE TABLE IF NOT EXISTS quiver_artifact_chunks (
   data BYTEA NOT NULL,
   PRIMARY KEY (sha256, chunk)
 );
+CREATE TABLE IF NOT EXISTS quiver_trials (
+  model_name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('passed', 'failed')),
+  reason TEXT NOT NULL DEFAULT '',
+  at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (model_name, version, sha256)
+);
+CREATE INDEX IF NOT EXISTS quiver_trials_sha256 ON quiver_trials(sha256);
 `;
 
 /** A commit may land out of id order across concurrent writers: the poll looks this far back. */
@@ -282,6 +293,8 @@ export class PgRegistryStore implements RegistryStore {
   }
 
   private async versionRow(name: string, version: number, c?: Q): Promise<VersionRow | undefined> {
+    // Callers pass numbers; anything else (a lookup that reached an object's prototype) is no version.
+    if (!Number.isSafeInteger(version) || Math.abs(version) > 2 ** 31 - 1) return undefined;
     return (await this.q<VersionRow>('SELECT * FROM quiver_versions WHERE model_name = $1 AND version = $2', [name, version], c))[0];
   }
 
@@ -420,6 +433,7 @@ export class PgRegistryStore implements RegistryStore {
       ).map((r) => r.alias);
       if (pointing.length > 0) throw deletionRefused(name, version, pointing);
       await c.query('DELETE FROM quiver_versions WHERE model_name = $1 AND version = $2', [name, version]);
+      await c.query('DELETE FROM quiver_trials WHERE model_name = $1 AND version = $2', [name, version]);
       await this.audit_(c, actor, 'delete_version', name, version, null);
     });
   }
@@ -543,6 +557,33 @@ export class PgRegistryStore implements RegistryStore {
 
   async artifactUsers(sha256: string): Promise<number> {
     return Number((await this.q<{ n: string }>('SELECT COUNT(*) AS n FROM quiver_versions WHERE sha256 = $1', [sha256]))[0]?.n ?? 0);
+  }
+
+  async recordTrial(trial: TrialRecord): Promise<void> {
+    await this.q(
+      `INSERT INTO quiver_trials (model_name, version, sha256, outcome, reason, at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (model_name, version, sha256) DO UPDATE SET outcome = excluded.outcome, reason = excluded.reason, at = excluded.at`,
+      [trial.modelName, trial.version, trial.sha256, trial.outcome, trial.reason, trial.at],
+    );
+  }
+
+  async trialsOf(sha256: string): Promise<TrialRecord[]> {
+    const rows = await this.q<{
+      model_name: string;
+      version: number;
+      sha256: string;
+      outcome: 'passed' | 'failed';
+      reason: string;
+      at: Date;
+    }>('SELECT * FROM quiver_trials WHERE sha256 = $1 ORDER BY at DESC', [sha256]);
+    return rows.map((r) => ({
+      modelName: r.model_name,
+      version: r.version,
+      sha256: r.sha256,
+      outcome: r.outcome,
+      reason: r.reason,
+      at: r.at,
+    }));
   }
 
   /**

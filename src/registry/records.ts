@@ -7,12 +7,13 @@ export function mergeTags(
   current: Readonly<Record<string, string>>,
   patch: Readonly<Record<string, string>> | undefined,
 ): Record<string, string> {
-  const out: Record<string, string> = { ...current };
+  // A Map, not a record: a tag named '__proto__' (or 'constructor') is a tag like any other.
+  const out = new Map(Object.entries(current));
   for (const [k, v] of Object.entries(patch ?? {})) {
-    if (v === '') delete out[k];
-    else out[k] = v;
+    if (v === '') out.delete(k);
+    else out.set(k, v);
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /** The stage view over the reserved aliases and the archived flag. */

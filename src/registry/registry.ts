@@ -2,8 +2,11 @@
  * The registry: validation and the upload flow over a RegistryStore (metadata) and an
  * ArtifactStore (bytes). It emits `change` with the model name after every committed write,
  * so servers in this process follow at once (others poll the store's audit log). Before a
- * version becomes Production or Staging or gets an alias, it must pass a trial load in a
- * child process (trial.ts) unless trial loads are turned off.
+ * version becomes Production or Staging or gets an alias, and before a server loads it into
+ * its own process (follower.ts: on demand, by alias, on reload, at start), it must pass a trial
+ * load in a child process (trial.ts) unless trial loads are turned off. Trial outcomes are
+ * recorded in the store, so other processes and later starts do not trial the same version
+ * again; a recorded failure refuses the version even with trial loads off.
  */
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -26,6 +29,7 @@ import {
   type RegistryStore,
   type SignatureRecord,
   type StageName,
+  type TrialRecord,
   type VersionRecord,
 } from './types.js';
 
@@ -73,6 +77,19 @@ export const registryOptions = (o: {
 
 const trialLimits = (o: RegistryOptions): TrialLimits | undefined =>
   o.trialLoad === false ? undefined : { timeoutMs: o.trialTimeoutMs ?? 30_000, maxMemoryMb: o.trialMaxMemoryMb ?? 2048 };
+
+/**
+ * A version refused because its trial load failed, now or as recorded in the registry: final
+ * for that version (its artifact never changes), so callers need not try again.
+ */
+export class TrialRefused extends QuiverError {
+  constructor(
+    message: string,
+    readonly trial: TrialRecord,
+  ) {
+    super('QUIVER_ERR_MODEL_LOAD', message);
+  }
+}
 
 export interface UploadMetadata {
   readonly modelName: string;
@@ -149,9 +166,7 @@ export function signatureRecord(sig: ServingSignature): SignatureRecord {
 }
 
 export class Registry extends EventEmitter<{ change: [model: string] }> {
-  /** Artifacts (sha256) that passed a trial load in this process; a restart trials again. */
-  private readonly trialPassed = new Set<string>();
-  /** Trials in progress by artifact, so concurrent promotions of the same bytes share one. */
+  /** Admissions in progress by model, version and artifact, so concurrent callers share one trial. */
   private readonly trialRunning = new Map<string, Promise<void>>();
   private trialCount = 0;
 
@@ -309,7 +324,8 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     let version: number | undefined;
     if (/^[0-9]+$/.test(spec)) version = Number(spec);
     else if (spec === '') throw invalidArgument('version: required (a number or an alias)');
-    else version = model.aliases[spec];
+    // The aliases are a plain record: only its own keys are aliases (not 'constructor', 'toString', ...).
+    else version = Object.hasOwn(model.aliases, spec) ? model.aliases[spec] : undefined;
     const v = version === undefined ? undefined : await this.store.getVersion(name, version);
     if (v === undefined) {
       const aliases = Object.keys(model.aliases);
@@ -344,26 +360,51 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     if (v !== undefined && (await this.store.artifactUsers(v.sha256)) === 0) await this.artifacts.remove(v.sha256);
   }
 
-  /** Trial processes this registry started (promotions of artifacts that passed before start none). */
+  /** Trial processes this registry started (versions with a recorded trial start none). */
   get trialsRun(): number {
     return this.trialCount;
   }
 
   /**
-   * Resolves once the version's artifact has passed a trial load (in this process, now or
-   * earlier); rejects with the trial's error otherwise. A version that does not exist is left
-   * to the store's own call to report.
+   * Resolves once the version's artifact has passed a trial load; rejects with the trial's error
+   * otherwise. A version that does not exist is left to the store's own call to report.
    */
   private async passTrial(name: string, version: number): Promise<void> {
-    if (this.trial === undefined) return;
     const v = await this.store.getVersion(name, version);
-    if (v === undefined || this.trialPassed.has(v.sha256)) return;
-    let running = this.trialRunning.get(v.sha256);
+    if (v !== undefined) await this.admit(v);
+  }
+
+  /**
+   * Whether a version may run in a server's process, by its recorded trial: a recorded failure
+   * of this version refuses it at once (TrialRefused), trial loads on or off; a recorded pass of
+   * its artifact (under this or any other version: the same bytes, the same fixed session
+   * options) admits it. With nothing recorded, the trial runs now and its outcome is recorded,
+   * unless trial loads are off, which admits the version untrialed. Rejects with TrialRefused
+   * when the trial fails, and with the cause (UNAVAILABLE, a storage error), recording nothing,
+   * when no verdict could be reached (no trial process, the artifact unreadable).
+   */
+  async admit(v: VersionRecord): Promise<void> {
+    const key = `${v.modelName}/${v.version}/${v.sha256}`;
+    let running = this.trialRunning.get(key);
     if (running === undefined) {
-      running = this.runTrial(v, this.trial).finally(() => this.trialRunning.delete(v.sha256));
-      this.trialRunning.set(v.sha256, running);
+      running = this.admitNow(v).finally(() => this.trialRunning.delete(key));
+      this.trialRunning.set(key, running);
     }
     await running;
+  }
+
+  /** The recorded trial of this version, if any (its artifact's pass under another version not included). */
+  async recordedTrial(v: VersionRecord): Promise<TrialRecord | undefined> {
+    return (await this.store.trialsOf(v.sha256)).find((r) => r.modelName === v.modelName && r.version === v.version);
+  }
+
+  private async admitNow(v: VersionRecord): Promise<void> {
+    const recorded = await this.store.trialsOf(v.sha256);
+    const own = recorded.find((r) => r.modelName === v.modelName && r.version === v.version);
+    if (own?.outcome === 'failed') throw new TrialRefused(own.reason, own);
+    if (recorded.some((r) => r.outcome === 'passed')) return;
+    if (this.trial === undefined) return;
+    await this.runTrial(v, this.trial);
   }
 
   private async runTrial(v: VersionRecord, limits: TrialLimits): Promise<void> {
@@ -376,17 +417,35 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
       throw new QuiverError(e.code, `trial load of model '${v.modelName}' version ${v.version}: ${e.message}`, { cause: err });
     }
     this.trialCount++;
-    await trialLoad(
-      {
-        model: v.modelName,
-        version: v.version,
-        path,
-        inputs: v.signature.inputs,
-        outputs: v.signature.outputs.map((o) => o.name),
-      },
-      limits,
-    );
-    this.trialPassed.add(v.sha256);
+    const outcome = (ok: boolean, reason: string): TrialRecord => ({
+      modelName: v.modelName,
+      version: v.version,
+      sha256: v.sha256,
+      outcome: ok ? 'passed' : 'failed',
+      reason,
+      at: new Date(),
+    });
+    try {
+      await trialLoad(
+        {
+          model: v.modelName,
+          version: v.version,
+          path,
+          inputs: v.signature.inputs,
+          outputs: v.signature.outputs.map((o) => o.name),
+        },
+        limits,
+      );
+    } catch (err) {
+      const e = toQuiverError(err);
+      // UNAVAILABLE: no trial process could be started; that says nothing about the model.
+      if (e.code !== 'QUIVER_ERR_MODEL_LOAD') throw e;
+      const failed = outcome(false, e.message);
+      // Unrecorded (the store down), the next admission trials again; the refusal stands either way.
+      await this.store.recordTrial(failed).catch(() => undefined);
+      throw new TrialRefused(e.message, failed);
+    }
+    await this.store.recordTrial(outcome(true, ''));
   }
 
   async setAlias(name: string, alias: string, version: number, actor: string): Promise<VersionRecord> {

@@ -18,6 +18,7 @@ import {
   STAGE_ALIASES,
   type SignatureRecord,
   type StageName,
+  type TrialRecord,
   type VersionRecord,
 } from './types.js';
 
@@ -64,6 +65,16 @@ CREATE TABLE IF NOT EXISTS audit (
   detail TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS audit_model ON audit(model_name, id);
+CREATE TABLE IF NOT EXISTS trials (
+  model_name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('passed', 'failed')),
+  reason TEXT NOT NULL DEFAULT '',
+  at TEXT NOT NULL,
+  PRIMARY KEY (model_name, version, sha256)
+);
+CREATE INDEX IF NOT EXISTS trials_sha256 ON trials(sha256);
 `;
 
 interface ModelRow {
@@ -197,6 +208,8 @@ export class SqliteRegistryStore implements RegistryStore {
   }
 
   private versionRow(name: string, version: number): VersionRow | undefined {
+    // Callers pass numbers; anything else (a lookup that reached an object's prototype) is no version.
+    if (!Number.isSafeInteger(version)) return undefined;
     return this.db.prepare('SELECT * FROM versions WHERE model_name = ? AND version = ?').get(name, version) as VersionRow | undefined;
   }
 
@@ -327,6 +340,7 @@ export class SqliteRegistryStore implements RegistryStore {
       ).map((r) => r.alias);
       if (pointing.length > 0) throw deletionRefused(name, version, pointing);
       this.db.prepare('DELETE FROM versions WHERE model_name = ? AND version = ?').run(name, version);
+      this.db.prepare('DELETE FROM trials WHERE model_name = ? AND version = ?').run(name, version);
       this.auditRow(actor, 'delete_version', name, version, null);
     });
   }
@@ -434,6 +448,36 @@ export class SqliteRegistryStore implements RegistryStore {
 
   async artifactUsers(sha256: string): Promise<number> {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM versions WHERE sha256 = ?').get(sha256) as { n: number }).n;
+  }
+
+  async recordTrial(trial: TrialRecord): Promise<void> {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO trials (model_name, version, sha256, outcome, reason, at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(model_name, version, sha256) DO UPDATE SET outcome = excluded.outcome, reason = excluded.reason, at = excluded.at`,
+        )
+        .run(trial.modelName, trial.version, trial.sha256, trial.outcome, trial.reason, trial.at.toISOString());
+    });
+  }
+
+  async trialsOf(sha256: string): Promise<TrialRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM trials WHERE sha256 = ? ORDER BY at DESC').all(sha256) as Array<{
+      model_name: string;
+      version: number;
+      sha256: string;
+      outcome: 'passed' | 'failed';
+      reason: string;
+      at: string;
+    }>;
+    return rows.map((r) => ({
+      modelName: r.model_name,
+      version: r.version,
+      sha256: r.sha256,
+      outcome: r.outcome,
+      reason: r.reason,
+      at: new Date(r.at),
+    }));
   }
 
   /** For tests and operators: SQLite's own consistency check. */

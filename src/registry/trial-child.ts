@@ -53,11 +53,13 @@ async function trial(): Promise<TrialReport> {
     return { ok: false, stage: 'load', message: (err as Error).message, maxRssMb: maxRssMb() };
   }
   const t1 = performance.now();
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const input of job.inputs) {
-    const dims = (input.dims ?? [1]).map((d) => (d < 0 ? 1 : d));
-    feeds[input.name] = new ort.Tensor(input.dtype, allocate(input.dtype, elementCount(dims)) as ort.Tensor.DataType, dims);
-  }
+  // Input names come from the model: fromEntries makes each an own key, '__proto__' included.
+  const feeds: Record<string, ort.Tensor> = Object.fromEntries(
+    job.inputs.map((input) => {
+      const dims = (input.dims ?? [1]).map((d) => (d < 0 ? 1 : d));
+      return [input.name, new ort.Tensor(input.dtype, allocate(input.dtype, elementCount(dims)) as ort.Tensor.DataType, dims)];
+    }),
+  );
   try {
     const out = await session.run(feeds, [...job.outputs]);
     const t2 = performance.now();

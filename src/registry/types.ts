@@ -65,6 +65,21 @@ export interface AuditRecord {
   readonly detail: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * The outcome of a version's trial load (trial.ts), recorded in the registry so that other
+ * replicas and later starts neither trial it again nor serve it untrialed.
+ */
+export interface TrialRecord {
+  readonly modelName: string;
+  readonly version: number;
+  /** The artifact that was trialed. */
+  readonly sha256: string;
+  readonly outcome: 'passed' | 'failed';
+  /** Why it failed (the trial's error message); '' for a pass. */
+  readonly reason: string;
+  readonly at: Date;
+}
+
 export interface NewVersion {
   readonly modelName: string;
   readonly sha256: string;
@@ -117,4 +132,8 @@ export interface RegistryStore {
   changesSince(afterId: number): Promise<{ lastId: number; models: string[] }>;
   /** How many versions (of any model) use this artifact. */
   artifactUsers(sha256: string): Promise<number>;
+  /** Records a trial's outcome (replacing an earlier record of the same model, version and artifact). Writes no audit row. */
+  recordTrial(trial: TrialRecord): Promise<void>;
+  /** The recorded trials of this artifact (any model or version), newest first. */
+  trialsOf(sha256: string): Promise<TrialRecord[]>;
 }

@@ -1,17 +1,48 @@
 /**
- * OpenTelemetry tracing (@opentelemetry/sdk-node), configured by the standard OTEL_*
- * variables and off unless they ask for it: OTEL_TRACES_EXPORTER (otlp, console, ...) or an
- * OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).
- * OTEL_SDK_DISABLED=true wins. When off, no SDK starts and requests make no spans at all.
+ * OpenTelemetry tracing: the trace SDK (@opentelemetry/sdk-trace-base) with an OTLP/HTTP
+ * exporter, configured by the standard OTEL_* variables and off unless they ask for it:
+ * OTEL_TRACES_EXPORTER (otlp, console, none) or an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT /
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). OTEL_SDK_DISABLED=true wins. When off, no SDK starts
+ * and requests make no spans at all.
+ *
+ * Only what Quiver uses is loaded: no metrics or logs SDK, no gRPC or Zipkin exporter (the
+ * all-in-one @opentelemetry/sdk-node pulled every exporter into the image). The variables it
+ * reads: OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (http/protobuf, the
+ * default, or http/json; grpc is refused), the exporter's own OTEL_EXPORTER_OTLP_* (endpoint,
+ * headers, timeout, compression), OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_*, OTEL_SPAN_*_LIMIT,
+ * OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_PROPAGATORS (tracecontext, baggage) and
+ * OTEL_LOG_LEVEL.
  *
  * Each RPC (and REST request) gets a server span continuing the caller's W3C trace context
  * (`traceparent` in gRPC metadata or HTTP headers), with children for validation, the wait in
  * the batch queue and the batch's inference.
  */
-import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import {
+  context,
+  DiagConsoleLogger,
+  diag,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapPropagator,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import { CompositePropagator, diagLogLevelFromString, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  hostDetector,
+  processDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 import type { TraceHook } from '../core/context.js';
 
@@ -28,22 +59,79 @@ export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   return (env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== '' || (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? '') !== '';
 }
 
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '' && s !== 'null');
+
+/** The OTLP exporter for OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL: HTTP only, protobuf by default. */
+function otlpExporter(env: NodeJS.ProcessEnv): SpanExporter {
+  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
+  if (protocol === 'http/protobuf') return new OTLPProtoTraceExporter();
+  if (protocol === 'http/json') return new OTLPJsonTraceExporter();
+  throw new Error(
+    `OTLP protocol ${protocol} is not supported: Quiver exports traces over OTLP/HTTP (http/protobuf or http/json, port 4318)`,
+  );
+}
+
+/** Span processors for OTEL_TRACES_EXPORTER (otlp by default; console for debugging). */
+function processorsFromEnv(env: NodeJS.ProcessEnv): SpanProcessor[] {
+  const names = [...new Set(list(env.OTEL_TRACES_EXPORTER))];
+  const wanted = names.length === 0 || (names.length > 1 && names.includes('none')) ? ['otlp'] : names;
+  const processors: SpanProcessor[] = [];
+  for (const name of wanted) {
+    if (name === 'otlp') processors.push(new BatchSpanProcessor(otlpExporter(env)));
+    else if (name === 'console') processors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));
+    else if (name !== 'none') diag.warn(`OTEL_TRACES_EXPORTER ${name} is not supported (otlp, console, none)`);
+  }
+  return processors;
+}
+
+/** The propagator for OTEL_PROPAGATORS: W3C trace context and baggage by default. */
+function propagatorFromEnv(env: NodeJS.ProcessEnv): TextMapPropagator | undefined {
+  const names = list(env.OTEL_PROPAGATORS);
+  if (names.includes('none')) return undefined;
+  const factories: Record<string, () => TextMapPropagator> = {
+    tracecontext: () => new W3CTraceContextPropagator(),
+    baggage: () => new W3CBaggagePropagator(),
+  };
+  const propagators = (names.length === 0 ? ['tracecontext', 'baggage'] : [...new Set(names)]).flatMap((name) => {
+    if (factories[name] !== undefined) return [factories[name]()];
+    diag.warn(`OTEL_PROPAGATORS ${name} is not supported (tracecontext, baggage)`);
+    return [];
+  });
+  return new CompositePropagator({ propagators });
+}
+
 /**
  * Starts the SDK. `exporter` (tests) replaces what the environment would configure; the
  * environment's exporter otherwise (OTLP over HTTP/protobuf by default).
  */
 export function startTracing(options: { exporter?: SpanExporter } = {}): Tracing {
-  const spanProcessors: SpanProcessor[] | undefined =
-    options.exporter === undefined ? undefined : [new SimpleSpanProcessor(options.exporter)];
-  const sdk = new NodeSDK({
-    serviceName: process.env.OTEL_SERVICE_NAME ?? 'quiver',
-    instrumentations: [],
-    ...(spanProcessors === undefined ? {} : { spanProcessors }),
-  });
-  sdk.start();
+  // process.env, which the OTLP exporters read too.
+  const env = process.env;
+  const logLevel = env.OTEL_LOG_LEVEL;
+  if (logLevel !== undefined && logLevel !== '') diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLogLevelFromString(logLevel) });
+  const spanProcessors = options.exporter === undefined ? processorsFromEnv(env) : [new SimpleSpanProcessor(options.exporter)];
+  // The resource: the SDK's defaults, then OTEL_RESOURCE_ATTRIBUTES, the process and the host;
+  // service.name is OTEL_SERVICE_NAME, else quiver.
+  const resource = defaultResource()
+    .merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }))
+    .merge(resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || 'quiver' }));
+  // The sampler (OTEL_TRACES_SAMPLER[_ARG]) and span limits come from the environment too.
+  const provider = new BasicTracerProvider({ resource, spanProcessors });
+  const registered = trace.setGlobalTracerProvider(provider);
+  const propagator = propagatorFromEnv(env);
+  const propagating = propagator !== undefined && propagation.setGlobalPropagator(propagator);
   return {
-    tracer: trace.getTracer('quiver'),
-    shutdown: () => sdk.shutdown(),
+    tracer: provider.getTracer('quiver'),
+    shutdown: async () => {
+      await provider.shutdown();
+      // Unregistered, a later start (tests start several servers in one process) registers anew.
+      if (registered) trace.disable();
+      if (propagating) propagation.disable();
+    },
   };
 }
 

@@ -28,7 +28,7 @@ import { Registry } from '../helpers/registry.js';
 import { ROOT } from '../helpers/process.js';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
-const PORTS = { grpc: 50051, rest: 8080, metrics: 9464, registry: 50052 };
+const PORTS = { grpc: 50051, rest: 8080, metrics: 9464, registry: 50052, registryRest: 8081 };
 const GRPC = `127.0.0.1:${PORTS.grpc}`;
 /** The issue's bound from `npm start` to SERVING; everything else waits generously. */
 const SERVING_WITHIN_MS = 60_000;
@@ -247,7 +247,13 @@ test.serial('npm start, no flags and no QUIVER_* variables, reports grpc.health.
   t.like(server.logged(SEEDED)[0], { model: 'production-model', version: 1 });
   sampleMtimeMs = statSync(join(CWD, SAMPLE_DATA)).mtimeMs;
   const serving = server.logged('quiver serving')[0];
-  t.like(serving, { grpcPort: PORTS.grpc, httpPort: PORTS.rest, metricsPort: PORTS.metrics, registryPort: PORTS.registry });
+  t.like(serving, {
+    grpcPort: PORTS.grpc,
+    httpPort: PORTS.rest,
+    metricsPort: PORTS.metrics,
+    registryPort: PORTS.registry,
+    registryHttpPort: PORTS.registryRest,
+  });
 });
 
 test.serial("the README's grpcurl calls answer, Predict with the shape the README shows", async (t) => {

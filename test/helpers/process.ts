@@ -13,6 +13,8 @@ export interface Child {
   readonly port: number;
   readonly httpPort: number;
   readonly registryPort: number;
+  /** The registry plane's REST port (0 without one). */
+  readonly registryHttpPort: number;
   readonly logs: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -44,6 +46,8 @@ export function startCli(args: string[], env: Record<string, string> = {}, wrap:
       '0',
       '--registry-port',
       '0',
+      '--registry-http-port',
+      '0',
       ...args,
     ],
     {
@@ -67,9 +71,23 @@ export function startCli(args: string[], env: Record<string, string> = {}, wrap:
         buffer = buffer.slice(nl + 1);
         logs.push(line);
         try {
-          const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number; registryPort?: number | null };
+          const entry = JSON.parse(line) as {
+            msg?: string;
+            grpcPort?: number;
+            httpPort?: number;
+            registryPort?: number | null;
+            registryHttpPort?: number | null;
+          };
           if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined)
-            resolve({ proc, port: entry.grpcPort, httpPort: entry.httpPort ?? 0, registryPort: entry.registryPort ?? 0, logs, exited });
+            resolve({
+              proc,
+              port: entry.grpcPort,
+              httpPort: entry.httpPort ?? 0,
+              registryPort: entry.registryPort ?? 0,
+              registryHttpPort: entry.registryHttpPort ?? 0,
+              logs,
+              exited,
+            });
         } catch {
           // not a JSON log line
         }

@@ -23,8 +23,10 @@ export interface Running {
   readonly address: string;
   /** 127.0.0.1:PORT of the registry plane (RegistryService), '' without a registry. */
   readonly registryAddress: string;
-  /** http://127.0.0.1:PORT of the in-process REST gateway. */
+  /** http://127.0.0.1:PORT of the in-process REST gateway (the inference plane's HTTP port). */
   readonly http: string;
+  /** http://127.0.0.1:PORT of the registry plane's REST routes (registryHttpPort), '' without a registry. */
+  readonly registryHttp: string;
   /** http://127.0.0.1:PORT of the dedicated metrics port. */
   readonly metrics: string;
   readonly client: Client;
@@ -50,6 +52,7 @@ export async function startServer(
       dataDir: tmp('quiver-data-'),
       httpHost: '127.0.0.1',
       httpPort: 0,
+      registryHttpPort: 0,
       metricsHost: '127.0.0.1',
       metricsPort: 0,
       ...flags,
@@ -64,6 +67,7 @@ export async function startServer(
     address,
     registryAddress: server.registryPort === undefined ? '' : `127.0.0.1:${server.registryPort}`,
     http: `http://127.0.0.1:${server.httpPort ?? 0}`,
+    registryHttp: server.registryHttpPort === undefined ? '' : `http://127.0.0.1:${server.registryHttpPort}`,
     metrics: `http://127.0.0.1:${server.metricsPort ?? 0}`,
     client,
     async close() {

@@ -30,6 +30,13 @@ app.kubernetes.io/name: {{ include "quiver.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The `helm test` pod's own labels (not the serving pods'), which the NetworkPolicy admits. */}}
+{{- define "quiver.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "quiver.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
 {{/* Labels on every object. */}}
 {{- define "quiver.labels" -}}
 helm.sh/chart: {{ include "quiver.chart" . }}
@@ -59,6 +66,69 @@ app.kubernetes.io/part-of: quiver
 {{/* True (non-empty) when more than one pod may run at once. */}}
 {{- define "quiver.multiReplica" -}}
 {{- if or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
+{{- end }}
+
+{{/*
+The one-pod rules of the embedded SQLite registry (registry.backend=sqlite with the registry
+on): one replica, no HPA, no shared volume. Several pods would each open a registry of their
+own (emptyDir), or share one SQLite WAL file over a network filesystem (ReadWriteMany), which
+corrupts it. Any volume read-write by one pod at a time (ReadWriteOnce, ReadWriteOncePod)
+rolls with Recreate.
+*/}}
+{{- define "quiver.checkReplicas" -}}
+{{- $registryOn := ne (toString (get .Values.config "registry")) "false" }}
+{{- if and (eq .Values.registry.backend "sqlite") $registryOn }}
+{{- $fix := "use registry.backend=postgres (one PostgreSQL registry shared by every pod, see values-scaled.yaml), or config.registry=false to serve only models baked into the image" }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail (printf "registry.backend=sqlite serves one pod, and autoscaling.enabled runs %v to %v: every pod would have a registry of its own; %s" .Values.autoscaling.minReplicas .Values.autoscaling.maxReplicas $fix) }}
+{{- end }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "registry.backend=sqlite serves one pod, and replicaCount is %v: every pod would have a registry of its own; %s" .Values.replicaCount $fix) }}
+{{- end }}
+{{- if and .Values.persistence.enabled (or (has "ReadWriteMany" .Values.persistence.accessModes) (has "ReadOnlyMany" .Values.persistence.accessModes)) }}
+{{- fail (printf "registry.backend=sqlite cannot live on a shared volume (persistence.accessModes %v): SQLite's WAL shared over a network filesystem corrupts the registry; use ReadWriteOnce or ReadWriteOncePod, or %s" (join "," .Values.persistence.accessModes) $fix) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.persistence.enabled (include "quiver.multiReplica" .) (or (has "ReadWriteOnce" .Values.persistence.accessModes) (has "ReadWriteOncePod" .Values.persistence.accessModes)) }}
+{{- fail "persistence.enabled with a ReadWriteOnce or ReadWriteOncePod volume allows one replica only (replicaCount 1, autoscaling off): with several replicas use registry.backend=postgres and leave persistence off" }}
+{{- end }}
+{{- end }}
+
+{{/* True (non-empty) when a volume is read-write by one pod (or node) at a time: roll with Recreate. */}}
+{{- define "quiver.singleWriterVolume" -}}
+{{- if and .Values.persistence.enabled (or (has "ReadWriteOnce" .Values.persistence.accessModes) (has "ReadWriteOncePod" .Values.persistence.accessModes)) }}true{{ end }}
+{{- end }}
+
+{{/* The server's drain on SIGTERM, whole seconds rounded up (config.shutdownGraceMs, 10000 by default). */}}
+{{- define "quiver.drainSeconds" -}}
+{{- $ms := 10000 }}
+{{- if hasKey .Values.config "shutdownGraceMs" }}{{ $ms = int (get .Values.config "shutdownGraceMs") }}{{ end }}
+{{- div (add $ms 999) 1000 }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds: the preStop pause, then the drain, then 5 s of margin for the
+process to exit. A value of one's own shorter than that fails the render.
+*/}}
+{{- define "quiver.terminationGrace" -}}
+{{- $needed := add (include "quiver.drainSeconds" . | int) (int .Values.lifecycle.preStopSleepSeconds) 5 }}
+{{- $set := int .Values.terminationGracePeriodSeconds }}
+{{- if eq $set 0 }}{{ $needed }}
+{{- else if lt $set $needed }}
+{{- fail (printf "terminationGracePeriodSeconds %v is shorter than the drain: lifecycle.preStopSleepSeconds (%v) + config.shutdownGraceMs (%v s) + 5 s = %v; raise it, or set 0 to derive it" $set .Values.lifecycle.preStopSleepSeconds (include "quiver.drainSeconds" .) $needed) }}
+{{- else }}{{ $set }}
+{{- end }}
+{{- end }}
+
+{{/*
+A Service port's appProtocol for the gRPC ports: h2c (HTTP/2 in clear) without TLS, https
+(TLS, HTTP/2 by ALPN) with tls.enabled.
+*/}}
+{{- define "quiver.grpcAppProtocol" -}}
+{{- ternary "https" "kubernetes.io/h2c" .Values.tls.enabled }}
+{{- end }}
+{{- define "quiver.httpAppProtocol" -}}
+{{- ternary "https" "http" .Values.tls.enabled }}
 {{- end }}
 
 {{/* The Secret holding the registry's PostgreSQL DSN (its name may use templates). */}}
@@ -176,10 +246,14 @@ config.* key (in any spelling that maps to the same QUIVER_* variable) or an ext
 naming one fails the render.
 */}}
 {{- define "quiver.reservedEnv" -}}
+QUIVER_GRPC_HOST: the chart (0.0.0.0, where the probes and the Service reach gRPC)
+QUIVER_HTTP_HOST: the chart (0.0.0.0, where the Service reaches REST)
+QUIVER_METRICS_HOST: the chart (0.0.0.0, where Prometheus reaches the metrics port)
 QUIVER_GRPC_PORT: ports.grpc
 QUIVER_HTTP_PORT: ports.http
 QUIVER_METRICS_PORT: ports.metrics
 QUIVER_REGISTRY_PORT: ports.registry
+QUIVER_REGISTRY_HTTP_PORT: ports.registryHttp
 QUIVER_DATA_DIR: persistence.mountPath
 QUIVER_REGISTRY_URL: registry.backend and registry.postgres.existingSecret
 QUIVER_REGISTRY_HOST: registry.listen (0.0.0.0 only with auth.enabled or registry.insecure)
