@@ -138,9 +138,13 @@ function blueprintPaths(): Record<string, unknown> {
   };
 }
 
-export function openApiDocument(rpcs: readonly RpcDescriptor[]): Record<string, unknown> {
+export function openApiDocument(rpcs: readonly RpcDescriptor[], plane: 'inference' | 'registry' = 'inference'): Record<string, unknown> {
   const schemas = new Schemas();
-  const paths: Record<string, Record<string, unknown>> = blueprintPaths() as Record<string, Record<string, unknown>>;
+  const blueprint = blueprintPaths() as Record<string, Record<string, unknown>>;
+  // The registry plane's listener serves only /reload-model of the blueprint's routes.
+  const paths: Record<string, Record<string, unknown>> = plane === 'inference'
+    ? blueprint
+    : { '/reload-model': blueprint['/reload-model'] as Record<string, unknown> };
   for (const rpc of rpcs) {
     rpc.bindings.forEach((b, i) => {
       const pathVars = [...b.path.matchAll(/\{([^}=]+)(?:=[^}]*)?\}/g)].map((m) => m[1] as string);

@@ -179,7 +179,10 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   // Each port describes the routes it serves.
   const openapi = {
     inference: openApiDocument(registryOnMain ? rpcs : rpcs.filter((r) => r.service !== REGISTRY_SERVICE)),
-    registry: openApiDocument(rpcs.filter((r) => r.service === REGISTRY_SERVICE)),
+    registry: openApiDocument(
+      rpcs.filter((r) => r.service === REGISTRY_SERVICE),
+      'registry',
+    ),
   };
   const inflight = new Inflight();
   const spans = new WeakMap<FastifyRequest, ReturnType<typeof serverSpan>>();

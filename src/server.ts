@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
-import { envName, flagName, type Options } from './config/options.js';
+import { type Options } from './config/options.js';
+import { gatewayPortKey, onPort } from './config/port-in-use.js';
 import { BatchScheduler } from './core/batcher.js';
-import { invalidConfig, QuiverError } from './core/errors.js';
+import { invalidConfig } from './core/errors.js';
 import { InferenceCore } from './core/inference.js';
 import { ModelManager } from './core/model-manager.js';
 import { InferencePool } from './core/pool.js';
@@ -229,7 +230,7 @@ export class QuiverServer {
         if (options.gateway)
           gateway = await onPort(
             options,
-            (err) => ((err as { plane?: unknown }).plane === 'registry' ? 'registryHttpPort' : 'httpPort'),
+            gatewayPortKey,
             startInProcessGateway(core, grpcServer, socketDir!, options, log, metrics, policy, tracing?.tracer),
           );
         if (options.metricsServer)
@@ -344,24 +345,6 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
       resolve(p);
     }),
   );
-}
-
-/** A listener on a port option: when the port is taken, say which option moves it (grpc-js only puts EADDRINUSE in its message). */
-type PortKey = 'grpcPort' | 'registryPort' | 'httpPort' | 'registryHttpPort' | 'metricsPort';
-
-async function onPort<T>(options: Options, which: PortKey | ((err: unknown) => PortKey), listening: Promise<T>): Promise<T> {
-  try {
-    return await listening;
-  } catch (err) {
-    const e = err as { code?: unknown; message?: unknown };
-    if (e.code !== 'EADDRINUSE' && !String(e.message).includes('EADDRINUSE')) throw err;
-    const key = typeof which === 'function' ? which(err) : which;
-    throw new QuiverError(
-      'QUIVER_ERR_UNAVAILABLE',
-      `port ${options[key]} (${key}) is in use: pick another with --${flagName(key)} or ${envName(key)}`,
-      { cause: err },
-    );
-  }
 }
 
 /**

@@ -352,6 +352,16 @@ for (const [key, flag, env, others] of [
   });
 }
 
+test('gateway (the sidecar): httpPort in use names --http-port, in one line', async (t) => {
+  const { port, server } = await busyPort();
+  try {
+    const res = await quiver(['gateway', '--upstream', '127.0.0.1:1', '--http-host', '127.0.0.1', '--http-port', String(port)], DIR);
+    oneLine(t, res, 1, new RegExp(`port ${port} \\(httpPort\\) is in use: pick another with --http-port or QUIVER_HTTP_PORT`));
+  } finally {
+    server.close();
+  }
+});
+
 // --- details on request --------------------------------------------------------------------
 
 test('--verbose and QUIVER_DEBUG=1 add the stack trace and the cause', async (t) => {

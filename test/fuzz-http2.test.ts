@@ -475,7 +475,7 @@ test.serial('random bytes as a PredictRequest: undecodable is INVALID_ARGUMENT, 
   );
 });
 
-test.serial('wrong content-type is HTTP 415; unknown methods are UNIMPLEMENTED; a bad grpc-timeout is INTERNAL', async (t) => {
+test.serial('wrong content-type is HTTP 415; unknown methods are UNIMPLEMENTED; a bad grpc-timeout is INVALID_ARGUMENT', async (t) => {
   const whole = frame(validRequest());
   await withSession(async (s) => {
     for (const contentType of ['text/plain', 'application/json', 'application/x-protobuf', undefined]) {
@@ -508,7 +508,13 @@ test.serial('wrong content-type is HTTP 415; unknown methods are UNIMPLEMENTED; 
         headers: { 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': timeout },
         chunks: [whole],
       });
-      expectStatus(t, reply, grpc.status.INTERNAL, /^Invalid grpc-timeout value/, `grpc-timeout '${timeout}'`);
+      expectStatus(
+        t,
+        reply,
+        grpc.status.INVALID_ARGUMENT,
+        /^grpc-timeout: .* is not a timeout; expected 1 to 8 digits and a unit/,
+        `grpc-timeout '${timeout}'`,
+      );
     }
   });
 });

@@ -101,6 +101,15 @@ test('the registry REST routes are on registryHttpPort; on httpPort they answer 
     t.is((await fetch(`${srv.registryHttp}/v2/health/ready`)).status, 404);
     // /reload-model, the blueprint's route, is on both.
     for (const base of [srv.http, srv.registryHttp]) t.is((await fetch(`${base}/reload-model`, { method: 'POST' })).status, 200, base);
+    // Each port's /openapi.json describes what that port serves.
+    const registryDoc = (await (await fetch(`${srv.registryHttp}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    t.truthy(registryDoc.paths['/v1/registry/models']);
+    t.truthy(registryDoc.paths['/reload-model']);
+    for (const path of ['/predict', '/health', '/metrics', '/v1/models/{model_name}:predict'])
+      t.is(registryDoc.paths[path], undefined, path);
+    const inferenceDoc = (await (await fetch(`${srv.http}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    t.truthy(inferenceDoc.paths['/predict']);
+    t.is(inferenceDoc.paths['/v1/registry/models'], undefined);
     // Inference is unaffected.
     t.is((await fetch(`${srv.http}/predict`, { method: 'POST', body: JSON.stringify({ features }) })).status, 200);
   } finally {
@@ -424,6 +433,18 @@ test('HTTP timeouts: defaults, and headers may not be given longer than the whol
     message: 'option httpHeadersTimeoutMs (2000) must be at most httpRequestTimeoutMs (1000): the headers are part of the request',
   });
   t.notThrows(() => resolveOptions({ env: {}, flags: { httpRequestTimeoutMs: 0, httpHeadersTimeoutMs: 2000 } }));
+});
+
+test('two listeners on one port are refused when the options are resolved, naming both options', (t) => {
+  t.throws(() => resolveOptions({ env: {}, flags: { httpPort: 8081 } }), {
+    message:
+      'options httpPort and registryHttpPort are both 8081: each listener needs a port of its own; change one with --registry-http-port or QUIVER_REGISTRY_HTTP_PORT',
+  });
+  t.throws(() => resolveOptions({ env: { QUIVER_METRICS_PORT: '50051' } }), { message: /^options grpcPort and metricsPort are both 50051/ });
+  // Different addresses may share a number; listeners that are off take no port; 0 is always free.
+  t.notThrows(() => resolveOptions({ env: {}, flags: { httpPort: 8081, registryHost: '127.0.0.2', httpHost: '127.0.0.1' } }));
+  t.notThrows(() => resolveOptions({ env: {}, flags: { metricsPort: 8080, metricsServer: false } }));
+  t.notThrows(() => resolveOptions({ env: {}, flags: { httpPort: 0, registryHttpPort: 0, metricsPort: 0 } }));
 });
 
 // --- grpc-timeout -----------------------------------------------------------------------------

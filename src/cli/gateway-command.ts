@@ -5,6 +5,7 @@ import { rpcBackend } from '../../gateway/blueprint.js';
 import { PlaneRoutingInvoker, RemoteInvoker } from '../../gateway/invoker.js';
 import { type GatewayTls, gatewayTls, startGateway } from '../../gateway/server.js';
 import { AccessPolicy } from '../auth/policy.js';
+import { gatewayPortKey, onPort } from '../config/port-in-use.js';
 import { credentials } from '@grpc/grpc-js';
 
 import { GRPCInferenceServiceClient } from '../gen/inference/grpc_predict_v2.js';
@@ -73,29 +74,33 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
     const metrics = new ServingMetrics(true);
     const oipClient = new GRPCInferenceServiceClient(values.upstream as string, credentials.createInsecure());
     const oip = upstreamBackend(oipClient);
-    const gateway = await startGateway(
-      {
-        invoker,
-        predict: rpcBackend(invoker, options.defaultModel),
-        oip: (method, path, body, ctx, requestId) =>
-          handleOipRest(oip, method, path, body, ctx, { log, requestId, maxJsonDepth: options.maxJsonDepth }),
-        metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
-        access,
-      },
-      {
-        host: options.httpHost,
-        port: options.httpPort,
-        bodyLimit: options.maxHttpBodyBytes,
-        maxJsonDepth: options.maxJsonDepth,
-        defaultModel: options.defaultModel,
-        ...(tls === undefined ? {} : { tls }),
-        ...(registryUpstream === undefined ? {} : { registry: { host: options.registryHost, port: options.registryHttpPort } }),
-        registryRoutesOnMain: registryUpstream === undefined || options.registryRestOnHttpPort,
-        requestTimeoutMs: options.httpRequestTimeoutMs,
-        headersTimeoutMs: options.httpHeadersTimeoutMs,
-        keepAliveTimeoutMs: options.httpKeepAliveTimeoutMs,
-      },
-      log,
+    const gateway = await onPort(
+      options,
+      gatewayPortKey,
+      startGateway(
+        {
+          invoker,
+          predict: rpcBackend(invoker, options.defaultModel),
+          oip: (method, path, body, ctx, requestId) =>
+            handleOipRest(oip, method, path, body, ctx, { log, requestId, maxJsonDepth: options.maxJsonDepth }),
+          metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
+          access,
+        },
+        {
+          host: options.httpHost,
+          port: options.httpPort,
+          bodyLimit: options.maxHttpBodyBytes,
+          maxJsonDepth: options.maxJsonDepth,
+          defaultModel: options.defaultModel,
+          ...(tls === undefined ? {} : { tls }),
+          ...(registryUpstream === undefined ? {} : { registry: { host: options.registryHost, port: options.registryHttpPort } }),
+          registryRoutesOnMain: registryUpstream === undefined || options.registryRestOnHttpPort,
+          requestTimeoutMs: options.httpRequestTimeoutMs,
+          headersTimeoutMs: options.httpHeadersTimeoutMs,
+          keepAliveTimeoutMs: options.httpKeepAliveTimeoutMs,
+        },
+        log,
+      ),
     );
     log.info(
       {

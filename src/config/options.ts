@@ -708,6 +708,7 @@ export function resolveOptions(sources: Sources): Options {
     throw invalidConfig(
       `option httpHeadersTimeoutMs (${options.httpHeadersTimeoutMs}) must be at most httpRequestTimeoutMs (${options.httpRequestTimeoutMs}): the headers are part of the request`,
     );
+  checkPorts(options);
   if ((options.tlsCert === '') !== (options.tlsKey === ''))
     throw invalidConfig('options tlsCert and tlsKey go together: set both or neither');
   if (options.tlsClientAuth && options.tlsClientCa === '')
@@ -715,6 +716,30 @@ export function resolveOptions(sources: Sources): Options {
   if (options.tlsClientCa !== '' && options.tlsCert === '')
     throw invalidConfig('option tlsClientCa needs tlsCert and tlsKey (client certificates are checked on TLS connections)');
   return Object.freeze({ ...options, models: Object.freeze(options.models.map((m) => Object.freeze({ ...m }))) });
+}
+
+/**
+ * Two listeners of this process on one port: refused here, naming both options, rather than
+ * at start as "port in use" naming whichever listener happened to bind second.
+ */
+function checkPorts(options: Options): void {
+  const wildcard = (host: string): boolean => host === '' || host === '0.0.0.0' || host === '::';
+  const listeners: Array<{ key: keyof Options; host: string; port: number }> = [
+    { key: 'grpcPort', host: options.grpcHost, port: options.grpcPort },
+  ];
+  if (options.registry) listeners.push({ key: 'registryPort', host: options.registryHost, port: options.registryPort });
+  if (options.gateway) listeners.push({ key: 'httpPort', host: options.httpHost, port: options.httpPort });
+  if (options.gateway && options.registry)
+    listeners.push({ key: 'registryHttpPort', host: options.registryHost, port: options.registryHttpPort });
+  if (options.metricsServer) listeners.push({ key: 'metricsPort', host: options.metricsHost, port: options.metricsPort });
+  for (const [i, a] of listeners.entries()) {
+    for (const b of listeners.slice(i + 1)) {
+      if (a.port === 0 || a.port !== b.port || !(a.host === b.host || wildcard(a.host) || wildcard(b.host))) continue;
+      throw invalidConfig(
+        `options ${a.key} and ${b.key} are both ${a.port}: each listener needs a port of its own; change one with --${flagName(b.key)} or ${envName(b.key)}`,
+      );
+    }
+  }
 }
 
 function checkModels(models: readonly ModelSpec[]): void {
