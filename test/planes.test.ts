@@ -440,7 +440,9 @@ test('two listeners on one port are refused when the options are resolved, namin
     message:
       'options httpPort and registryHttpPort are both 8081: each listener needs a port of its own; change one with --registry-http-port or QUIVER_REGISTRY_HTTP_PORT',
   });
-  t.throws(() => resolveOptions({ env: { QUIVER_METRICS_PORT: '50051' } }), { message: /^options grpcPort and metricsPort are both 50051/ });
+  t.throws(() => resolveOptions({ env: { QUIVER_METRICS_PORT: '50051' } }), {
+    message: /^options grpcPort and metricsPort are both 50051/,
+  });
   // Different addresses may share a number; listeners that are off take no port; 0 is always free.
   t.notThrows(() => resolveOptions({ env: {}, flags: { httpPort: 8081, registryHost: '127.0.0.2', httpHost: '127.0.0.1' } }));
   t.notThrows(() => resolveOptions({ env: {}, flags: { metricsPort: 8080, metricsServer: false } }));
