@@ -4,13 +4,11 @@ import * as protoLoader from '@grpc/proto-loader';
 import test from 'ava';
 
 import {
-  GRPCInferenceServiceClient,
   type InferParameter,
   type InferTensorContents,
   type ModelInferRequest,
   type ModelInferRequest_InferInputTensor,
   type ModelInferResponse,
-  type ModelMetadataResponse,
 } from '../src/gen/inference/grpc_predict_v2.js';
 import { check, healthClient } from '../src/grpc/health-client.js';
 import { buildOnnxModel } from '../src/onnx/builder.js';
@@ -24,6 +22,7 @@ import {
   typedModel,
   writeModel,
 } from './helpers/fixtures.js';
+import { Oip } from './helpers/oip.js';
 import { grpcError, type Running, startServer } from './helpers/server.js';
 
 /** y = 3 * x over INT32 [N, 2]. */
@@ -58,50 +57,6 @@ test.after.always(async () => {
   oip?.close();
   await running?.close();
 });
-
-type Unary<Req, Res> = (
-  req: Req,
-  md: grpc.Metadata,
-  opts: Partial<grpc.CallOptions>,
-  cb: (err: grpc.ServiceError | null, res: Res) => void,
-) => unknown;
-
-class Oip {
-  readonly raw: GRPCInferenceServiceClient;
-
-  constructor(address: string) {
-    this.raw = new GRPCInferenceServiceClient(address, grpc.credentials.createInsecure());
-  }
-
-  private call<Req, Res>(fn: unknown, req: Req): Promise<Res> {
-    return new Promise((resolve, reject) =>
-      (fn as Unary<Req, Res>).call(this.raw, req, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, res) =>
-        err ? reject(err) : resolve(res),
-      ),
-    );
-  }
-
-  live = () => this.call<object, { live: boolean }>(this.raw.serverLive, {});
-  ready = () => this.call<object, { ready: boolean }>(this.raw.serverReady, {});
-  modelReady = (name: string, version = '') => this.call<object, { ready: boolean }>(this.raw.modelReady, { name, version });
-  serverMetadata = () => this.call<object, { name: string; version: string; extensions: string[] }>(this.raw.serverMetadata, {});
-  modelMetadata = (name: string, version = '') => this.call<object, ModelMetadataResponse>(this.raw.modelMetadata, { name, version });
-  infer = (req: Partial<ModelInferRequest>) =>
-    this.call<ModelInferRequest, ModelInferResponse>(this.raw.modelInfer, {
-      modelName: 'production-model',
-      modelVersion: '',
-      id: '',
-      parameters: new Map(),
-      inputs: [],
-      outputs: [],
-      rawInputContents: [],
-      ...req,
-    });
-
-  close(): void {
-    this.raw.close();
-  }
-}
 
 function contents(c: Partial<InferTensorContents>): InferTensorContents {
   return {

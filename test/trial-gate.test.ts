@@ -12,18 +12,14 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import test, { type ExecutionContext } from 'ava';
 
-import {
-  GRPCInferenceServiceClient,
-  type ModelInferRequest,
-  type ModelInferRequest_InferInputTensor,
-  type ModelInferResponse,
-} from '../src/gen/inference/grpc_predict_v2.js';
+import { type ModelInferRequest_InferInputTensor } from '../src/gen/inference/grpc_predict_v2.js';
 import { Stage } from '../src/gen/quiver/v1/registry.js';
 import { check, healthClient } from '../src/grpc/health-client.js';
 import { Registry as LocalRegistry } from '../src/registry/registry.js';
 import { BACKENDS } from './helpers/backends.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, divOverflowModel, reshapeMismatchModel, sumModel, tmp } from './helpers/fixtures.js';
 import { Registry as RegistryClient } from './helpers/registry.js';
+import { Oip } from './helpers/oip.js';
 import { grpcError, type Running, startServer } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -38,32 +34,6 @@ const BAD_REASON = CRASHES
   ? `trial load of model '${M}' version 2 failed: the model crashed the runtime (signal SIGFPE)`
   : `trial load of model '${M}' version 2 failed: onnxruntime cannot run it on a sample input: `;
 const FINAL = '; it is not served (a failed trial load is final for a version: upload a fixed one)';
-
-/** A minimal OIP gRPC client. */
-class Oip {
-  readonly raw: GRPCInferenceServiceClient;
-  constructor(address: string) {
-    this.raw = new GRPCInferenceServiceClient(address, grpc.credentials.createInsecure());
-  }
-  infer(req: Partial<ModelInferRequest>): Promise<ModelInferResponse> {
-    const full: ModelInferRequest = {
-      modelName: M,
-      modelVersion: '',
-      id: '',
-      parameters: new Map(),
-      inputs: [],
-      outputs: [],
-      rawInputContents: [],
-      ...req,
-    };
-    return new Promise((resolve, reject) =>
-      this.raw.modelInfer(full, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err, res) => (err ? reject(err) : resolve(res))),
-    );
-  }
-  close(): void {
-    this.raw.close();
-  }
-}
 
 const INT32_INPUT: ModelInferRequest_InferInputTensor = {
   name: 'x',
