@@ -429,7 +429,7 @@ backendTest(
     const db = await backend.create();
     const dataDir = tmp('quiver-trials-');
     const open = (trialLoad: boolean): Promise<LocalRegistry> =>
-      LocalRegistry.open({ dataDir, maxUploadBytes: 1 << 24, url: db.url, trialLoad, trialTimeoutMs: 10_000 });
+      LocalRegistry.open({ dataDir, maxUploadBytes: 1 << 24, url: db.url, trialLoad, trialTimeoutMs: 60_000 });
     async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
       yield bytes;
     }
