@@ -29,7 +29,7 @@ function runAndKill(dataDir: string, seed: number, ms: number): Promise<string[]
       timer ??= setTimeout(() => child.kill('SIGKILL'), ms);
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       if (timer !== undefined) clearTimeout(timer);
       if (signal === 'SIGKILL') resolve(lines);
       else reject(new Error(`writer exited with ${code}: ${stderr}`));

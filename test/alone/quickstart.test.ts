@@ -105,7 +105,7 @@ class NpmStart {
     collect(this.proc.stdout);
     collect(this.proc.stderr);
     this.exited = new Promise((resolve) =>
-      this.proc.on('exit', (code, signal) => {
+      this.proc.on('close', (code, signal) => {
         this.done = true;
         resolve({ code, signal });
       }),

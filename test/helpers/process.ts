@@ -58,7 +58,9 @@ export function startCli(args: string[], env: Record<string, string> = {}, wrap:
   );
   const logs: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal })),
+    // 'close', not 'exit': 'exit' can come before the last stdout chunk is read, and tests
+    // look for the final log lines once this resolves.
+    proc.on('close', (code, signal) => resolve({ code, signal })),
   );
   return new Promise((resolve, reject) => {
     let buffer = '';
