@@ -42,7 +42,6 @@ export const RESERVED: Readonly<Record<string, string>> = {
   tlsKey: 'the chart sets it from tls.existingSecret',
   tlsClientCa: 'the chart sets it from tls.clientCa',
   tlsClientAuth: 'the chart sets it from tls.clientAuth',
-  faultInjection: 'faultInjection is for tests only and cannot be set by the chart',
 };
 
 /** Constraints the table's kinds cannot say. */

@@ -1,106 +1,106 @@
 /**
- * A running Quiver server: the worker pool, the batch scheduler, the loaded models, the
- * inference core and the gRPC transport, started and stopped in the right order.
+ * The composition root of a Quiver server: builds its parts from the options (tracing, the
+ * worker pool, the batch scheduler, the metrics, the loaded models, the inference core, the
+ * registry and its follower, the gRPC planes, the REST gateway, the metrics port), wires them,
+ * starts them in order, and stops them in reverse order through one teardown (serving/teardown.ts),
+ * after a failed start and on shutdown() alike.
  */
-import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 
-import { type Options } from './config/options.js';
+import { AccessPolicy } from './auth/policy.js';
+import { checkTokenCount, type Options } from './config/options.js';
 import { gatewayPortKey, onPort } from './config/port-in-use.js';
 import { BatchScheduler } from './core/batcher.js';
 import { invalidConfig } from './core/errors.js';
 import { InferenceCore } from './core/inference.js';
 import { ModelManager } from './core/model-manager.js';
 import { InferencePool } from './core/pool.js';
-import { answerBadTimeouts, buildGrpcServer, type GrpcServer, serverCredentials } from './grpc/server.js';
-import { AccessPolicy, isLoopbackHost } from './auth/policy.js';
-import { buildDemoModel, DEMO_MODEL_NAME } from './onnx/demo-model.js';
-import { RegistryFollower } from './registry/follower.js';
+import type { FaultInjection } from './core/worker-protocol.js';
 import { type Gateway, startInProcessGateway } from './gateway.js';
+import { answerBadTimeouts, buildGrpcServer, type GrpcServer, serverCredentials } from './grpc/server.js';
 import { ServingMetrics } from './metrics/metrics.js';
 import { type MetricsServer, startMetricsServer } from './metrics/server.js';
 import { statsResponse } from './metrics/stats.js';
 import { createDriftFactory } from './monitoring/drift-factory.js';
-import { startTracing, type Tracing, tracingRequested } from './tracing/tracing.js';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { RegistryFollower } from './registry/follower.js';
 import { Registry, registryOptions } from './registry/registry.js';
-import { seedDemo } from './registry/seed.js';
-
-const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+import { provideDemo } from './serving/demo.js';
+import { type ModelSource, scanModelRepository } from './serving/model-repository.js';
+import { Teardown } from './serving/teardown.js';
+import { startTracing, type Tracing, tracingRequested } from './tracing/tracing.js';
 
 /** Time given to the last responses to leave the socket before idle streams are cut. */
 const FLUSH_MS = 250;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export interface ModelSource {
-  readonly name: string;
-  readonly version: number;
-  readonly path: string;
+/** What tests give a server beyond its options (never set in production). */
+export interface ServerExtras extends FaultInjection {
+  /** Trace to this exporter (as if OTEL_* asked for traces). */
+  readonly spanExporter?: SpanExporter;
 }
 
-/** Lists `<dir>/<name>/<version>/model.onnx`, Triton's model repository layout. */
-export async function scanModelRepository(dir: string, log: Logger): Promise<ModelSource[]> {
-  const found: ModelSource[] = [];
-  for (const name of (await readdir(dir)).sort()) {
-    const modelDir = join(dir, name);
-    if (!(await stat(modelDir)).isDirectory()) continue;
-    if (!NAME.test(name)) {
-      log.warn({ dir: modelDir }, `skipping '${name}': model names must match ${NAME.source}`);
-      continue;
-    }
-    for (const version of await readdir(modelDir)) {
-      if (!/^[1-9][0-9]{0,8}$/.test(version)) continue;
-      const path = join(modelDir, version, 'model.onnx');
-      try {
-        if ((await stat(path)).isFile()) found.push({ name, version: Number(version), path });
-      } catch {
-        log.warn({ path }, 'skipping a version directory without model.onnx');
-      }
-    }
-  }
-  return found;
-}
-
-/** Writes the demo model into the data directory unless it is there already. */
-export async function ensureDemoModel(dataDir: string): Promise<ModelSource> {
-  const dir = join(dataDir, 'demo', DEMO_MODEL_NAME, '1');
-  const path = join(dir, 'model.onnx');
-  try {
-    await stat(path);
-  } catch {
-    await mkdir(dir, { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, buildDemoModel());
-    await rename(tmp, path);
-  }
-  return { name: DEMO_MODEL_NAME, version: 1, path };
+/** A started server's parts, as the composition root hands them to the constructor. */
+interface Parts {
+  readonly options: Options;
+  readonly log: Logger;
+  readonly core: InferenceCore;
+  readonly grpc: GrpcServer;
+  readonly grpcPort: number;
+  readonly registryPort: number | undefined;
+  readonly registry: Registry | undefined;
+  readonly follower: RegistryFollower | undefined;
+  readonly gateway: Gateway | undefined;
+  readonly metrics: ServingMetrics;
+  readonly metricsServer: MetricsServer | undefined;
+  readonly teardown: Teardown;
+  /** Teardown steps shutdown() takes ahead of the rest (undefined: the part is not there). */
+  readonly stop: {
+    readonly follower: (() => Promise<void>) | undefined;
+    readonly gateway: (() => Promise<void>) | undefined;
+    /** Cuts every call still open on the gRPC planes. */
+    readonly grpc: () => Promise<void>;
+  };
 }
 
 export class QuiverServer {
+  readonly options: Options;
+  readonly core: InferenceCore;
+  readonly grpcPort: number;
+  /** The registry plane's port (undefined without a registry). */
+  readonly registryPort: number | undefined;
+  readonly registry: Registry | undefined;
+  readonly follower: RegistryFollower | undefined;
+  readonly gateway: Gateway | undefined;
+  readonly metrics: ServingMetrics;
+  private readonly grpc: GrpcServer;
+  private readonly log: Logger;
+  private readonly metricsServer: MetricsServer | undefined;
+  private readonly teardown: Teardown;
+  private readonly stop: Parts['stop'];
   private stopping: Promise<boolean> | undefined;
 
-  private constructor(
-    readonly options: Options,
-    readonly core: InferenceCore,
-    private readonly pool: InferencePool,
-    private readonly grpc: GrpcServer,
-    readonly grpcPort: number,
-    /** The registry plane's port (undefined without a registry). */
-    readonly registryPort: number | undefined,
-    private readonly socketDir: string | undefined,
-    private readonly log: Logger,
-    readonly registry: Registry | undefined,
-    readonly follower: RegistryFollower | undefined,
-    readonly gateway: Gateway | undefined,
-    readonly metrics: ServingMetrics,
-    private readonly metricsServer: MetricsServer | undefined,
-    private readonly tracing: Tracing | undefined,
-  ) {}
+  private constructor(parts: Parts) {
+    this.options = parts.options;
+    this.core = parts.core;
+    this.grpcPort = parts.grpcPort;
+    this.registryPort = parts.registryPort;
+    this.registry = parts.registry;
+    this.follower = parts.follower;
+    this.gateway = parts.gateway;
+    this.metrics = parts.metrics;
+    this.grpc = parts.grpc;
+    this.log = parts.log;
+    this.metricsServer = parts.metricsServer;
+    this.teardown = parts.teardown;
+    this.stop = parts.stop;
+  }
 
   get metricsPort(): number | undefined {
     return this.metricsServer?.port;
@@ -116,180 +116,38 @@ export class QuiverServer {
   }
 
   /**
-   * @param extras.spanExporter tests only: trace to this exporter (as if OTEL_* asked for traces).
+   * Starts a server; when any part fails to start, the parts already started are stopped
+   * (last first) and the error is thrown.
+   * @param extras tests only: see ServerExtras.
    */
-  static async start(options: Options, log: Logger, extras: { spanExporter?: SpanExporter } = {}): Promise<QuiverServer> {
+  static async start(options: Options, log: Logger, extras: ServerExtras = {}): Promise<QuiverServer> {
     const policy = AccessPolicy.fromOptions(options);
-    checkExposure(options, policy);
-    const tracing =
-      extras.spanExporter !== undefined || tracingRequested(process.env)
-        ? startTracing(extras.spanExporter === undefined ? {} : { exporter: extras.spanExporter })
-        : undefined;
-    const pool = new InferencePool(options);
-    const scheduler = new BatchScheduler(pool);
-    const metrics: ServingMetrics = new ServingMetrics(options.metrics, createDriftFactory(options), {
-      // Called on scrape, after `models` exists.
-      queueDepth: (): Array<{ model: string; version: number; rows: number }> =>
-        models
-          .list()
-          .flatMap((m) => models.versionsOf(m.name).map((v) => ({ model: v.name, version: v.version, rows: v.batcher.queuedRows }))),
-      pool: () => ({ inflight: pool.inflight, capacity: pool.capacity }),
-    });
-    const models: ModelManager = new ModelManager(
-      pool,
-      scheduler,
-      options,
-      log.child({ component: 'models' }),
-      metrics.observerFactory,
-      (name, ok) => metrics.modelLoad(name, ok),
-    );
-    const core = new InferenceCore(models, options);
-    let registry: Registry | undefined;
-    let follower: RegistryFollower | undefined;
-    if (options.registry) {
-      try {
-        await mkdir(options.dataDir, { recursive: true });
-        registry = await Registry.open(registryOptions(options));
-      } catch (err) {
-        await pool.close();
-        throw err;
-      }
-      const f = new RegistryFollower(registry, models, log.child({ component: 'registry' }), options.registryPollMs, (ok) =>
-        grpcServer.setRegistryAvailable(ok),
-      );
-      follower = f;
-      core.setOnDemandLoader((name, version) => f.loadOnDemand(name, version));
-    }
-    const grpcServer = buildGrpcServer(
-      core,
-      options,
-      log,
-      (name) => statsResponse(metrics, core.models, name),
-      registry === undefined || follower === undefined
-        ? undefined
-        : {
-            registry,
-            reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
-            // A call found the store down: say so now; the follower's next poll says when it is back.
-            onStoreUnavailable: () => grpcServer.setRegistryAvailable(false),
-          },
-      policy,
-    );
-    grpcServer.inflight.tracer = tracing?.tracer;
-    let port: number;
-    let registryPort: number | undefined;
-    let socketDir: string | undefined;
+    // resolveOptions() refused the option values that give no tokens at all (checkAuth); the
+    // number of tokens a tokens file holds is known only now that it has been read.
+    checkTokenCount(options, policy.tokens.size);
+    const teardown = new Teardown(log);
     try {
-      // Bound before the models load, so health checks see NOT_SERVING meanwhile.
-      const credentials = serverCredentials(options);
-      port = await onPort(options, 'grpcPort', bind(grpcServer.server, `${hostPart(options.grpcHost)}:${options.grpcPort}`, credentials));
-      if (grpcServer.registryServer !== undefined)
-        registryPort = await onPort(
-          options,
-          'registryPort',
-          bind(grpcServer.registryServer, `${hostPart(options.registryHost)}:${options.registryPort}`, credentials),
-        );
-      // A private unix socket per plane (a 0700 directory) for the in-process gateway's
-      // streaming calls: no TLS to negotiate with ourselves, and no port to find.
-      if (options.gateway) {
-        socketDir = await mkdtemp(join(tmpdir(), 'quiver-'));
-        await bind(grpcServer.server, `unix:${join(socketDir, 'grpc.sock')}`, grpc.ServerCredentials.createInsecure());
-        if (grpcServer.registryServer !== undefined)
-          await bind(grpcServer.registryServer, `unix:${join(socketDir, 'registry.sock')}`, grpc.ServerCredentials.createInsecure());
-      }
-      const sources: ModelSource[] = [...options.models];
-      if (options.modelRepository !== '') sources.push(...(await scanModelRepository(options.modelRepository, log)));
-      if (options.demo && !sources.some((s) => s.name === DEMO_MODEL_NAME)) {
-        if (registry !== undefined) await seedDemo(registry, options.dataDir, log);
-        else sources.push(await ensureDemoModel(options.dataDir));
-      }
-      for (const s of sources) {
-        if (registry !== undefined && (await registry.store.getModel(s.name)) !== undefined) {
-          throw invalidConfig(`model '${s.name}' is both given as a file and registered in the registry; rename one`);
-        }
-      }
-      for (const s of sources) await models.load(s.name, s.version, s.path);
-      const report = follower === undefined ? undefined : await follower.start();
-      for (const f of report?.failures ?? [])
-        log.error({ model: f.modelName, version: f.version }, `registered version not served: ${f.message}`);
-      if (models.size === 0)
-        log.warn('no models to serve: register one (quiver registry upload), or pass --model name=path.onnx, --model-repository or --demo');
+      return new QuiverServer(await compose(options, log, extras, policy, teardown));
     } catch (err) {
-      follower?.stop();
-      grpcServer.server.forceShutdown();
-      grpcServer.registryServer?.forceShutdown();
-      await pool.close();
-      await registry?.close();
-      if (socketDir !== undefined) await rm(socketDir, { recursive: true, force: true });
+      await teardown.unwind();
       throw err;
     }
-    let gateway: Gateway | undefined;
-    let metricsServer: MetricsServer | undefined;
-    if (options.gateway || options.metricsServer) {
-      try {
-        if (options.gateway)
-          gateway = await onPort(
-            options,
-            gatewayPortKey,
-            startInProcessGateway(core, grpcServer, socketDir!, options, log, metrics, policy, tracing?.tracer),
-          );
-        if (options.metricsServer)
-          metricsServer = await onPort(options, 'metricsPort', startMetricsServer(metrics, options.metricsHost, options.metricsPort));
-      } catch (err) {
-        await gateway?.close();
-        follower?.stop();
-        grpcServer.server.forceShutdown();
-        grpcServer.registryServer?.forceShutdown();
-        await pool.close();
-        await registry?.close();
-        if (socketDir !== undefined) await rm(socketDir, { recursive: true, force: true });
-        throw err;
-      }
-    }
-    grpcServer.setServing('SERVING');
-    log.info(
-      {
-        grpcPort: port,
-        registryPort: registryPort ?? null,
-        httpPort: gateway?.port ?? null,
-        registryHttpPort: gateway?.registryPort ?? null,
-        metricsPort: metricsServer?.port ?? null,
-        models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`),
-      },
-      'quiver serving',
-    );
-    return new QuiverServer(
-      options,
-      core,
-      pool,
-      grpcServer,
-      port,
-      registryPort,
-      socketDir,
-      log,
-      registry,
-      follower,
-      gateway,
-      metrics,
-      metricsServer,
-      tracing,
-    );
   }
 
   /**
    * Graceful stop: health NOT_SERVING, no new calls, in-flight calls finish (up to
-   * shutdownGraceMs, then they are cut), queued batches drain, and only then the worker
-   * pool closes (a worker must never be terminated inside session.run). Resolves false when
-   * it had to give up waiting for inference.
+   * shutdownGraceMs, then they are cut), queued batches drain, and only then the rest stops in
+   * reverse order of start (the worker pool after its last batch: a worker must never be
+   * terminated inside session.run). Resolves false when it had to give up waiting for inference.
    */
   shutdown(): Promise<boolean> {
     this.stopping ??= (async () => {
       const deadline = Date.now() + this.options.shutdownGraceMs;
       this.log.info({ graceMs: this.options.shutdownGraceMs }, 'shutting down');
       this.grpc.setServing('NOT_SERVING');
-      this.follower?.stop();
+      void this.stop.follower?.();
       // The gateway stops taking requests and answers the ones it has, in parallel with gRPC.
-      const gatewayClosed = this.gateway?.close().catch((err: unknown) => this.log.warn({ err }, 'gateway close failed'));
+      const gatewayClosed = this.stop.gateway?.();
       // No new calls from here on; in-flight ones finish. Long-lived streams with nothing
       // in flight (health watchers, idle PredictStreams) are cut once every request has its
       // answer (plus a moment to flush), instead of holding shutdown for the whole grace.
@@ -305,20 +163,15 @@ export class QuiverServer {
       );
       if (outcome !== 'closed') {
         if (outcome === 'timeout') this.log.warn({ inflight: this.grpc.inflight.size }, 'grace period over: cutting the remaining calls');
-        this.grpc.server.forceShutdown();
-        this.grpc.registryServer?.forceShutdown();
+        void this.stop.grpc();
       }
       await raceDeadline(gatewayClosed ?? Promise.resolve(), deadline);
-      // Queued batches drain and the pool closes after its last batch. A batch stuck in
-      // onnxruntime past the grace period is not waited for (the process exits anyway).
+      // Queued batches drain, then the rest stops (the pool after its last batch). A batch
+      // stuck in onnxruntime past the grace period is not waited for (the process exits anyway).
       const drained = await raceDeadline(
         (async () => {
           await this.core.models.drainAll();
-          await this.pool.close();
-          await this.registry?.close();
-          await this.metricsServer?.close();
-          await this.tracing?.shutdown().catch(() => undefined);
-          if (this.socketDir !== undefined) await rm(this.socketDir, { recursive: true, force: true });
+          await this.teardown.unwind();
           return 'done' as const;
         })(),
         Math.max(deadline, Date.now() + FLUSH_MS),
@@ -334,6 +187,170 @@ export class QuiverServer {
   }
 }
 
+/**
+ * Builds, wires and starts the parts in order, registering each one's stop with `teardown` as
+ * soon as it is started; the caller unwinds it when this throws.
+ */
+async function compose(options: Options, log: Logger, extras: ServerExtras, policy: AccessPolicy, teardown: Teardown): Promise<Parts> {
+  const tracing = startTracingIfAsked(extras.spanExporter);
+  if (tracing !== undefined) teardown.add('tracing', () => tracing.shutdown().catch(() => undefined));
+  const pool = new InferencePool(options, extras);
+  teardown.add('worker pool', () => pool.close());
+  const scheduler = new BatchScheduler(pool);
+  const metrics: ServingMetrics = new ServingMetrics(options.metrics, createDriftFactory(options), {
+    // Called on scrape, after `models` exists.
+    queueDepth: (): Array<{ model: string; version: number; rows: number }> =>
+      models
+        .list()
+        .flatMap((m) => models.versionsOf(m.name).map((v) => ({ model: v.name, version: v.version, rows: v.batcher.queuedRows }))),
+    pool: () => ({ inflight: pool.inflight, capacity: pool.capacity }),
+  });
+  const models: ModelManager = new ModelManager(
+    pool,
+    scheduler,
+    options,
+    log.child({ component: 'models' }),
+    metrics.observerFactory,
+    (name, ok) => metrics.modelLoad(name, ok),
+  );
+  const core = new InferenceCore(models, options, extras);
+
+  let registry: Registry | undefined;
+  let follower: RegistryFollower | undefined;
+  let stopFollower: (() => Promise<void>) | undefined;
+  if (options.registry) {
+    await mkdir(options.dataDir, { recursive: true });
+    const opened = await Registry.open(registryOptions(options));
+    registry = opened;
+    teardown.add('registry', () => opened.close());
+    const f = new RegistryFollower(opened, models, log.child({ component: 'registry' }), options.registryPollMs, (ok) =>
+      grpcServer.setRegistryAvailable(ok),
+    );
+    follower = f;
+    stopFollower = teardown.add('registry follower', () => f.stop());
+    core.setOnDemandLoader((name, version) => f.loadOnDemand(name, version));
+  }
+
+  // A private unix socket per plane (a 0700 directory) for the in-process gateway's streaming
+  // calls: no TLS to negotiate with ourselves, and no port to find.
+  const socketDir = options.gateway ? await mkdtemp(join(tmpdir(), 'quiver-')) : undefined;
+  if (socketDir !== undefined) teardown.add('gateway sockets', () => rm(socketDir, { recursive: true, force: true }));
+  const grpcServer = buildGrpcServer(
+    core,
+    options,
+    log,
+    (name) => statsResponse(metrics, core.models, name),
+    registry === undefined || follower === undefined
+      ? undefined
+      : {
+          registry,
+          reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
+          // A call found the store down: say so now; the follower's next poll says when it is back.
+          onStoreUnavailable: () => grpcServer.setRegistryAvailable(false),
+        },
+    policy,
+  );
+  const stopGrpc = teardown.add('gRPC servers', () => {
+    grpcServer.server.forceShutdown();
+    grpcServer.registryServer?.forceShutdown();
+  });
+  grpcServer.inflight.tracer = tracing?.tracer;
+
+  // Bound before the models load, so health checks see NOT_SERVING meanwhile.
+  const credentials = serverCredentials(options);
+  const port = await onPort(options, 'grpcPort', bind(grpcServer.server, `${hostPart(options.grpcHost)}:${options.grpcPort}`, credentials));
+  let registryPort: number | undefined;
+  if (grpcServer.registryServer !== undefined)
+    registryPort = await onPort(
+      options,
+      'registryPort',
+      bind(grpcServer.registryServer, `${hostPart(options.registryHost)}:${options.registryPort}`, credentials),
+    );
+  if (socketDir !== undefined) {
+    await bind(grpcServer.server, `unix:${join(socketDir, 'grpc.sock')}`, grpc.ServerCredentials.createInsecure());
+    if (grpcServer.registryServer !== undefined)
+      await bind(grpcServer.registryServer, `unix:${join(socketDir, 'registry.sock')}`, grpc.ServerCredentials.createInsecure());
+  }
+
+  for (const s of await modelFiles(options, registry, log)) await models.load(s.name, s.version, s.path);
+  const report = follower === undefined ? undefined : await follower.start();
+  for (const f of report?.failures ?? [])
+    log.error({ model: f.modelName, version: f.version }, `registered version not served: ${f.message}`);
+  if (models.size === 0)
+    log.warn('no models to serve: register one (quiver registry upload), or pass --model name=path.onnx, --model-repository or --demo');
+
+  let gateway: Gateway | undefined;
+  let stopGateway: (() => Promise<void>) | undefined;
+  if (options.gateway && socketDir !== undefined) {
+    const started = await onPort(
+      options,
+      gatewayPortKey,
+      startInProcessGateway(core, grpcServer, socketDir, options, log, metrics, policy, tracing?.tracer),
+    );
+    gateway = started;
+    stopGateway = teardown.add('gateway', () => started.close());
+  }
+  let metricsServer: MetricsServer | undefined;
+  if (options.metricsServer) {
+    const started = await onPort(options, 'metricsPort', startMetricsServer(metrics, options.metricsHost, options.metricsPort));
+    metricsServer = started;
+    teardown.add('metrics server', () => started.close());
+  }
+
+  grpcServer.setServing('SERVING');
+  log.info(
+    {
+      grpcPort: port,
+      registryPort: registryPort ?? null,
+      httpPort: gateway?.port ?? null,
+      registryHttpPort: gateway?.registryPort ?? null,
+      metricsPort: metricsServer?.port ?? null,
+      models: models.list().map((m) => `${m.name}@${m.versions.join(',')}`),
+    },
+    'quiver serving',
+  );
+  return {
+    options,
+    log,
+    core,
+    grpc: grpcServer,
+    grpcPort: port,
+    registryPort,
+    registry,
+    follower,
+    gateway,
+    metrics,
+    metricsServer,
+    teardown,
+    stop: { follower: stopFollower, gateway: stopGateway, grpc: stopGrpc },
+  };
+}
+
+function startTracingIfAsked(exporter: SpanExporter | undefined): Tracing | undefined {
+  if (exporter === undefined && !tracingRequested(process.env)) return undefined;
+  return startTracing(exporter === undefined ? {} : { exporter });
+}
+
+/**
+ * The model files to serve: `--model` options, the model repository, and the demo model (seeded
+ * into the registry when there is one, else a file). A file model may not share its name with a
+ * registered one.
+ */
+async function modelFiles(options: Options, registry: Registry | undefined, log: Logger): Promise<ModelSource[]> {
+  const sources: ModelSource[] = [...options.models];
+  if (options.modelRepository !== '') sources.push(...(await scanModelRepository(options.modelRepository, log)));
+  if (options.demo) {
+    const demo = await provideDemo(sources, registry, options.dataDir, log);
+    if (demo !== undefined) sources.push(demo);
+  }
+  for (const s of sources) {
+    if (registry !== undefined && (await registry.store.getModel(s.name)) !== undefined) {
+      throw invalidConfig(`model '${s.name}' is both given as a file and registered in the registry; rename one`);
+    }
+  }
+  return sources;
+}
+
 const hostPart = (host: string): string => (host.includes(':') ? `[${host}]` : host);
 
 function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
@@ -345,20 +362,6 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
       resolve(p);
     }),
   );
-}
-
-/**
- * Refuses configurations that would expose the registry (or a token-less inference plane
- * that asked for tokens) to the network: the lesson of most model-server CVEs.
- */
-function checkExposure(options: Options, policy: AccessPolicy): void {
-  if (options.authInference && policy.tokens.size === 0)
-    throw invalidConfig('option authInference needs API tokens (authTokens or authTokensFile) with the infer scope');
-  if (options.registry && !isLoopbackHost(options.registryHost) && policy.tokens.size === 0 && !options.insecureRegistry) {
-    throw invalidConfig(
-      `refusing to serve the registry on ${options.registryHost} without authentication: set authTokens or authTokensFile, bind registryHost to 127.0.0.1, or set insecureRegistry (not for production)`,
-    );
-  }
 }
 
 /** Resolves with the promise's value, or 'timeout' at the deadline (epoch ms). */

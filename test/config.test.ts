@@ -82,6 +82,33 @@ test('invalid values are refused with a message naming the option, its source an
   }
 });
 
+test('options that contradict each other are refused when options are resolved, naming the options', (t) => {
+  const cases: Array<[Parameters<typeof resolveOptions>[0], string]> = [
+    [
+      { env: {}, flags: { driftWindow: 20, driftMinSamples: 30 } },
+      'option driftMinSamples (30) must be at most driftWindow (20): the window never holds more rows',
+    ],
+    [{ env: {}, flags: { driftPsiThreshold: 0 } }, 'option driftPsiThreshold must be greater than 0, got 0'],
+    [
+      { env: {}, flags: { authInference: true } },
+      'option authInference needs API tokens (authTokens or authTokensFile) with the infer scope',
+    ],
+    [
+      { env: {}, flags: { registryHost: '0.0.0.0' } },
+      'refusing to serve the registry on 0.0.0.0 without authentication: set authTokens or authTokensFile',
+    ],
+  ];
+  for (const [sources, message] of cases) {
+    const err = t.throws(() => resolveOptions(sources));
+    t.true(err!.message.startsWith(message), `${err!.message}\n  expected to start with\n${message}`);
+    t.is((err as { code?: string }).code, 'QUIVER_ERR_INVALID_CONFIG');
+  }
+  // What only the tokens' files can say (how many entries they hold) is checked at start.
+  t.notThrows(() => resolveOptions({ env: {}, flags: { authInference: true, authTokensFile: '/run/secrets/tokens' } }));
+  t.notThrows(() => resolveOptions({ env: {}, flags: { registryHost: '0.0.0.0', insecureRegistry: true } }));
+  t.notThrows(() => resolveOptions({ env: {}, flags: { registryHost: '0.0.0.0', registry: false } }));
+});
+
 const run = promisify(execFile);
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {

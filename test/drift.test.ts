@@ -14,11 +14,10 @@ import {
   DriftMonitor,
   type DriftOptions,
   type DriftSnapshot,
-  ksCriticalValue,
-  profileCdf,
   resolveDriftOptions,
   validateDriftOptions,
 } from '../src/monitoring/drift.js';
+import { ksCriticalValue, profileCdf } from '../src/monitoring/drift-statistics.js';
 import { featureNames, generateDataset } from '../training/data/generate.js';
 import { type TrainingProfile, trainingProfile } from '../training/profile.js';
 import { Random } from '../training/random.js';

@@ -234,7 +234,7 @@ test('gRPC status codes map to HTTP as grpc-gateway maps them', async (t) => {
   t.is(invalid.json.code, grpc.status.INVALID_ARGUMENT);
   // A failing batch fails every request in it: use a server of its own, so no other test's
   // request shares the broken batch.
-  const faulty = await startServer({ models: [`production-model=${demoPath}`], faultInjection: true, inlineMaxUs: 0 });
+  const faulty = await startServer({ models: [`production-model=${demoPath}`], inlineMaxUs: 0 }, { faultInjection: true });
   try {
     const internal = await fetch(`${faulty.http}/predict`, {
       method: 'POST',

@@ -973,7 +973,6 @@ test('server options: config keys are server options, numbers stay integers, cha
     'metricsPort',
     'registryPort',
     'registryHttpPort',
-    'faultInjection',
     'dataDir',
     'registryUrl',
     'registryHost',

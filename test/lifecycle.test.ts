@@ -244,12 +244,10 @@ test('a request whose deadline passes in the queue is dropped before inference: 
 });
 
 test('a worker that dies mid-batch fails only that batch; the pool replaces it', async (t) => {
-  const srv = await startServer({
-    models: [`production-model=${demoPath}`, `slow=${slowPath}`],
-    faultInjection: true,
-    workers: 2,
-    inlineMaxUs: 0,
-  });
+  const srv = await startServer(
+    { models: [`production-model=${demoPath}`, `slow=${slowPath}`], workers: 2, inlineMaxUs: 0 },
+    { faultInjection: true },
+  );
   try {
     // A slow batch occupies one worker while the other dies under the faulty batch.
     const slow = srv.client.predict({ modelName: 'slow', features: slowFeatures(1) });
@@ -270,12 +268,10 @@ test('a worker that dies mid-batch fails only that batch; the pool replaces it',
 
 test('batches queued behind a dying worker never started, so they run again elsewhere and succeed', async (t) => {
   // One worker that takes four batches at once (the default): the faulty batch goes first.
-  const srv = await startServer({
-    models: [`production-model=${demoPath}`, `slow=${slowPath}`],
-    faultInjection: true,
-    workers: 1,
-    inlineMaxUs: 0,
-  });
+  const srv = await startServer(
+    { models: [`production-model=${demoPath}`, `slow=${slowPath}`], workers: 1, inlineMaxUs: 0 },
+    { faultInjection: true },
+  );
   try {
     const dead = srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW), id: 'quiver-fault:worker-exit' });
     const behind = Array.from({ length: 3 }, (_, i) => srv.client.predict({ modelName: 'slow', features: slowFeatures(i) }));

@@ -117,6 +117,13 @@ test('the registry binds 127.0.0.1 by default, and the server refuses a non-loop
   }
   const noTokens = await t.throwsAsync(startServer({ authInference: true }));
   t.regex(noTokens.message, /authInference needs API tokens/);
+  // A tokens file without a single entry is found out at start, once it is read.
+  const commentsOnly = join(tmp('quiver-tokens-'), 'tokens');
+  writeFileSync(commentsOnly, '# no tokens yet\n');
+  const emptyFile = await t.throwsAsync(startServer({ authInference: true, authTokensFile: commentsOnly }));
+  t.regex(emptyFile.message, /authInference needs API tokens/);
+  const emptyRegistry = await t.throwsAsync(startServer({ registryHost: '0.0.0.0', authTokensFile: commentsOnly }));
+  t.regex(emptyRegistry.message, /refusing to serve the registry on 0\.0\.0\.0 without authentication/);
 });
 
 test('registry tokens: none or unknown is UNAUTHENTICATED, a missing scope PERMISSION_DENIED, and the token names the audit actor', async (t) => {

@@ -2,6 +2,7 @@ import test from 'ava';
 
 import { python } from './helpers/python.js';
 
+import { binIndex } from '../src/monitoring/drift-statistics.js';
 import { generateDataset } from '../training/data/generate.js';
 import {
   type ClassificationMetrics,
@@ -15,7 +16,7 @@ import {
   recall,
   rocAuc,
 } from '../training/metrics.js';
-import { binIndex, trainingProfile } from '../training/profile.js';
+import { trainingProfile } from '../training/profile.js';
 import { Random } from '../training/random.js';
 
 interface Case {

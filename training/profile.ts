@@ -2,9 +2,11 @@
  * The training profile a model version keeps for drift detection: per feature, summary
  * statistics, quantiles and a 10-bin histogram of the training rows. The histogram's bins are
  * deciles of the training data (edges = p0, p10, ..., p100), so each holds about a tenth of
- * the training rows, which is what PSI wants; live values are binned with binIndex below,
+ * the training rows, which is what PSI wants. Training and live values are binned with the
+ * same binIndex (src/monitoring/drift-statistics.ts, where the drift monitor gets it too),
  * whose outer bins are open-ended so values outside the training range still land in a bin.
  */
+import { binIndex } from '../src/monitoring/drift-statistics.js';
 import type { Matrix } from './matrix.js';
 import { mean, quantileSorted, sorted, std } from './stats.js';
 
@@ -35,17 +37,6 @@ export interface TrainingProfile {
   readonly quantileLevels: number[];
   readonly binning: 'deciles';
   readonly features: Record<string, FeatureProfile>;
-}
-
-/**
- * The bin (0..9) of a value: the number of inner edges (edges[1..9]) that are <= value. Bins
- * are [edge_i, edge_i+1) with the first open below and the last open above; bins between
- * repeated edges stay empty. NaN goes to bin 0.
- */
-export function binIndex(edges: readonly number[], value: number): number {
-  let bin = 0;
-  for (let i = 1; i < edges.length - 1; i++) if (value >= (edges[i] as number)) bin = i;
-  return bin;
 }
 
 export function trainingProfile(featureNames: readonly string[], X: Matrix): TrainingProfile {

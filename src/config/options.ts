@@ -8,6 +8,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 
 import { invalidConfig } from '../core/errors.js';
+import { isModelName, MODEL_NAME_PATTERN } from '../core/model-name.js';
+import { isLoopbackHost } from '../auth/policy.js';
 import { parseS3Url } from '../registry/s3-url.js';
 
 export interface ModelSpec {
@@ -45,7 +47,6 @@ export interface Options {
   readonly maxConnectionAgeGraceMs: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
-  readonly faultInjection: boolean;
   readonly registryHost: string;
   readonly registryPort: number;
   readonly registryHttpPort: number;
@@ -468,12 +469,6 @@ export const OPTION_DEFS: readonly OptionDef[] = [
     doc: 'the largest model artifact the registry accepts',
   },
   {
-    key: 'faultInjection',
-    kind: 'bool',
-    default: () => false,
-    doc: 'tests only: lets a request id `quiver-fault:worker-exit` / `quiver-fault:worker-throw` kill or break the worker running its batch',
-  },
-  {
     key: 'registryHost',
     kind: 'string',
     default: () => '127.0.0.1',
@@ -566,8 +561,6 @@ function describe(def: OptionDef, raw: Raw): string {
   return `option ${def.key} (${raw.source})`;
 }
 
-const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-
 export function parseModelSpec(text: string, where: string): ModelSpec {
   const eq = text.indexOf('=');
   if (eq <= 0 || eq === text.length - 1) {
@@ -578,8 +571,8 @@ export function parseModelSpec(text: string, where: string): ModelSpec {
   const colon = left.indexOf(':');
   const name = colon < 0 ? left : left.slice(0, colon);
   const versionText = colon < 0 ? '1' : left.slice(colon + 1);
-  if (!MODEL_NAME.test(name)) {
-    throw invalidConfig(`${where}: model name '${name}' must match ${MODEL_NAME.source}`);
+  if (!isModelName(name)) {
+    throw invalidConfig(`${where}: model name '${name}' must match ${MODEL_NAME_PATTERN.source}`);
   }
   if (!/^[1-9][0-9]{0,8}$/.test(versionText)) {
     throw invalidConfig(`${where}: model version '${versionText}' must be a positive integer`);
@@ -709,12 +702,9 @@ export function resolveOptions(sources: Sources): Options {
       `option httpHeadersTimeoutMs (${options.httpHeadersTimeoutMs}) must be at most httpRequestTimeoutMs (${options.httpRequestTimeoutMs}): the headers are part of the request`,
     );
   checkPorts(options);
-  if ((options.tlsCert === '') !== (options.tlsKey === ''))
-    throw invalidConfig('options tlsCert and tlsKey go together: set both or neither');
-  if (options.tlsClientAuth && options.tlsClientCa === '')
-    throw invalidConfig('option tlsClientAuth needs tlsClientCa (the CA client certificates are verified against)');
-  if (options.tlsClientCa !== '' && options.tlsCert === '')
-    throw invalidConfig('option tlsClientCa needs tlsCert and tlsKey (client certificates are checked on TLS connections)');
+  checkTls(options);
+  checkAuth(options);
+  checkDrift(options);
   return Object.freeze({ ...options, models: Object.freeze(options.models.map((m) => Object.freeze({ ...m }))) });
 }
 
@@ -740,6 +730,61 @@ function checkPorts(options: Options): void {
       );
     }
   }
+}
+
+/** TLS for gRPC (both planes) and REST alike: the files are read at start (grpc/server.ts, gateway/server.ts). */
+function checkTls(options: Options): void {
+  if ((options.tlsCert === '') !== (options.tlsKey === ''))
+    throw invalidConfig('options tlsCert and tlsKey go together: set both or neither');
+  if (options.tlsClientAuth && options.tlsClientCa === '')
+    throw invalidConfig('option tlsClientAuth needs tlsClientCa (the CA client certificates are verified against)');
+  if (options.tlsClientCa !== '' && options.tlsCert === '')
+    throw invalidConfig('option tlsClientCa needs tlsCert and tlsKey (client certificates are checked on TLS connections)');
+}
+
+/** No tokens given at all: neither authTokens nor authTokensFile is set. */
+const noTokensGiven = (options: Options): boolean => options.authTokens.trim() === '' && options.authTokensFile === '';
+
+/** The message when inference asks for tokens and there are none (here, or at start: see checkTokenCount()). */
+const AUTH_INFERENCE_NEEDS_TOKENS = 'option authInference needs API tokens (authTokens or authTokensFile) with the infer scope';
+
+const registryExposedMessage = (options: Options): string =>
+  `refusing to serve the registry on ${options.registryHost} without authentication: set authTokens or authTokensFile, bind registryHost to 127.0.0.1, or set insecureRegistry (not for production)`;
+
+/** Whether the registry plane would listen beyond this host with nothing to authenticate callers by. */
+const registryExposed = (options: Options): boolean =>
+  options.registry && !isLoopbackHost(options.registryHost) && !options.insecureRegistry;
+
+/**
+ * Refuses configurations that would expose the registry (or a token-less inference plane that
+ * asked for tokens) to the network: the lesson of most model-server CVEs. Over the option
+ * values: no token source given. A source that holds no entry (an authTokensFile of comments
+ * only) is known only once it is read: checkTokenCount() says the same then.
+ */
+function checkAuth(options: Options): void {
+  if (!noTokensGiven(options)) return;
+  if (options.authInference) throw invalidConfig(AUTH_INFERENCE_NEEDS_TOKENS);
+  if (registryExposed(options)) throw invalidConfig(registryExposedMessage(options));
+}
+
+/**
+ * checkAuth() once the tokens are read: the number of tokens is a fact of the files at start
+ * (authTokensFile is read then, and may hold no entry), not of the option values.
+ */
+export function checkTokenCount(options: Options, tokens: number): void {
+  if (tokens > 0) return;
+  if (options.authInference) throw invalidConfig(AUTH_INFERENCE_NEEDS_TOKENS);
+  if (registryExposed(options)) throw invalidConfig(registryExposedMessage(options));
+}
+
+/** What drift detection (src/monitoring) needs beyond each option's own bounds. */
+function checkDrift(options: Options): void {
+  if (options.driftMinSamples > options.driftWindow)
+    throw invalidConfig(
+      `option driftMinSamples (${options.driftMinSamples}) must be at most driftWindow (${options.driftWindow}): the window never holds more rows`,
+    );
+  if (options.driftPsiThreshold <= 0)
+    throw invalidConfig(`option driftPsiThreshold must be greater than 0, got ${options.driftPsiThreshold}`);
 }
 
 function checkModels(models: readonly ModelSpec[]): void {

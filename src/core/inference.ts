@@ -9,6 +9,7 @@ import type { LoadedVersion, ModelManager } from './model-manager.js';
 import { type Prediction, postprocess } from './postprocess.js';
 import { concatRows, type HostTensor, sliceRows, trailingShapeKey } from './tensor.js';
 import { denseInputs, type InstanceInput, type ModelInputs, toModelInputs, type ValidationLimits } from './validate.js';
+import type { FaultInjection } from './worker-protocol.js';
 
 export interface PredictInput {
   readonly modelName: string;
@@ -43,9 +44,7 @@ export interface DenseResult {
   readonly outputs: ReadonlyMap<string, HostTensor>;
 }
 
-export interface CoreOptions extends ValidationLimits {
-  readonly faultInjection: boolean;
-}
+export type CoreOptions = ValidationLimits;
 
 /** Loads a version that exists (in the registry) but is not loaded; false if it cannot. */
 export type OnDemandLoader = (name: string, version: number) => Promise<boolean>;
@@ -68,6 +67,8 @@ export class InferenceCore {
   constructor(
     readonly models: ModelManager,
     private readonly options: CoreOptions,
+    /** Tests only: request ids `quiver-fault:...` break the worker running their batch. */
+    private readonly faults: FaultInjection = {},
   ) {}
 
   /** Lets requests name a version by number that is registered but not loaded yet. */
@@ -76,7 +77,7 @@ export class InferenceCore {
   }
 
   private fault(id: string): 'exit' | 'throw' | undefined {
-    if (!this.options.faultInjection || !id.startsWith(FAULT_PREFIX)) return undefined;
+    if (this.faults.faultInjection !== true || !id.startsWith(FAULT_PREFIX)) return undefined;
     const kind = id.slice(FAULT_PREFIX.length);
     if (kind === 'worker-exit') return 'exit';
     if (kind === 'worker-throw') return 'throw';

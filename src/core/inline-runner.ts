@@ -9,17 +9,13 @@
  */
 import ort from 'onnxruntime-node';
 
+import { sessionOptions } from '../onnx/session-options.js';
 import type { ServingSignature } from './signature.js';
 import type { HostTensor, TypedData } from './tensor.js';
 
-const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
-  executionProviders: ['cpu'],
-  intraOpNumThreads: 1,
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-  graphOptimizationLevel: 'all',
-  logSeverityLevel: 3,
-};
+// One thread: this session runs on the main thread, and only models whose single-row run is
+// within inlineMaxUs qualify, so an operator thread pool would only add threads.
+const SESSION_OPTIONS = sessionOptions(1);
 
 export class InlineRunner {
   private constructor(

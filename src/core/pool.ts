@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 
 import { Piscina } from 'piscina';
 
-import type { PostedTask, RunResult, RunTask, WorkerData } from './worker-protocol.js';
+import type { FaultInjection, PostedTask, RunResult, RunTask, WorkerData } from './worker-protocol.js';
 
 /** A failed task, and whether a worker had started it (if not, it may run again). */
 export class TaskFailure extends Error {
@@ -26,7 +26,6 @@ export interface PoolOptions {
   readonly workers: number;
   readonly intraOpThreads: number;
   readonly tasksPerWorker: number;
-  readonly faultInjection: boolean;
 }
 
 // Under tsx (running from source) the worker is TypeScript and needs the bootstrap.
@@ -43,13 +42,14 @@ export class InferencePool {
   private idleWaiters: Array<() => void> = [];
   private closed = false;
 
-  constructor(options: PoolOptions) {
+  /** @param faults tests only: let tasks that carry a fault break their worker. */
+  constructor(options: PoolOptions, faults: FaultInjection = {}) {
     this.capacity = options.workers * options.tasksPerWorker;
     const channel = `quiver-release-${randomUUID()}`;
     this.releaseChannel = new BroadcastChannel(channel);
     const data: WorkerData = {
       intraOpThreads: options.intraOpThreads,
-      faultInjection: options.faultInjection,
+      faultInjection: faults.faultInjection === true,
       releaseChannel: channel,
     };
     this.piscina = new Piscina({

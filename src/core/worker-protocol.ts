@@ -36,8 +36,19 @@ export interface RunResult {
   readonly dispatchUs: number;
 }
 
+/**
+ * Tests only, never a server option: lets a request id `quiver-fault:worker-exit` /
+ * `quiver-fault:worker-throw` kill or break the worker running its batch. Given to
+ * QuiverServer.start() as an extra, passed to InferenceCore (which marks the task) and
+ * InferencePool (which tells the workers, WorkerData.faultInjection).
+ */
+export interface FaultInjection {
+  readonly faultInjection?: boolean;
+}
+
 export interface WorkerData {
   readonly intraOpThreads: number;
+  /** Whether the workers obey RunTask.fault (FaultInjection). */
   readonly faultInjection: boolean;
   readonly releaseChannel: string;
 }

@@ -8,6 +8,7 @@ import { BroadcastChannel, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
 
+import { sessionOptions } from '../onnx/session-options.js';
 import type { PostedTask, ReleaseMessage, RunResult, RunTask, WireTensor, WorkerData } from './worker-protocol.js';
 import type { TypedData } from './tensor.js';
 
@@ -21,15 +22,8 @@ interface Entry {
 
 const sessions = new Map<string, Entry>();
 
-const sessionOptions: ort.InferenceSession.SessionOptions = {
-  executionProviders: ['cpu'],
-  intraOpNumThreads: config.intraOpThreads,
-  // One batch runs at a time per worker: inter-op parallelism would only add threads.
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-  graphOptimizationLevel: 'all',
-  logSeverityLevel: 3,
-};
+// The configured threads per operator: the workers run the batches, so they get the cores.
+const options = sessionOptions(config.intraOpThreads);
 
 const release = new BroadcastChannel(config.releaseChannel);
 release.onmessage = (event: unknown) => {
@@ -53,7 +47,7 @@ function dispose(key: string, entry: Entry): void {
 function entryFor(task: RunTask): Entry {
   let entry = sessions.get(task.key);
   if (entry === undefined) {
-    entry = { session: ort.InferenceSession.create(task.path, sessionOptions), running: 0, releaseRequested: false };
+    entry = { session: ort.InferenceSession.create(task.path, options), running: 0, releaseRequested: false };
     sessions.set(task.key, entry);
     // A failed load is not cached: the next batch tries again.
     entry.session.catch(() => {

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { invalidArgument, notFound, QuiverError, toQuiverError } from '../core/errors.js';
+import { isModelName } from '../core/model-name.js';
 import { deriveSignature, type ServingSignature } from '../core/signature.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
 import { readOnnxModelInfo } from '../onnx/model-info.js';
@@ -24,7 +25,6 @@ import { type TrialLimits, trialLoad } from './trial.js';
 import {
   type AuditRecord,
   type ModelRecord,
-  NAME_PATTERN,
   type Patch,
   type RegistryStore,
   type SignatureRecord,
@@ -112,7 +112,7 @@ const MAX_TAG_VALUE = 4096;
 const MAX_DESCRIPTION = 16 * 1024;
 
 export function checkName(field: string, value: string): string {
-  if (!NAME_PATTERN.test(value)) {
+  if (!isModelName(value)) {
     throw invalidArgument(
       `${field}: ${JSON.stringify(value)} is not a valid name; use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit`,
     );

@@ -9,22 +9,17 @@ import { Worker } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 
 import { allocate, elementCount } from '../core/tensor.js';
+import { sessionOptions } from '../onnx/session-options.js';
 import type { TrialJob, TrialReport } from './trial.js';
 
 /**
- * Fixed by the server, never by the model or the uploader: the CPU provider only, no
- * custom-op libraries, no profiling output, no optimized-model file. The same threading and
- * optimization as the inference workers (worker.ts), so what passes here loads there.
+ * The server's session options (onnx/session-options.ts): fixed by the server, never by the
+ * model or the uploader, with the same provider and graph optimization as the inference
+ * workers (worker.ts), so what passes here loads there. One thread per operator rather than
+ * the workers' intraOpThreads: the trial runs one sample input once, beside a serving
+ * process whose workers already have the cores.
  */
-const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
-  executionProviders: ['cpu'],
-  intraOpNumThreads: 1,
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-  graphOptimizationLevel: 'all',
-  enableProfiling: false,
-  logSeverityLevel: 3,
-};
+const SESSION_OPTIONS = sessionOptions(1);
 
 const job = JSON.parse(process.argv[2] ?? '{}') as TrialJob;
 

@@ -7,11 +7,8 @@ export type StageName = 'None' | 'Staging' | 'Production' | 'Archived';
 /** The aliases behind the stages (MLflow moved from stages to aliases; stages are a view). */
 export const STAGE_ALIASES = { Production: 'production', Staging: 'staging' } as const;
 
-/** Model and alias names: no paths, no dots at the start, bounded. */
 /** What a change listener gets when anything may have changed (a notification channel reconnected). */
 export const CATCH_UP = '*';
-
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export interface ModelRecord {
   readonly name: string;

@@ -1,12 +1,11 @@
 /** Starts real Quiver servers on ephemeral loopback ports, with real grpc-js clients. */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 import { type Options, resolveOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/log/logger.js';
 import { tmp } from './fixtures.js';
-import { QuiverServer } from '../../src/server.js';
+import { QuiverServer, type ServerExtras } from '../../src/server.js';
 import {
   type BatchPredictRequest,
   type BatchPredictResponse,
@@ -33,10 +32,11 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function startServer(
-  flags: Partial<Record<keyof Options, unknown>> = {},
-  extras: { spanExporter?: SpanExporter } = {},
-): Promise<Running> {
+/**
+ * @param extras what tests give a server beyond its options: a span exporter, fault injection
+ * (request ids `quiver-fault:worker-exit` / `quiver-fault:worker-throw`).
+ */
+export async function startServer(flags: Partial<Record<keyof Options, unknown>> = {}, extras: ServerExtras = {}): Promise<Running> {
   const options = resolveOptions({
     flags: {
       grpcHost: '127.0.0.1',

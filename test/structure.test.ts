@@ -1,0 +1,130 @@
+/**
+ * The layout rules between the three source trees: serving (src/, gateway/) does not depend on
+ * training/ (training depends on serving's ONNX builder and errors, never the other way), the
+ * three together have no import cycle, and the onnxruntime session options are written once.
+ * Read from the sources, so the rules hold without a build (`npm run cycles` checks the build).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import test from 'ava';
+import ts from 'typescript';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Every hand-written .ts file under `dir` (relative to the root), src/gen excluded. */
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return path === join('src', 'gen') ? [] : sources(path);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path] : [];
+  });
+}
+
+interface Import {
+  /** The imported file relative to the root (a .js specifier read as its .ts source), or the bare specifier. */
+  readonly target: string;
+  /** Erased by the compiler: `import type`, `export type`, or only `type` names. */
+  readonly typeOnly: boolean;
+}
+
+/** The static imports and re-exports of one file, and its dynamic import() calls. */
+function importsOf(file: string): Import[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const found: Import[] = [];
+  const add = (specifier: string, typeOnly: boolean): void => {
+    const target = specifier.startsWith('.') ? relative(ROOT, resolve(ROOT, dirname(file), specifier)).replace(/\.js$/, '.ts') : specifier;
+    found.push({ target, typeOnly });
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
+      const clause = node.importClause;
+      const bindings = clause?.namedBindings;
+      const onlyTypeNames =
+        clause !== undefined &&
+        clause.name === undefined &&
+        bindings !== undefined &&
+        ts.isNamedImports(bindings) &&
+        bindings.elements.length > 0 &&
+        bindings.elements.every((e) => e.isTypeOnly);
+      add(node.moduleSpecifier.text, clause?.isTypeOnly === true || onlyTypeNames);
+    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier !== undefined && ts.isStringLiteral(node.moduleSpecifier)) {
+      add(node.moduleSpecifier.text, node.isTypeOnly);
+    } else if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] !== undefined &&
+      ts.isStringLiteral(node.arguments[0])
+    ) {
+      add(node.arguments[0].text, false);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+const inTraining = (target: string): boolean => target.startsWith('training/');
+
+const SERVING = [...sources('src'), ...sources('gateway')];
+const ALL = [...SERVING, ...sources('training')];
+
+/**
+ * The serving files that still import training/, each a command or a step that runs the
+ * trainer itself rather than part of serving: `quiver train` and friends, the CLI's CSV
+ * input, the demo model `npm start` trains on an empty data directory, and registering a
+ * training run (a type only). Nothing else may; this list only shrinks.
+ */
+const TRAINING_CALLERS = ['src/cli/files.ts', 'src/cli/training-commands.ts', 'src/registry/register-training.ts', 'src/registry/seed.ts'];
+
+test("src/ and gateway/ import nothing from training/ (the trainer's own callers aside)", (t) => {
+  t.true(SERVING.length > 50, `found only ${SERVING.length} source files`);
+  const importers = SERVING.filter((file) => importsOf(file).some((i) => inTraining(i.target))).sort();
+  t.deepEqual(importers, TRAINING_CALLERS);
+});
+
+test('the drift monitor and the training profile bin with the one binIndex, in src/', (t) => {
+  const from = (file: string): string[] => importsOf(file).map((i) => i.target);
+  t.true(from('training/profile.ts').includes('src/monitoring/drift-statistics.ts'));
+  t.true(from('src/monitoring/drift.ts').includes('src/monitoring/drift-statistics.ts'));
+  const definitions = ALL.filter((file) => /\bfunction binIndex\b/.test(readFileSync(join(ROOT, file), 'utf8')));
+  t.deepEqual(definitions, ['src/monitoring/drift-statistics.ts']);
+});
+
+test('src/, gateway/ and training/ together have no import cycle (imports the compiler keeps)', (t) => {
+  const graph = new Map(
+    ALL.map((file) => [
+      file,
+      importsOf(file)
+        .filter((i) => !i.typeOnly && i.target.endsWith('.ts'))
+        .map((i) => i.target),
+    ]),
+  );
+  const state = new Map<string, 'open' | 'done'>();
+  const cycles: string[] = [];
+  const walk = (file: string, path: string[]): void => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'open') {
+      cycles.push([...path.slice(path.indexOf(file)), file].join(' -> '));
+      return;
+    }
+    state.set(file, 'open');
+    for (const next of graph.get(file) ?? []) walk(next, [...path, file]);
+    state.set(file, 'done');
+  };
+  for (const file of ALL) walk(file, []);
+  t.deepEqual(cycles, []);
+});
+
+test('the onnxruntime session options are written once, in src/onnx/session-options.ts', (t) => {
+  const writers = ALL.filter((file) => readFileSync(join(ROOT, file), 'utf8').includes('graphOptimizationLevel'));
+  t.deepEqual(writers, ['src/onnx/session-options.ts']);
+  for (const file of ['src/core/worker.ts', 'src/core/inline-runner.ts', 'src/registry/trial-child.ts']) {
+    t.true(
+      importsOf(file).some((i) => i.target === 'src/onnx/session-options.ts' && !i.typeOnly),
+      `${file} does not take its session options from src/onnx/session-options.ts`,
+    );
+  }
+});
