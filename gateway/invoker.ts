@@ -3,8 +3,9 @@
  * straight to the registered handler with a call object made here: no socket, no HTTP/2, the
  * same decoders, validation and error mapping as a gRPC client gets. As a sidecar, and for
  * streaming RPCs, it goes through a grpc-js client (to the remote upstream, or to this
- * process's own port). Both speak bytes: the gateway encodes the checked JSON with the
- * generated codecs and decodes the answer the same way.
+ * process's own gRPC servers over a private unix socket per plane). Both speak bytes: the
+ * gateway encodes the checked JSON with the generated codecs and decodes the answer the same
+ * way.
  */
 import { EventEmitter } from 'node:events';
 
@@ -150,7 +151,10 @@ export class PlaneRoutingInvoker implements Invoker {
   }
 }
 
-/** Calls the registered handlers directly; streams go through `streams` (a client to our own port). */
+/**
+ * Calls the registered handlers directly; streams go through `streams` (a grpc-js client to
+ * this process's own gRPC servers, over a private unix socket).
+ */
 export class InProcessInvoker implements Invoker {
   constructor(
     private readonly methods: ReadonlyMap<string, RegisteredMethod>,

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { AccessPolicy } from './auth/policy.js';
 import { checkTokenCount, type Options } from './config/options.js';
 import { gatewayPortKey, onPort } from './config/port-in-use.js';
-import { BatchScheduler } from './core/batcher.js';
+import { BatchScheduler } from './core/batch-scheduler.js';
 import { invalidConfig } from './core/errors.js';
 import { InferenceCore } from './core/inference.js';
 import { ModelManager } from './core/model-manager.js';

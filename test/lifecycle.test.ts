@@ -300,11 +300,29 @@ test('quiver health exits 0 against a serving server and 1 when nothing answers'
   const run = promisify(execFile);
   const srv = await startServer({ models: [`production-model=${demoPath}`] });
   try {
-    const ok = await run(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'health', '--address', srv.address], { cwd: ROOT });
+    // A generous --timeout: on a loaded 2-core machine the default 3 s was once not enough.
+    const ok = await run(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/bin.ts', 'health', '--address', srv.address, '--timeout', '30000'],
+      {
+        cwd: ROOT,
+      },
+    );
     t.is(ok.stdout.trim(), 'SERVING');
     const svc = await run(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/bin.ts', 'health', '--address', srv.address, '--service', 'quiver.v1.PredictionService'],
+      [
+        '--import',
+        'tsx',
+        'src/cli/bin.ts',
+        'health',
+        '--address',
+        srv.address,
+        '--service',
+        'quiver.v1.PredictionService',
+        '--timeout',
+        '30000',
+      ],
       { cwd: ROOT },
     );
     t.is(svc.stdout.trim(), 'SERVING');

@@ -2,7 +2,7 @@
  * The inference core: the one API the transports (gRPC quiver.v1, later OIP v2 and REST)
  * translate to. It knows no gRPC and no HTTP.
  */
-import type { BatchOutcome } from './batcher.js';
+import type { BatchOutcome } from './batch-types.js';
 import { type CallContext, epochMs, type TraceHook } from './context.js';
 import { Code, invalidArgument, QuiverError, toQuiverError } from './errors.js';
 import type { LoadedVersion, ModelManager } from './model-manager.js';

@@ -10,7 +10,9 @@ import { resolve as resolvePath } from 'node:path';
 
 import type { Logger } from 'pino';
 
-import { type BatchLimits, Batcher, type BatchScheduler } from './batcher.js';
+import type { BatchScheduler } from './batch-scheduler.js';
+import type { BatchLimits } from './batch-types.js';
+import { Batcher } from './batcher.js';
 import { InlineRunner } from './inline-runner.js';
 import { NOOP_OBSERVER, type ObserverFactory, type VersionObserver } from './observer.js';
 import type { Lineage } from '../gen/quiver/v1/registry.js';
