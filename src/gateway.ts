@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 
 import { coreBackend } from '../gateway/blueprint.js';
 import { InProcessInvoker, PlaneRoutingInvoker, RemoteInvoker } from '../gateway/invoker.js';
-import { type Gateway, gatewayTls, startGateway } from '../gateway/server.js';
+import { type Gateway, startGateway } from '../gateway/server.js';
+import { gatewayTls } from '../gateway/tls.js';
 import type { AccessPolicy } from './auth/policy.js';
 import type { Options } from './config/options.js';
 import type { InferenceCore } from './core/inference.js';

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 
 import { rpcBackend } from '../../gateway/blueprint.js';
 import { PlaneRoutingInvoker, RemoteInvoker } from '../../gateway/invoker.js';
-import { type GatewayTls, gatewayTls, startGateway } from '../../gateway/server.js';
+import { startGateway } from '../../gateway/server.js';
+import { type GatewayTls, gatewayTls } from '../../gateway/tls.js';
 import { AccessPolicy } from '../auth/policy.js';
 import { gatewayPortKey, onPort } from '../config/port-in-use.js';
 import { credentials } from '@grpc/grpc-js';

@@ -732,7 +732,7 @@ function checkPorts(options: Options): void {
   }
 }
 
-/** TLS for gRPC (both planes) and REST alike: the files are read at start (grpc/server.ts, gateway/server.ts). */
+/** TLS for gRPC (both planes) and REST alike: the files are read at start (grpc/server.ts, gateway/tls.ts). */
 function checkTls(options: Options): void {
   if ((options.tlsCert === '') !== (options.tlsKey === ''))
     throw invalidConfig('options tlsCert and tlsKey go together: set both or neither');

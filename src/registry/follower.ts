@@ -17,7 +17,8 @@ import type { Logger } from 'pino';
 
 import { clientText, type ErrorCode, QuiverError, toQuiverError } from '../core/errors.js';
 import { DEFAULT_ALIAS, type LoadFailureInfo, type LoadFailureSource, type ModelManager } from '../core/model-manager.js';
-import { TrialRefused, type Registry } from './registry.js';
+import type { Registry } from './registry.js';
+import { TrialRefused } from './trial-gate.js';
 import { CATCH_UP } from './types.js';
 
 export interface LoadFailure {
