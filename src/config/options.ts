@@ -742,29 +742,24 @@ function checkTls(options: Options): void {
     throw invalidConfig('option tlsClientCa needs tlsCert and tlsKey (client certificates are checked on TLS connections)');
 }
 
-/** No tokens given at all: neither authTokens nor authTokensFile is set. */
-const noTokensGiven = (options: Options): boolean => options.authTokens.trim() === '' && options.authTokensFile === '';
-
-/** The message when inference asks for tokens and there are none (here, or at start: see checkTokenCount()). */
-const AUTH_INFERENCE_NEEDS_TOKENS = 'option authInference needs API tokens (authTokens or authTokensFile) with the infer scope';
-
-const registryExposedMessage = (options: Options): string =>
-  `refusing to serve the registry on ${options.registryHost} without authentication: set authTokens or authTokensFile, bind registryHost to 127.0.0.1, or set insecureRegistry (not for production)`;
-
-/** Whether the registry plane would listen beyond this host with nothing to authenticate callers by. */
-const registryExposed = (options: Options): boolean =>
-  options.registry && !isLoopbackHost(options.registryHost) && !options.insecureRegistry;
-
 /**
  * Refuses configurations that would expose the registry (or a token-less inference plane that
- * asked for tokens) to the network: the lesson of most model-server CVEs. Over the option
- * values: no token source given. A source that holds no entry (an authTokensFile of comments
- * only) is known only once it is read: checkTokenCount() says the same then.
+ * asked for tokens) to the network: the lesson of most model-server CVEs. Called when there
+ * are no tokens: by checkAuth() over the option values, and by checkTokenCount() once the
+ * tokens are read.
  */
+function refuseWithoutTokens(options: Options): void {
+  if (options.authInference)
+    throw invalidConfig('option authInference needs API tokens (authTokens or authTokensFile) with the infer scope');
+  if (options.registry && !isLoopbackHost(options.registryHost) && !options.insecureRegistry)
+    throw invalidConfig(
+      `refusing to serve the registry on ${options.registryHost} without authentication: set authTokens or authTokensFile, bind registryHost to 127.0.0.1, or set insecureRegistry (not for production)`,
+    );
+}
+
+/** Over the option values: no token source given (neither authTokens nor authTokensFile). */
 function checkAuth(options: Options): void {
-  if (!noTokensGiven(options)) return;
-  if (options.authInference) throw invalidConfig(AUTH_INFERENCE_NEEDS_TOKENS);
-  if (registryExposed(options)) throw invalidConfig(registryExposedMessage(options));
+  if (options.authTokens.trim() === '' && options.authTokensFile === '') refuseWithoutTokens(options);
 }
 
 /**
@@ -772,9 +767,7 @@ function checkAuth(options: Options): void {
  * (authTokensFile is read then, and may hold no entry), not of the option values.
  */
 export function checkTokenCount(options: Options, tokens: number): void {
-  if (tokens > 0) return;
-  if (options.authInference) throw invalidConfig(AUTH_INFERENCE_NEEDS_TOKENS);
-  if (registryExposed(options)) throw invalidConfig(registryExposedMessage(options));
+  if (tokens === 0) refuseWithoutTokens(options);
 }
 
 /** What drift detection (src/monitoring) needs beyond each option's own bounds. */
