@@ -1,17 +1,13 @@
 /**
- * How the gateway reaches the gRPC services. In process (the default), a unary call goes
- * straight to the registered handler with a call object made here: no socket, no HTTP/2, the
- * same decoders, validation and error mapping as a gRPC client gets. As a sidecar, and for
- * streaming RPCs, it goes through a grpc-js client (to the remote upstream, or to this
- * process's own gRPC servers over a private unix socket per plane). Both speak bytes: the
- * gateway encodes the checked JSON with the generated codecs and decodes the answer the same
- * way.
+ * How the gateway reaches the services. In process (the default), DirectInvoker
+ * (direct-invoker.ts) calls the one handler set; as a sidecar, RemoteInvoker calls the
+ * remote upstream with a grpc-js client, each plane at its own address (PlaneRoutingInvoker).
+ * Both speak bytes: the gateway encodes the checked JSON with the generated codecs and
+ * decodes the answer the same way.
  */
-import { EventEmitter } from 'node:events';
-
 import * as grpc from '@grpc/grpc-js';
 
-import type { RegisteredMethod } from '../src/grpc/server.js';
+import type { TraceHook } from '../src/core/context.js';
 
 export interface CallOptions {
   readonly metadata: grpc.Metadata;
@@ -19,6 +15,10 @@ export interface CallOptions {
   readonly deadline: number;
   /** Fires when the HTTP client goes away. */
   readonly signal: AbortSignal;
+  /** The HTTP client's address: the registry's "local clients only" rule reads it (in process). */
+  readonly peer?: string | undefined;
+  /** The HTTP request's trace, which an in-process call continues. */
+  readonly trace?: TraceHook | undefined;
 }
 
 export class GrpcCallError extends Error {
@@ -148,65 +148,5 @@ export class PlaneRoutingInvoker implements Invoker {
   close(): void {
     this.inference.close();
     this.registry?.close();
-  }
-}
-
-/**
- * Calls the registered handlers directly; streams go through `streams` (a grpc-js client to
- * this process's own gRPC servers, over a private unix socket).
- */
-export class InProcessInvoker implements Invoker {
-  constructor(
-    private readonly methods: ReadonlyMap<string, RegisteredMethod>,
-    private readonly streams: Invoker,
-  ) {}
-
-  unary(path: string, request: Buffer, options: CallOptions): Promise<Buffer> {
-    const method = this.methods.get(path);
-    if (method === undefined) return Promise.reject(new GrpcCallError(grpc.status.UNIMPLEMENTED, `no method ${path}`, new grpc.Metadata()));
-    const { definition, handler } = method;
-    return new Promise((resolve, reject) => {
-      // The slice of grpc-js's ServerUnaryCall our handlers use.
-      const call = new EventEmitter() as EventEmitter & Record<string, unknown>;
-      call.request = definition.requestDeserialize(request);
-      call.metadata = options.metadata;
-      call.cancelled = false;
-      call.getDeadline = (): number => options.deadline;
-      call.getPeer = (): string => 'gateway';
-      call.sendMetadata = (): void => undefined;
-      options.signal.addEventListener(
-        'abort',
-        () => {
-          call.cancelled = true;
-          call.emit('cancelled', 'client disconnected');
-        },
-        { once: true },
-      );
-      const callback = (err: Partial<grpc.ServiceError> | null, value?: unknown): void => {
-        if (err) reject(asCallError(err));
-        else {
-          try {
-            resolve(definition.responseSerialize(value));
-          } catch {
-            reject(new GrpcCallError(grpc.status.INTERNAL, 'internal error', new grpc.Metadata()));
-          }
-        }
-      };
-      (handler as (call: unknown, cb: typeof callback) => void)(call, callback);
-    });
-  }
-
-  stream(
-    path: string,
-    kind: 'client' | 'server' | 'bidi',
-    requests: Buffer[],
-    options: CallOptions,
-    onMessage: (b: Buffer) => void,
-  ): Promise<void> {
-    return this.streams.stream(path, kind, requests, options, onMessage);
-  }
-
-  close(): void {
-    this.streams.close();
   }
 }

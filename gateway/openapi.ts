@@ -5,7 +5,7 @@
  */
 import protobuf from 'protobufjs';
 
-import { OIP_REST_ROUTES } from '../src/oip/rest.js';
+import { OIP_REST_ROUTES } from './oip.js';
 import type { RpcDescriptor } from './descriptors.js';
 
 type Schema = Record<string, unknown>;

@@ -16,8 +16,8 @@ import type { Logger } from 'pino';
 import { type AccessPolicy, REGISTRY_SERVICE } from '../src/auth/policy.js';
 import type { CallContext } from '../src/core/context.js';
 import { REQUEST_ID_KEY, requestIdOf } from '../src/core/request-id.js';
-import type { OipRestResult } from '../src/oip/rest.js';
-import { type PredictBackend } from './blueprint.js';
+import type { OipRestResult } from './oip.js';
+import { type PredictBackend } from './prediction.js';
 import { loadRoot, rpcDescriptors } from './descriptors.js';
 import { installErrorHandlers } from './error-handlers.js';
 import { type Invoker } from './invoker.js';
@@ -83,8 +83,6 @@ export interface GatewayDeps {
   ) => Promise<OipRestResult | null>;
   /** Who may call which route (the server's rules, applied with the HTTP client's address). */
   readonly access?: AccessPolicy;
-  /** In process: the gRPC handlers' key, so they check the HTTP client's address (not ours). */
-  readonly gatewayKey?: string;
 }
 
 export interface Gateway {

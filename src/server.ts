@@ -5,9 +5,7 @@
  * starts them in order, and stops them in reverse order through one teardown (serving/teardown.ts),
  * after a failed start and on shutdown() alike.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 
 import * as grpc from '@grpc/grpc-js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -22,7 +20,8 @@ import { InferenceCore } from './core/inference.js';
 import { ModelManager } from './core/model-manager.js';
 import { InferencePool } from './core/pool.js';
 import type { FaultInjection } from './core/worker-protocol.js';
-import { type Gateway, startInProcessGateway } from './gateway.js';
+import { type Gateway, startInProcessGateway } from './serving/gateway.js';
+import { handlerSet } from './handlers/handler-set.js';
 import { answerBadTimeouts, buildGrpcServer, type GrpcServer, serverCredentials } from './grpc/server.js';
 import { ServingMetrics } from './metrics/metrics.js';
 import { type MetricsServer, startMetricsServer } from './metrics/server.js';
@@ -231,25 +230,22 @@ async function compose(options: Options, log: Logger, extras: ServerExtras, poli
     core.setOnDemandLoader((name, version) => f.loadOnDemand(name, version));
   }
 
-  // A private unix socket per plane (a 0700 directory) for the in-process gateway's streaming
-  // calls: no TLS to negotiate with ourselves, and no port to find.
-  const socketDir = options.gateway ? await mkdtemp(join(tmpdir(), 'quiver-')) : undefined;
-  if (socketDir !== undefined) teardown.add('gateway sockets', () => rm(socketDir, { recursive: true, force: true }));
-  const grpcServer = buildGrpcServer(
+  const handlers = handlerSet({
     core,
-    options,
     log,
-    (name) => statsResponse(metrics, core.models, name),
-    registry === undefined || follower === undefined
-      ? undefined
-      : {
-          registry,
-          reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
-          // A call found the store down: say so now; the follower's next poll says when it is back.
-          onStoreUnavailable: () => grpcServer.setRegistryAvailable(false),
-        },
-    policy,
-  );
+    stats: (name) => statsResponse(metrics, core.models, name),
+    serving: () => grpcServer.isServing(),
+    registry:
+      registry === undefined || follower === undefined
+        ? undefined
+        : {
+            registry,
+            reload: (name) => (name === '' ? (follower as RegistryFollower).syncAll() : (follower as RegistryFollower).sync(name)),
+            // A call found the store down: say so now; the follower's next poll says when it is back.
+            onStoreUnavailable: () => grpcServer.setRegistryAvailable(false),
+          },
+  });
+  const grpcServer = buildGrpcServer(handlers, options, log, policy);
   const stopGrpc = teardown.add('gRPC servers', () => {
     grpcServer.server.forceShutdown();
     grpcServer.registryServer?.forceShutdown();
@@ -266,11 +262,6 @@ async function compose(options: Options, log: Logger, extras: ServerExtras, poli
       'registryPort',
       bind(grpcServer.registryServer, `${hostPart(options.registryHost)}:${options.registryPort}`, credentials),
     );
-  if (socketDir !== undefined) {
-    await bind(grpcServer.server, `unix:${join(socketDir, 'grpc.sock')}`, grpc.ServerCredentials.createInsecure());
-    if (grpcServer.registryServer !== undefined)
-      await bind(grpcServer.registryServer, `unix:${join(socketDir, 'registry.sock')}`, grpc.ServerCredentials.createInsecure());
-  }
 
   for (const s of await modelFiles(options, registry, log)) await models.load(s.name, s.version, s.path);
   const report = follower === undefined ? undefined : await follower.start();
@@ -281,11 +272,11 @@ async function compose(options: Options, log: Logger, extras: ServerExtras, poli
 
   let gateway: Gateway | undefined;
   let stopGateway: (() => Promise<void>) | undefined;
-  if (options.gateway && socketDir !== undefined) {
+  if (options.gateway) {
     const started = await onPort(
       options,
       gatewayPortKey,
-      startInProcessGateway(core, grpcServer, socketDir, options, log, metrics, policy, tracing?.tracer),
+      startInProcessGateway(handlers, grpcServer, options, log, metrics, policy, tracing?.tracer),
     );
     gateway = started;
     stopGateway = teardown.add('gateway', () => started.close());

@@ -11,8 +11,8 @@ import {
   PredictStreamResponse,
 } from '../src/gen/quiver/v1/prediction.js';
 import { DataType, type Tensor } from '../src/gen/quiver/v1/tensor.js';
-import { decodeBatchPredictRequest, decodePredictRequest, decodePredictStreamRequest } from '../src/grpc/codec.js';
-import { encodeBatchPredictResponse, encodePredictResponse, encodePredictStreamResponse } from '../src/grpc/encode.js';
+import { decodeBatchPredictRequest, decodePredictRequest, decodePredictStreamRequest } from '../src/contract/codec.js';
+import { encodeBatchPredictResponse, encodePredictResponse, encodePredictStreamResponse } from '../src/contract/encode.js';
 import { invalidArgument } from '../src/core/errors.js';
 
 const name = fc.string({ maxLength: 12 });

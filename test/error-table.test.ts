@@ -18,6 +18,7 @@ import { type Child, startCli } from './helpers/process.js';
 import { Registry } from './helpers/registry.js';
 import { grpcError } from './helpers/server.js';
 import { tmpfsWrap } from './helpers/full-disk.js';
+import { eventually } from './helpers/wait.js';
 
 // s3rver's default credentials; the SDK reads them from the environment like any AWS credentials.
 const S3_ENV = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
@@ -164,13 +165,13 @@ test("an S3 error's text stays in the log with the request id; the client gets t
     t.is(rest.body.message, `cannot store the artifact in s3://no-such-bucket (request id ${rest.requestId}: see the server log)`);
     t.deepEqual(rest.body.details, [{ '@type': REQUEST_INFO_TYPE, requestId: rest.requestId }]);
 
-    // The operator finds S3's own words under each id.
+    // The operator finds S3's own words under each id (the child's log arrives on its own pipe,
+    // so the line may come after the answer).
     for (const id of [grpcId, rest.requestId]) {
-      const lines = logLinesOf(child, id);
-      t.true(
-        lines.some((l) => /specified bucket does not exist/i.test(l) && /cannot store the artifact/.test(l)),
-        `log lines for ${id}: ${lines.join('\n')}`,
-      );
+      const found = (): boolean =>
+        logLinesOf(child, id).some((l) => /specified bucket does not exist/i.test(l) && /cannot store the artifact/.test(l));
+      await eventually(found, `the log line for ${id}`).catch(() => undefined);
+      t.true(found(), `log lines for ${id}: ${logLinesOf(child, id).join('\n')}`);
     }
   } finally {
     reg.close();
@@ -198,11 +199,9 @@ test('a full disk is 507 over REST, with the ENOSPC text in the log only', async
     );
     t.true(rest.body.message.includes(rest.requestId));
     t.notRegex(rest.body.message, /ENOSPC/);
-    const lines = logLinesOf(child, rest.requestId);
-    t.true(
-      lines.some((l) => /ENOSPC/.test(l)),
-      lines.join('\n'),
-    );
+    const found = (): boolean => logLinesOf(child, rest.requestId).some((l) => /ENOSPC/.test(l));
+    await eventually(found, 'the ENOSPC log line').catch(() => undefined);
+    t.true(found(), logLinesOf(child, rest.requestId).join('\n'));
   } finally {
     await stop(child);
   }

@@ -37,7 +37,7 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 
 import { check, healthClient } from '../src/grpc/health-client.js';
-import { decodePredictRequest, LimitExceeded } from '../src/grpc/codec.js';
+import { decodePredictRequest, LimitExceeded } from '../src/contract/codec.js';
 import { PredictRequest, PredictResponse } from '../src/gen/quiver/v1/prediction.js';
 import { BLUEPRINT_ROW, blueprintFeatures, demoModel, tmp, writeModel } from './helpers/fixtures.js';
 import { configureFuzz } from './helpers/fuzz.js';

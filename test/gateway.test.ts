@@ -436,3 +436,25 @@ test('the remaining annotated routes: model get/update, version update, alias de
   );
   t.true(answers.every((a) => a.response.modelVersion === '1'));
 });
+
+test('REST PredictStream calls the handlers directly: 20,000 NDJSON lines are answered in order, bad lines in place', async (t) => {
+  const big = await startServer({ models: [`production-model=${demoPath}`], maxHttpBodyBytes: 8 * 1024 * 1024 });
+  try {
+    const n = 20_000;
+    const body = Array.from({ length: n }, (_, i) =>
+      JSON.stringify({ request: { modelName: 'production-model', features: i === 4321 ? {} : features, id: `s${i}` } }),
+    ).join('\n');
+    const res = await fetch(`${big.http}/v1/predict:stream`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+    t.is(res.status, 200);
+    const answers = (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { result: { id: string; status?: { code: number } } }).result);
+    t.is(answers.length, n);
+    t.true(answers.every((a, i) => a.id === `s${i}`));
+    t.is(answers[4321]!.status?.code, 3);
+    t.is(answers.filter((a) => (a.status?.code ?? 0) !== 0).length, 1);
+  } finally {
+    await big.close();
+  }
+});

@@ -1,7 +1,7 @@
 /**
  * The OIP REST handlers called directly (no HTTP): every route, the JSON request and
  * response shapes, every error case, and parity with quiver.v1 Predict and OIP gRPC, both
- * in-process (coreBackend) and through a remote server's OIP gRPC service (upstreamBackend).
+ * in-process (oipHandlers) and through a remote server's OIP gRPC service (upstreamOipHandlers).
  */
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
@@ -10,9 +10,9 @@ import { CallContext } from '../src/core/context.js';
 import { internal, queueFull, unavailable } from '../src/core/errors.js';
 import { GRPCInferenceServiceClient, type ModelInferResponse } from '../src/gen/inference/grpc_predict_v2.js';
 import { buildOnnxModel } from '../src/onnx/builder.js';
-import { coreBackend, type OipBackend } from '../src/oip/protocol.js';
-import { handleOipRest, OIP_REST_ROUTES, oipRestError, type OipRestResult } from '../src/oip/rest.js';
-import { UpstreamError, upstreamBackend } from '../src/oip/upstream.js';
+import { oipHandlers, type OipHandlers } from '../src/handlers/oip.js';
+import { handleOipRest, OIP_REST_ROUTES, oipRestError, type OipRestResult } from '../gateway/oip.js';
+import { UpstreamError, upstreamOipHandlers } from '../gateway/oip-upstream.js';
 import {
   BLUEPRINT_ROW,
   BLUEPRINT_ROW_2,
@@ -36,9 +36,9 @@ function int32Model(): Uint8Array {
 
 const dir = tmp();
 let running: Running;
-let local: OipBackend;
+let local: OipHandlers;
 let client: GRPCInferenceServiceClient;
-let remote: OipBackend;
+let remote: OipHandlers;
 
 test.before(async () => {
   const int32 = writeModel(dir, 'int32.onnx', int32Model());
@@ -51,9 +51,9 @@ test.before(async () => {
       `int32:3=${int32}`,
     ],
   });
-  local = coreBackend(running.server.core);
+  local = oipHandlers(running.server.core);
   client = new GRPCInferenceServiceClient(running.address, grpc.credentials.createInsecure());
-  remote = upstreamBackend(client);
+  remote = upstreamOipHandlers(client);
 });
 
 test.after.always(async () => {
@@ -63,7 +63,7 @@ test.after.always(async () => {
 
 const ctx = (): CallContext => new CallContext(Date.now() + 10_000);
 
-async function rest(method: string, path: string, body?: unknown, backend: OipBackend = local): Promise<OipRestResult> {
+async function rest(method: string, path: string, body?: unknown, backend: OipHandlers = local): Promise<OipRestResult> {
   const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   const res = await handleOipRest(backend, method, path, text, ctx());
   if (res === null) throw new Error(`${method} ${path} is not an OIP route`);
@@ -79,7 +79,7 @@ test('health routes: live, ready, and not ready while the server is not serving'
   t.deepEqual(await rest('GET', '/v2/health/live'), { status: 200, body: { live: true } });
   t.deepEqual(await rest('GET', '/v2/health/ready'), { status: 200, body: { ready: true } });
   t.deepEqual(await rest('HEAD', '/v2/health/ready'), { status: 200, body: { ready: true } });
-  const stopping = coreBackend(running.server.core, { serving: () => false });
+  const stopping = oipHandlers(running.server.core, { serving: () => false });
   t.deepEqual(await rest('GET', '/v2/health/ready', undefined, stopping), { status: 503, body: { ready: false } });
   t.deepEqual(await rest('GET', '/v2/models/typed/ready', undefined, stopping), { status: 503, body: { name: 'typed', ready: false } });
   t.deepEqual(await rest('GET', '/v2/health/live', undefined, stopping), { status: 200, body: { live: true } });
@@ -431,7 +431,7 @@ test('errors map to the HTTP status of their code, with retry-after on 429', (t)
 test('an unreachable upstream is 503', async (t) => {
   const dead = new GRPCInferenceServiceClient('127.0.0.1:1', grpc.credentials.createInsecure());
   try {
-    const res = await handleOipRest(upstreamBackend(dead), 'GET', '/v2/health/live', undefined, new CallContext(Date.now() + 2000));
+    const res = await handleOipRest(upstreamOipHandlers(dead), 'GET', '/v2/health/live', undefined, new CallContext(Date.now() + 2000));
     t.is(res?.status, 503);
   } finally {
     dead.close();

@@ -10,13 +10,15 @@ import { connect as netConnect, createServer as netServer, type Server as NetSer
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 
-import { InProcessInvoker, RemoteInvoker } from '../gateway/invoker.js';
+import { DirectInvoker } from '../gateway/direct-invoker.js';
 import { OIP_SERVICE, PREDICTION_SERVICE, REGISTRY_SERVICE, scopeOfMethod, scopeOfRoute } from '../src/auth/policy.js';
 import { AccessPolicy } from '../src/auth/policy.js';
 import { resolveOptions } from '../src/config/options.js';
 import { ModelMetadataRequest, ModelReadyRequest } from '../src/gen/inference/grpc_predict_v2.js';
 import { GetModelMetadataRequest, PredictRequest } from '../src/gen/quiver/v1/prediction.js';
-import { buildGrpcServer } from '../src/grpc/server.js';
+import { decodeLimits } from '../src/contract/services.js';
+import type { QuiverError } from '../src/core/errors.js';
+import { handlerSet } from '../src/handlers/handler-set.js';
 import { createLogger } from '../src/log/logger.js';
 import { statsResponse } from '../src/metrics/stats.js';
 import { BLUEPRINT_ROW, blueprintFeatures } from './helpers/fixtures.js';
@@ -346,28 +348,31 @@ test('/model-info from loopback without tokens shows the registry stage and line
   }
 });
 
-test("an access-checked handler never changes the caller's metadata: two in-process calls share one Metadata", async (t) => {
+test("an access-checked direct call never changes the caller's metadata and sees the HTTP client's address each time", async (t) => {
   const srv = await startServer({ demo: true });
   const options = srv.server.options;
-  const grpcServer = buildGrpcServer(
-    srv.server.core,
-    options,
-    createLogger('silent'),
-    (name) => statsResponse(srv.server.metrics, srv.server.core.models, name),
-    { registry: srv.server.registry!, reload: async () => ({ served: [], failures: [] }), onStoreUnavailable: () => undefined },
-    AccessPolicy.fromOptions(options),
-  );
-  const invoker = new InProcessInvoker(grpcServer.methods, new RemoteInvoker(srv.address));
+  const handlers = handlerSet({
+    core: srv.server.core,
+    log: createLogger('silent'),
+    stats: (name) => statsResponse(srv.server.metrics, srv.server.core.models, name),
+    serving: () => true,
+    registry: { registry: srv.server.registry!, reload: async () => ({ served: [], failures: [] }) },
+  });
+  const invoker = new DirectInvoker(handlers, decodeLimits(options.maxRequestRows), AccessPolicy.fromOptions(options), () => true);
   try {
     const md = new grpc.Metadata();
-    md.set('quiver-gateway-key', grpcServer.gatewayKey);
-    md.set('quiver-gateway-peer', '127.0.0.1');
+    md.set('x-custom', 'kept');
     const before = JSON.stringify(md.toJSON());
-    const call = { metadata: md, deadline: Infinity, signal: new AbortController().signal };
-    // Registry calls are for local clients only: the forwarded peer (127.0.0.1) must be seen each time.
-    await invoker.unary('/quiver.v1.RegistryService/ListRegisteredModels', Buffer.alloc(0), call);
-    await invoker.unary('/quiver.v1.RegistryService/ListRegisteredModels', Buffer.alloc(0), call);
+    const local = { metadata: md, deadline: Infinity, signal: new AbortController().signal, peer: '127.0.0.1' };
+    // Registry calls are for local clients only: the HTTP client's address (127.0.0.1) must be seen each time.
+    await invoker.unary('/quiver.v1.RegistryService/ListRegisteredModels', Buffer.alloc(0), local);
+    await invoker.unary('/quiver.v1.RegistryService/ListRegisteredModels', Buffer.alloc(0), local);
     t.is(JSON.stringify(md.toJSON()), before);
+    // A remote HTTP client is refused by the same rule a gRPC client is.
+    const remote = { ...local, peer: '203.0.113.7' };
+    const err = await t.throwsAsync(invoker.unary('/quiver.v1.RegistryService/ListRegisteredModels', Buffer.alloc(0), remote));
+    t.is((err as QuiverError).code, 'QUIVER_ERR_PERMISSION_DENIED');
+    t.regex(err!.message, /accepts only local clients/);
   } finally {
     invoker.close();
     await srv.close();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { Registry } from '../src/registry/registry.js';
-import { SqliteRegistryStore } from '../src/registry/sqlite-store.js';
+import { SqliteStorage } from '../src/registry/sqlite-store.js';
 import { tmp } from './helpers/fixtures.js';
 import { ROOT } from './helpers/process.js';
 
@@ -43,7 +43,7 @@ test('SIGKILL in the middle of uploads and promotions loses no acknowledged writ
   for (let cycle = 0; cycle < 8; cycle++) acked.push(...(await runAndKill(dataDir, cycle * 1000, 40 + ((cycle * 37) % 120))));
   t.true(acked.filter((l) => l.startsWith('upload')).length >= 8, `only ${acked.length} acknowledged writes`);
 
-  const store = new SqliteRegistryStore(join(dataDir, 'registry.db'));
+  const store = new SqliteStorage(join(dataDir, 'registry.db'));
   t.is(store.integrityCheck(), 'ok');
   await store.close();
   const registry = await Registry.open({ dataDir, maxUploadBytes: 1 << 20 });

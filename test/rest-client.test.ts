@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs';
 
 import test from 'ava';
-import { format, resolveConfig } from 'prettier';
 
 import { GatewayError, PredictionService, RegistryService } from '../gateway/client/quiver-rest.js';
-import { CLIENT_PATH, generateClient } from '../scripts/gen-rest-client.js';
+import { formatted, generateClientFiles } from '../scripts/gen-rest-client.js';
 import { BLUEPRINT_ROW, demoModel, tmp, writeModel } from './helpers/fixtures.js';
 import { startServer } from './helpers/server.js';
 
 test('the committed REST client is what the generator makes from proto/ (run `npm run gen:client` after a proto change)', async (t) => {
-  const options = (await resolveConfig(CLIENT_PATH)) ?? {};
-  t.is(await format(generateClient(), { ...options, filepath: CLIENT_PATH }), readFileSync(CLIENT_PATH, 'utf8'));
+  for (const [path, source] of generateClientFiles()) t.is(await formatted(path, source), readFileSync(path, 'utf8'), path);
 });
 
 test('the generated client talks to a live gateway: predictions, metadata, the registry, and typed errors', async (t) => {

@@ -22,6 +22,7 @@ test('a handler that throws (sync or async) answers INTERNAL with a generic mess
   const lines: string[] = [];
   const log = createLogger('error', { write: (l: string) => lines.push(l) });
   const calls = new InflightCalls();
+  const adapter = { log, inflight: calls };
   const passthrough = (b: Buffer): Buffer => b;
   const def = (path: string) => ({
     path,
@@ -35,16 +36,28 @@ test('a handler that throws (sync or async) answers INTERNAL with a generic mess
   server.addService(
     { sync: def('/t.T/Sync'), async: def('/t.T/Async'), coded: def('/t.T/Coded') },
     {
-      sync: unary('Sync', log, calls, () => {
-        throw new TypeError('secret detail: cannot read properties of undefined');
-      }),
-      async: unary('Async', log, calls, async () => {
-        await new Promise((r) => setTimeout(r, 1));
-        throw new RangeError('secret detail 2');
-      }),
-      coded: unary('Coded', log, calls, () => {
-        throw new QuiverError('QUIVER_ERR_MODEL_NOT_FOUND', 'no such model');
-      }),
+      sync: unary(
+        'Sync',
+        () => {
+          throw new TypeError('secret detail: cannot read properties of undefined');
+        },
+        adapter,
+      ),
+      async: unary(
+        'Async',
+        async () => {
+          await new Promise((r) => setTimeout(r, 1));
+          throw new RangeError('secret detail 2');
+        },
+        adapter,
+      ),
+      coded: unary(
+        'Coded',
+        () => {
+          throw new QuiverError('QUIVER_ERR_MODEL_NOT_FOUND', 'no such model');
+        },
+        adapter,
+      ),
     },
   );
   const port = await new Promise<number>((resolve, reject) =>

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 
-import { invalidArgument } from '../../src/core/errors.js';
+import { invalidArgument, QuiverError } from '../../src/core/errors.js';
 import { GrpcCallError } from '../invoker.js';
 import { parseBody, scanLimits } from '../json.js';
 import {
@@ -98,7 +98,7 @@ export function registerBlueprintRoutes(app: FastifyInstance, plane: Plane, cont
             models = ListModelsResponse.decode(await unary('/quiver.v1.PredictionService/ListModels', ListModelsRequest, {}, o)).models;
             listed = true;
           } catch (err) {
-            const code = err instanceof GrpcCallError ? err.code : undefined;
+            const code = err instanceof GrpcCallError ? err.code : err instanceof QuiverError ? err.grpcStatus : undefined;
             if (code !== grpc.status.UNAUTHENTICATED && code !== grpc.status.PERMISSION_DENIED) throw err;
           }
         }

@@ -81,10 +81,6 @@ export function routeContext(shared: {
     const ctx = new CallContext(deadline);
     const metadata = metadataFromHeaders(req.headers);
     metadata.set(REQUEST_ID_KEY, req.id);
-    if (deps.gatewayKey !== undefined) {
-      metadata.set('quiver-gateway-key', deps.gatewayKey);
-      metadata.set('quiver-gateway-peer', req.socket.remoteAddress ?? '');
-    }
     const traced = spans.get(req);
     if (traced !== undefined) {
       ctx.trace = traced.hook;
@@ -97,7 +93,7 @@ export function routeContext(shared: {
       controller.abort();
       ctx.cancel();
     });
-    return { options: { metadata, deadline, signal: controller.signal }, ctx };
+    return { options: { metadata, deadline, signal: controller.signal, peer: req.socket.remoteAddress, trace: ctx.trace }, ctx };
   };
 
   const handle =

@@ -1,7 +1,7 @@
 /** `quiver gateway --upstream host:port`: the REST gateway alone, in front of a remote gRPC server (the sidecar form). */
 import type { Command } from 'commander';
 
-import { rpcBackend } from '../../gateway/blueprint.js';
+import { rpcBackend } from '../../gateway/prediction.js';
 import { PlaneRoutingInvoker, RemoteInvoker } from '../../gateway/invoker.js';
 import { startGateway } from '../../gateway/server.js';
 import { type GatewayTls, gatewayTls } from '../../gateway/tls.js';
@@ -11,8 +11,8 @@ import { credentials } from '@grpc/grpc-js';
 
 import { GRPCInferenceServiceClient } from '../gen/inference/grpc_predict_v2.js';
 import { createLogger } from '../log/logger.js';
-import { upstreamBackend } from '../oip/upstream.js';
-import { handleOipRest } from '../oip/rest.js';
+import { upstreamOipHandlers } from '../../gateway/oip-upstream.js';
+import { handleOipRest } from '../../gateway/oip.js';
 import { ServingMetrics } from '../metrics/metrics.js';
 import { CliExit } from './exit.js';
 import { addOptionFlags, optionsFrom } from './serve.js';
@@ -74,7 +74,7 @@ export function addGatewayCommand(program: Command, setCode: (code: number) => v
     );
     const metrics = new ServingMetrics(true);
     const oipClient = new GRPCInferenceServiceClient(values.upstream as string, credentials.createInsecure());
-    const oip = upstreamBackend(oipClient);
+    const oip = upstreamOipHandlers(oipClient);
     const gateway = await onPort(
       options,
       gatewayPortKey,

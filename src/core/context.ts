@@ -7,7 +7,22 @@ export interface TraceHook {
   child(name: string, startMs: number, endMs: number, attributes?: Record<string, string | number>): void;
 }
 
-/** Per-call state the transports hand to the core: the deadline, cancellation and tracing. */
+/** The caller's request metadata (gRPC metadata or HTTP headers), by lowercase key, first value. */
+export interface CallMetadata {
+  get(key: string): string | undefined;
+}
+
+/** The authenticated caller (a valid API token's name and scopes). */
+export interface CallPrincipal {
+  readonly name: string;
+}
+
+const NO_METADATA: CallMetadata = { get: () => undefined };
+
+/**
+ * Per-call state every transport hands to the handlers and the core, in no transport's types:
+ * the deadline, cancellation, the caller's metadata, the authenticated principal and tracing.
+ */
 export class CallContext {
   /** Present only when tracing is on: the core then reports its steps as child spans. */
   trace: TraceHook | undefined;
@@ -18,8 +33,16 @@ export class CallContext {
   private first: (() => void) | undefined;
   private more: Set<() => void> | undefined;
 
-  /** @param deadline epoch milliseconds; Infinity when the caller set none. */
-  constructor(readonly deadline: number = Infinity) {}
+  /**
+   * @param deadline epoch milliseconds; Infinity when the caller set none.
+   * @param metadata the caller's metadata (read lazily: the transport's own carrier, wrapped).
+   * @param principal who the access check authenticated; undefined for an anonymous call.
+   */
+  constructor(
+    readonly deadline: number = Infinity,
+    readonly metadata: CallMetadata = NO_METADATA,
+    readonly principal: CallPrincipal | undefined = undefined,
+  ) {}
 
   get cancelled(): boolean {
     return this.cancelledFlag;

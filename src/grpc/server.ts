@@ -3,7 +3,6 @@
  * plane (RegistryService, on its own port), each with grpc.health.v1 and reflection, explicit
  * limits, and the access checks of src/auth/policy.ts on every quiver and OIP method.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import * as grpc from '@grpc/grpc-js';
@@ -16,16 +15,21 @@ import { AccessPolicy, isLocalPeer, scopeOfMethod } from '../auth/policy.js';
 import type { Scope } from '../auth/tokens.js';
 import type { Options } from '../config/options.js';
 import { ERROR_CODE_KEY, invalidConfig } from '../core/errors.js';
-import type { InferenceCore } from '../core/inference.js';
-import type { GetStatsResponse } from '../gen/quiver/v1/prediction.js';
+import {
+  decodeLimits,
+  OIP_SERVICE_NAME,
+  oipServiceDefinition,
+  PREDICTION_SERVICE_NAME,
+  predictionServiceDefinition,
+  REGISTRY_SERVICE_NAME,
+  registryServiceDefinition,
+} from '../contract/services.js';
+import type { HandlerSet } from '../handlers/handler-set.js';
 import { PROTO_DIR } from '../paths.js';
-import { InflightCalls, toServiceError } from './calls.js';
-import { OIP_SERVICE_NAME, oipServiceDefinition, oipServiceHandlers } from './oip-service.js';
-import { REGISTRY_SERVICE_NAME, registryServiceDefinition, registryServiceHandlers, type RegistryServiceDeps } from './registry-service.js';
-import { PREDICTION_SERVICE_NAME, predictionServiceDefinition, predictionServiceHandlers } from './prediction-service.js';
-
-/** Features or input tensors in one instance; far above any real model's input count. */
-const MAX_MAP_ENTRIES = 65536;
+import { InflightCalls, setPrincipal, toServiceError } from './calls.js';
+import { oipService } from './oip.js';
+import { predictionService } from './prediction.js';
+import { registryService } from './registry.js';
 
 /** The services whose health is reported (plus "" for the server as a whole). */
 export const HEALTH_SERVICES = ['', PREDICTION_SERVICE_NAME, OIP_SERVICE_NAME] as const;
@@ -46,26 +50,13 @@ export function grpcServerOptions(options: Options): grpc.ServerOptions {
   };
 }
 
-/** A method as registered: its definition (codecs) and its handler, for in-process callers (the gateway). */
-export interface RegisteredMethod {
-  readonly definition: grpc.MethodDefinition<unknown, unknown>;
-  readonly handler: grpc.UntypedHandleCall;
-}
-
 export interface GrpcServer {
   /** The inference plane: PredictionService, the OIP, health, reflection. */
   readonly server: grpc.Server;
   /** The registry plane (its own port): RegistryService, health, reflection; absent without a registry. */
   readonly registryServer: grpc.Server | undefined;
-  /** Every method added to either server, by gRPC path (/package.Service/Method), access checks included. */
-  readonly methods: ReadonlyMap<string, RegisteredMethod>;
   readonly health: HealthImplementation;
   readonly inflight: InflightCalls;
-  /**
-   * The in-process gateway's key: calls carrying it in `quiver-gateway-key` are checked
-   * against the HTTP client's address it forwards in `quiver-gateway-peer`.
-   */
-  readonly gatewayKey: string;
   setServing(status: ServingStatus): void;
   /**
    * Whether the registry's store answers: while it does not, quiver.v1.RegistryService (and the
@@ -76,55 +67,32 @@ export interface GrpcServer {
   isServing(): boolean;
 }
 
-const GATEWAY_KEY = 'quiver-gateway-key';
-const GATEWAY_PEER = 'quiver-gateway-peer';
-
 /**
  * Wraps a handler with the access check for its plane. A refused call gets UNAUTHENTICATED or
- * PERMISSION_DENIED before the handler runs; an authenticated one carries the token's name as
- * `quiver-actor` (the audit trail's actor; a client cannot claim another).
+ * PERMISSION_DENIED before the handler runs; an authenticated one carries its principal in
+ * the call context (the audit trail's actor; a client cannot claim another).
  */
 function guarded(
   definition: grpc.MethodDefinition<unknown, unknown>,
   handler: grpc.UntypedHandleCall,
   scope: Scope,
   policy: AccessPolicy,
-  gatewayKey: Buffer,
   what: string,
 ): grpc.UntypedHandleCall {
   return ((call: grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
-    // Read the caller's metadata without touching it (an in-process caller reuses its Metadata
-    // for the next call); the handler gets a copy without the gateway's headers.
-    const given = call.metadata;
-    const key = given.get(GATEWAY_KEY)[0];
-    const forwardedPeer = key !== undefined && sameSecret(String(key), gatewayKey) ? String(given.get(GATEWAY_PEER)[0] ?? '') : undefined;
-    const md = given.clone();
-    md.remove(GATEWAY_KEY);
-    md.remove(GATEWAY_PEER);
     try {
-      const auth = md.get('authorization')[0];
-      const principal = policy.authorize(
-        scope,
-        auth === undefined ? undefined : String(auth),
-        isLocalPeer(forwardedPeer ?? call.getPeer()),
-        what,
-      );
-      if (principal !== undefined) md.set('quiver-actor', principal.name);
+      const auth = call.metadata.get('authorization')[0];
+      const principal = policy.authorize(scope, auth === undefined ? undefined : String(auth), isLocalPeer(call.getPeer()), what);
+      if (principal !== undefined) setPrincipal(call, principal);
     } catch (err) {
       // A refusal has no cause to log.
-      const status = toServiceError(err, undefined, what, md);
+      const status = toServiceError(err, undefined, what, call.metadata);
       if (definition.responseStream) (call as unknown as NodeJS.EventEmitter).emit('error', status);
       else callback!(status, null);
       return;
     }
-    (call as { metadata: grpc.Metadata }).metadata = md;
     (handler as (c: unknown, cb?: unknown) => void)(call, callback);
   }) as grpc.UntypedHandleCall;
-}
-
-function sameSecret(presented: string, key: Buffer): boolean {
-  const b = Buffer.from(presented);
-  return b.length === key.length && timingSafeEqual(b, key);
 }
 
 /** Which rule a method follows (undefined: open, as health, reflection and the OIP's probes): src/auth/policy.ts. */
@@ -133,69 +101,55 @@ function scopeOf(path: string): Scope | undefined {
   return scopeOfMethod(service ?? '', method ?? '');
 }
 
-export function buildGrpcServer(
-  core: InferenceCore,
-  options: Options,
-  log: Logger,
-  stats: (modelName: string) => GetStatsResponse,
-  registry?: RegistryServiceDeps,
-  policy: AccessPolicy = AccessPolicy.OPEN,
-): GrpcServer {
-  const gatewayKey = randomBytes(32).toString('hex');
-  const gatewayKeyBytes = Buffer.from(gatewayKey);
-  // Record every service as it is added (with its access check), so the in-process gateway
-  // calls the same, checked, handlers.
-  const methods = new Map<string, RegisteredMethod>();
-  const make = (): grpc.Server => {
-    const server = new grpc.Server(grpcServerOptions(options));
-    const addService = server.addService.bind(server);
-    server.addService = (service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void => {
-      const checked: grpc.UntypedServiceImplementation = {};
-      for (const [name, definition] of Object.entries(service)) {
-        const key = implementation[name] !== undefined ? name : (definition.originalName ?? name);
-        const handler = implementation[key];
-        if (handler === undefined) continue;
-        const scope = scopeOf(definition.path);
-        const h = scope === undefined ? handler : guarded(definition, handler, scope, policy, gatewayKeyBytes, definition.path.slice(1));
-        checked[key] = h;
-        methods.set(definition.path, { definition, handler: h });
-      }
-      addService(service, checked);
-    };
-    return server;
+/** A grpc-js server whose services get the access check of their plane on every method. */
+function checkedServer(options: Options, policy: AccessPolicy): grpc.Server {
+  const server = new grpc.Server(grpcServerOptions(options));
+  const addService = server.addService.bind(server);
+  server.addService = (service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void => {
+    const checked: grpc.UntypedServiceImplementation = {};
+    for (const [name, definition] of Object.entries(service)) {
+      const key = implementation[name] !== undefined ? name : (definition.originalName ?? name);
+      const handler = implementation[key];
+      if (handler === undefined) continue;
+      const scope = scopeOf(definition.path);
+      checked[key] = scope === undefined ? handler : guarded(definition, handler, scope, policy, definition.path.slice(1));
+    }
+    addService(service, checked);
   };
-  const server = make();
+  return server;
+}
+
+/** The gRPC adapter over the one handler set (src/handlers/handler-set.ts). */
+export function buildGrpcServer(handlers: HandlerSet, options: Options, log: Logger, policy: AccessPolicy = AccessPolicy.OPEN): GrpcServer {
+  const server = checkedServer(options, policy);
   const inflight = new InflightCalls();
-  const limits = { maxInstances: options.maxRequestRows, maxMapEntries: MAX_MAP_ENTRIES };
+  const limits = decodeLimits(options.maxRequestRows);
   server.addService(
     predictionServiceDefinition(limits),
-    predictionServiceHandlers(core, log.child({ component: 'grpc' }), inflight, stats),
+    predictionService(handlers.prediction, { log: log.child({ component: 'grpc' }), inflight }, limits),
   );
-  let serving = false;
-  server.addService(
-    oipServiceDefinition(),
-    oipServiceHandlers(core, log.child({ component: 'oip-grpc' }), inflight, () => serving),
-  );
+  server.addService(oipServiceDefinition(), oipService(handlers.oip, { log: log.child({ component: 'oip-grpc' }), inflight }));
   const services: string[] = [...HEALTH_SERVICES];
   // The inference port answers for the registry's health too: one place to ask about each service.
-  if (registry !== undefined) services.push(REGISTRY_SERVICE_NAME);
+  if (handlers.registry !== undefined) services.push(REGISTRY_SERVICE_NAME);
   const health = new HealthImplementation(Object.fromEntries(services.map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
   new ReflectionService(loadDefinitions(['quiver/v1/prediction.proto', 'inference/grpc_predict_v2.proto'])).addToServer(server);
 
   let registryServer: grpc.Server | undefined;
   let registryHealth: HealthImplementation | undefined;
-  if (registry !== undefined) {
-    registryServer = make();
+  if (handlers.registry !== undefined) {
+    registryServer = checkedServer(options, policy);
     registryServer.addService(
       registryServiceDefinition(),
-      registryServiceHandlers(registry, log.child({ component: 'registry-grpc' }), inflight),
+      registryService(handlers.registry, { log: log.child({ component: 'registry-grpc' }), inflight }),
     );
     registryHealth = new HealthImplementation({ '': 'NOT_SERVING', [REGISTRY_SERVICE_NAME]: 'NOT_SERVING' });
     registryHealth.addToServer(registryServer);
     new ReflectionService(loadDefinitions(['quiver/v1/registry.proto'])).addToServer(registryServer);
   }
 
+  let serving = false;
   let registryAvailable = true;
   const applyHealth = (): void => {
     const status: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
@@ -207,10 +161,8 @@ export function buildGrpcServer(
   return {
     server,
     registryServer,
-    methods,
     health,
     inflight,
-    gatewayKey,
     isServing: () => serving,
     setServing(status) {
       serving = status === 'SERVING';

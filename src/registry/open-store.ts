@@ -8,8 +8,10 @@ import { join, resolve } from 'node:path';
 
 import { type ArtifactBackend, ArtifactStore } from './artifacts.js';
 import { PgArtifactStore } from './pg-artifacts.js';
-import { PgRegistryStore } from './pg-store.js';
-import { SqliteRegistryStore } from './sqlite-store.js';
+import { subscribe } from './pg-notify.js';
+import { PgStorage } from './pg-store.js';
+import { SqlRegistryStore } from './sql-store.js';
+import { SqliteStorage } from './sqlite-store.js';
 import type { RegistryStore } from './types.js';
 
 export interface StoreOptions {
@@ -52,10 +54,10 @@ export async function openStores(options: StoreOptions): Promise<OpenedStores> {
   if (url === '') {
     const artifacts = artifactUrl === '' ? new ArtifactStore(localDir, options.maxUploadBytes) : await s3();
     await artifacts.open();
-    return { store: new SqliteRegistryStore(join(dataDir, 'registry.db')), artifacts };
+    return { store: new SqlRegistryStore(new SqliteStorage(join(dataDir, 'registry.db'))), artifacts };
   }
-  const store = await PgRegistryStore.open(url);
-  const artifacts = artifactUrl === '' ? new PgArtifactStore(store, localDir, options.maxUploadBytes) : await s3();
+  const storage = await PgStorage.open(url);
+  const artifacts = artifactUrl === '' ? new PgArtifactStore(storage, localDir, options.maxUploadBytes) : await s3();
   await artifacts.open();
-  return { store, artifacts, external: (listener, onError) => store.subscribe(url, listener, onError) };
+  return { store: new SqlRegistryStore(storage), artifacts, external: (listener, onError) => subscribe(url, listener, onError) };
 }

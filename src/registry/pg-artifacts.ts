@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { modelLoadFailed, storageFailed } from '../core/errors.js';
 import { type ArtifactBackend, ArtifactStore, type ArtifactUpload, cachedLocalPath } from './artifacts.js';
-import type { PgRegistryStore } from './pg-store.js';
+import type { PgStorage } from './pg-store.js';
 
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -19,7 +19,7 @@ export class PgArtifactStore implements ArtifactBackend {
   private readonly local: ArtifactStore;
 
   constructor(
-    private readonly store: PgRegistryStore,
+    private readonly store: PgStorage,
     localDir: string,
     maxBytes: number,
   ) {
@@ -37,16 +37,15 @@ export class PgArtifactStore implements ArtifactBackend {
   async commit(upload: ArtifactUpload, sha256: string): Promise<void> {
     try {
       const bytes = await readFile(upload.tmpPath);
-      await this.store.tx(async (c) => {
-        const exists = await c.query('SELECT 1 FROM quiver_artifacts WHERE sha256 = $1 FOR UPDATE', [sha256]);
-        if (exists.rowCount !== 0) return;
+      await this.store.transaction(async (tx) => {
+        if ((await tx.all('SELECT 1 FROM quiver_artifacts WHERE sha256 = ? FOR UPDATE', [sha256])).length !== 0) return;
         const chunks = Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
-        await c.query(
-          'INSERT INTO quiver_artifacts (sha256, size_bytes, chunks, created_at) VALUES ($1, $2, $3, now()) ON CONFLICT DO NOTHING',
+        await tx.run(
+          'INSERT INTO quiver_artifacts (sha256, size_bytes, chunks, created_at) VALUES (?, ?, ?, now()) ON CONFLICT DO NOTHING',
           [sha256, bytes.length, chunks],
         );
         for (let i = 0; i < chunks; i++) {
-          await c.query('INSERT INTO quiver_artifact_chunks (sha256, chunk, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+          await tx.run('INSERT INTO quiver_artifact_chunks (sha256, chunk, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [
             sha256,
             i,
             bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES),

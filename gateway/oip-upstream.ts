@@ -7,7 +7,7 @@
  */
 import { type CallOptions, type ClientUnaryCall, Metadata, type ServiceError } from '@grpc/grpc-js';
 
-import type { CallContext } from '../core/context.js';
+import type { CallContext } from '../src/core/context.js';
 import type {
   GRPCInferenceServiceClient,
   ModelInferRequest,
@@ -22,10 +22,10 @@ import type {
   ServerMetadataResponse,
   ServerReadyRequest,
   ServerReadyResponse,
-} from '../gen/inference/grpc_predict_v2.js';
-import { ERROR_CODE_KEY, httpStatusOfAnswer } from '../core/errors.js';
-import { inferRequestToGrpc, inferResponseFromGrpc } from './grpc.js';
-import type { OipBackend } from './protocol.js';
+} from '../src/gen/inference/grpc_predict_v2.js';
+import { ERROR_CODE_KEY, httpStatusOfAnswer } from '../src/core/errors.js';
+import { inferRequestToGrpc, inferResponseFromGrpc } from '../src/contract/oip-grpc.js';
+import type { OipHandlers } from '../src/handlers/oip.js';
 
 /** A call the upstream server answered with a non-OK status. */
 export class UpstreamError extends Error {
@@ -63,7 +63,7 @@ function call<Req, Res>(fn: Unary<Req, Res>, req: Req, ctx: CallContext): Promis
 }
 
 /** @param client a client of the upstream server (the caller owns it and closes it). */
-export function upstreamBackend(client: GRPCInferenceServiceClient): OipBackend {
+export function upstreamOipHandlers(client: GRPCInferenceServiceClient): OipHandlers {
   const fn = <Req, Res>(method: unknown): Unary<Req, Res> => (method as Unary<Req, Res>).bind(client);
   return {
     serverLive: async (ctx) => (await call(fn<ServerLiveRequest, ServerLiveResponse>(client.serverLive), {}, ctx)).live,

@@ -1,11 +1,14 @@
 /**
  * The blueprint's REST routes with its JSON shapes (snake_case, as its Flask API answered):
  * /health, /model-info, /predict, /predict/batch, /metrics, /stats, /reload-model.
- * /predict and /predict/batch call the inference core directly when the gateway runs in the
- * server's process (the hot path), and the Predict/BatchPredict RPCs as a sidecar.
+ * /predict and /predict/batch call the prediction handlers directly when the gateway runs in
+ * the server's process (the hot path), and the Predict/BatchPredict RPCs as a sidecar.
  */
 import { clientText, echo, invalidArgument, type QuiverError } from '../src/core/errors.js';
-import type { InferenceCore, PredictResult } from '../src/core/inference.js';
+import type { DecodedPredictRequest } from '../src/contract/codec.js';
+import type { PredictResult } from '../src/core/inference.js';
+import type { Tensor } from '../src/gen/quiver/v1/tensor.js';
+import type { PredictionHandlers } from '../src/handlers/prediction.js';
 import type { CallContext } from '../src/core/context.js';
 import type { InstanceInput } from '../src/core/validate.js';
 import {
@@ -150,32 +153,58 @@ function parseBatch(
   return { model, version, items };
 }
 
-/** In the server's process: straight to the inference core. */
-export function coreBackend(core: InferenceCore, defaultModel: string, limits: BlueprintLimits = DEFAULT_BLUEPRINT_LIMITS): PredictBackend {
+/**
+ * In the server's process: a direct call of the prediction handlers (src/handlers/), with the
+ * items already checked here; the invalid ones keep their error.
+ */
+export function handlerBackend(
+  handlers: PredictionHandlers,
+  defaultModel: string,
+  limits: BlueprintLimits = DEFAULT_BLUEPRINT_LIMITS,
+): PredictBackend {
   return {
     async predict(body, ctx) {
       const p = parsePredict(body, defaultModel, limits);
-      return fromCore(
-        await core.predict(
-          { modelName: p.model, modelVersion: p.version, input: { kind: 'features', features: p.features }, id: p.id },
-          ctx,
-        ),
-      );
+      const request: DecodedPredictRequest = {
+        modelName: p.model,
+        modelVersion: p.version,
+        features: p.features,
+        inputs: NO_INPUTS,
+        id: p.id,
+      };
+      return fromCore(await handlers.predict(request, ctx));
     },
     async predictBatch(body, ctx) {
       const b = parseBatch(body, defaultModel, limits);
-      const r = await core.batchPredict(b.model, b.version, b.items, ctx);
-      return {
-        model_name: r.modelName,
-        model_version: r.modelVersion,
-        predictions: r.items.map((item) =>
-          item.result !== undefined
-            ? fromCore(item.result)
-            : { error: { code: item.error?.grpcStatus ?? 13, message: clientText(item.error?.message ?? 'internal error') } },
-        ),
-      };
+      const valid = b.items.flatMap((item, index) =>
+        item.input.kind === 'features' ? [{ index, features: item.input.features, id: item.id }] : [],
+      );
+      const out: unknown[] = b.items.map((item) => (item.input.kind === 'invalid' ? itemError(item.input.error) : null));
+      if (valid.length === 0) return { model_name: b.model, model_version: b.version, predictions: out };
+      const r = await handlers.batchPredict(
+        {
+          modelName: b.model,
+          modelVersion: b.version,
+          requests: valid.map((v) => ({ features: v.features as Map<string, number>, inputs: NO_INPUTS, id: v.id })),
+          dense: undefined,
+        },
+        ctx,
+      );
+      (r.items ?? []).forEach((item, i) => {
+        out[(valid[i] as { index: number }).index] =
+          item.result !== undefined ? fromCore(item.result) : itemError(item.error ?? new Error('internal error'));
+      });
+      return { model_name: r.modelName, model_version: r.modelVersion, predictions: out };
     },
   };
+}
+
+/** Never written to: the handlers only read a request. */
+const NO_INPUTS = new Map<string, Tensor>();
+
+/** A batch item's error as the blueprint's answer shows it. */
+function itemError(error: Error): { error: { code: number; message: string } } {
+  return { error: { code: (error as Partial<QuiverError>).grpcStatus ?? 13, message: clientText(error.message) } };
 }
 
 /** As a sidecar: through the Predict and BatchPredict RPCs. */

@@ -1,8 +1,9 @@
 /**
- * The Open Inference Protocol's six operations, transport-neutral: what the gRPC service
- * (src/grpc/oip-service.ts) and the REST handlers (rest.ts) both call, so the two forms
- * answer identically. `coreBackend` serves them from the in-process inference core;
- * `upstreamBackend` (upstream.ts) forwards them to a remote server's OIP gRPC service.
+ * The Open Inference Protocol's six operations, once for every transport: the gRPC service
+ * (src/grpc/oip.ts) and the REST form (gateway/oip.ts) both call them, so the two forms
+ * answer identically. `oipHandlers` serves them from the in-process inference core; as a
+ * sidecar, `upstreamOipHandlers` (gateway/oip-upstream.ts) forwards them to a remote
+ * server's OIP gRPC service.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import type { LoadedVersion } from '../core/model-manager.js';
 import type { TensorSpec } from '../core/signature.js';
 import type { HostTensor } from '../core/tensor.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { type NamedTensor, oipDatatype } from './tensors.js';
+import { type NamedTensor, oipDatatype } from '../contract/oip-tensors.js';
 
 export const SERVER_NAME = 'quiver';
 
@@ -71,7 +72,7 @@ export interface InferResponse {
 }
 
 /** The protocol as both transports see it. Failures are thrown (QuiverError, or errors with an httpStatus). */
-export interface OipBackend {
+export interface OipHandlers {
   serverLive(ctx: CallContext): Promise<boolean>;
   serverReady(ctx: CallContext): Promise<boolean>;
   /** True when the version can be inferred now; throws NOT_FOUND for an unknown model or version. */
@@ -126,13 +127,13 @@ export function inputMap(inputs: readonly NamedTensor[]): Map<string, HostTensor
   return map;
 }
 
-export interface CoreBackendOptions {
+export interface OipHandlerOptions {
   /** Whether the server is serving (models loaded, not shutting down); true when not given. */
   readonly serving?: () => boolean;
 }
 
 /** The protocol served from the in-process inference core. */
-export function coreBackend(core: InferenceCore, options: CoreBackendOptions = {}): OipBackend {
+export function oipHandlers(core: InferenceCore, options: OipHandlerOptions = {}): OipHandlers {
   const serving = options.serving ?? (() => true);
   return {
     serverLive: () => Promise.resolve(true),

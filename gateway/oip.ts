@@ -7,14 +7,14 @@
  */
 import type { Logger } from 'pino';
 
-import type { CallContext } from '../core/context.js';
-import { reportError } from '../core/error-report.js';
-import { clientText, echo, invalidArgument } from '../core/errors.js';
-import { scanJson } from '../core/validate.js';
-import { requestIdOf } from '../core/request-id.js';
-import { InferenceCore } from '../core/inference.js';
-import { coreBackend, type InferRequest, type InferResponse, type OipBackend } from './protocol.js';
-import { UpstreamError } from './upstream.js';
+import type { CallContext } from '../src/core/context.js';
+import { reportError } from '../src/core/error-report.js';
+import { clientText, echo, invalidArgument } from '../src/core/errors.js';
+import { scanJson } from '../src/core/validate.js';
+import { requestIdOf } from '../src/core/request-id.js';
+import { InferenceCore } from '../src/core/inference.js';
+import { oipHandlers, type InferRequest, type InferResponse, type OipHandlers } from '../src/handlers/oip.js';
+import { UpstreamError } from './oip-upstream.js';
 import {
   countMismatch,
   dtypeOf,
@@ -25,7 +25,7 @@ import {
   type NamedTensor,
   oipDatatype,
   typedFromJson,
-} from './tensors.js';
+} from '../src/contract/oip-tensors.js';
 
 export interface OipRestResult {
   readonly status: number;
@@ -267,7 +267,7 @@ export function inferResponseJson(res: InferResponse): Record<string, unknown> {
 }
 
 async function run(
-  oip: OipBackend,
+  oip: OipHandlers,
   m: Matched,
   bodyText: string | undefined,
   ctx: CallContext,
@@ -300,15 +300,15 @@ async function run(
  * elsewhere), 405 with `allow` for a known path with the wrong method, else the answer.
  * Never throws: every failure is a `{"error"}` result.
  *
- * @param backend `coreBackend(core, {serving})` in-process, `upstreamBackend(client)` as a
- *   sidecar; a bare InferenceCore is served as coreBackend(core) (always ready).
+ * @param backend `oipHandlers(core, {serving})` in-process, `upstreamOipHandlers(client)` as a
+ *   sidecar; a bare InferenceCore is served as oipHandlers(core) (always ready).
  * @param pathname the URL path without the query string, still percent-encoded.
  * @param bodyText the request body as text (after the gateway's size and depth limits);
  *   only `/infer` reads it.
  * @param ctx the request's deadline and cancellation (cancel it when the client goes away).
  */
 export async function handleOipRest(
-  backend: OipBackend | InferenceCore,
+  backend: OipHandlers | InferenceCore,
   method: string,
   pathname: string,
   bodyText: string | undefined,
@@ -331,7 +331,7 @@ export async function handleOipRest(
   if (!allowed.includes(verb)) {
     return json(405, { error: `method ${echo(verb)} is not allowed on ${echo(path)}; use ${m.method}` }, { allow: allowed.join(', ') });
   }
-  const oip = backend instanceof InferenceCore ? coreBackend(backend) : backend;
+  const oip = backend instanceof InferenceCore ? oipHandlers(backend) : backend;
   try {
     return await run(oip, m, bodyText, ctx, options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH);
   } catch (err) {

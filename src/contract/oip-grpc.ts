@@ -13,8 +13,8 @@ import type {
   ModelInferResponse_InferOutputTensor,
   ModelMetadataResponse,
 } from '../gen/inference/grpc_predict_v2.js';
-import type { InferRequest, InferResponse, ModelMetadata } from './protocol.js';
-import { countMismatch, dtypeOf, elementsOf, inputField, type NamedTensor, oipDatatype } from './tensors.js';
+import type { InferRequest, InferResponse, ModelMetadata } from '../handlers/oip.js';
+import { countMismatch, dtypeOf, elementsOf, inputField, type NamedTensor, oipDatatype } from './oip-tensors.js';
 
 type ContentsField = keyof InferTensorContents;
 

@@ -8,6 +8,7 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 
 import { Tensor } from '../gen/quiver/v1/tensor.js';
+import { invalidArgument } from '../core/errors.js';
 import type { BatchPredictRequest, Instance, PredictRequest, PredictStreamRequest } from '../gen/quiver/v1/prediction.js';
 
 /** Map keys that appeared more than once, by map field name. */
@@ -222,3 +223,11 @@ export function safely<T>(decode: (bytes: Buffer) => T): (bytes: Buffer) => T | 
 }
 
 export type { PredictStreamRequest };
+
+/** The decoded message, or the decoder's refusal as INVALID_ARGUMENT. */
+export function ensureDecoded<T>(request: T | UndecodableRequest): T {
+  if (request instanceof UndecodableRequest) {
+    throw invalidArgument(request.overLimit ? request.reason : `the request message could not be decoded: ${request.reason}`);
+  }
+  return request;
+}
