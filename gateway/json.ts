@@ -30,9 +30,14 @@ export function scanLimits(maxDepth: number, maxRequests: number = SCAN_NET.requ
   };
 }
 
-export function parseBody(text: string, maxDepth: number, what = 'request body', limits: JsonScanLimits = scanLimits(maxDepth)): unknown {
-  if (text.trim() === '') throw invalidArgument(`${what}: empty; expected a JSON object`);
-  scanJson(text, limits, what);
+/** The default scan limits per depth, made once (a request's parse must not allocate them). */
+const defaultLimits = new Map<number, JsonScanLimits>();
+
+export function parseBody(text: string, maxDepth: number, what = 'request body', limits?: JsonScanLimits): unknown {
+  if (!/\S/.test(text)) throw invalidArgument(`${what}: empty; expected a JSON object`);
+  let scan = limits ?? defaultLimits.get(maxDepth);
+  if (scan === undefined) defaultLimits.set(maxDepth, (scan = scanLimits(maxDepth)));
+  scanJson(text, scan, what);
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {

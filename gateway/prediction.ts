@@ -101,9 +101,10 @@ function checkKeys(body: Record<string, unknown>, known: Set<string>): void {
   }
 }
 
+/** `options` builds the RPC options, for the backend that calls RPCs (the in-process one never does). */
 export interface PredictBackend {
-  predict(body: unknown, ctx: CallContext, options: CallOptions): Promise<Prediction>;
-  predictBatch(body: unknown, ctx: CallContext, options: CallOptions): Promise<unknown>;
+  predict(body: unknown, ctx: CallContext, options: () => CallOptions): Promise<Prediction>;
+  predictBatch(body: unknown, ctx: CallContext, options: () => CallOptions): Promise<unknown>;
 }
 
 function parsePredict(
@@ -213,7 +214,11 @@ export function rpcBackend(invoker: Invoker, defaultModel: string, limits: Bluep
     async predict(body, _ctx, options) {
       const p = parsePredict(body, defaultModel, limits);
       const req = PredictRequest.fromPartial({ modelName: p.model, modelVersion: p.version, features: p.features, id: p.id });
-      const bytes = await invoker.unary('/quiver.v1.PredictionService/Predict', Buffer.from(PredictRequest.encode(req).finish()), options);
+      const bytes = await invoker.unary(
+        '/quiver.v1.PredictionService/Predict',
+        Buffer.from(PredictRequest.encode(req).finish()),
+        options(),
+      );
       return fromWire(PredictResponse.decode(bytes));
     },
     async predictBatch(body, _ctx, options) {
@@ -236,7 +241,11 @@ export function rpcBackend(invoker: Invoker, defaultModel: string, limits: Bluep
           requests: valid.map((v) => ({ features: new Map(v.features), id: v.id })),
         });
         const res = BatchPredictResponse.decode(
-          await invoker.unary('/quiver.v1.PredictionService/BatchPredict', Buffer.from(BatchPredictRequest.encode(req).finish()), options),
+          await invoker.unary(
+            '/quiver.v1.PredictionService/BatchPredict',
+            Buffer.from(BatchPredictRequest.encode(req).finish()),
+            options(),
+          ),
         );
         modelName = res.modelName;
         modelVersion = res.modelVersion;

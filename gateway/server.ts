@@ -151,10 +151,15 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
 
     // Bodies arrive as text; each route parses them (depth-checked) as it needs.
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    const asText = (_req: unknown, body: string | Buffer, done: (err: null, body: string | Buffer) => void): void => done(null, body);
+    app.addContentTypeParser('*', { parseAs: 'string' }, asText);
+    // The common types by name too: fastify caches a named parser's lookup, not the catch-all's.
+    app.addContentTypeParser(['application/json', 'application/x-ndjson'], { parseAs: 'string' }, asText);
 
-    app.addHook('onRequest', async (req, reply) => {
+    // A callback hook, not an async one: no promise per request.
+    app.addHook('onRequest', (req, reply, done) => {
       reply.header(REQUEST_ID_KEY, req.id);
+      done();
     });
     installErrorHandlers(app, options.bodyLimit, noRoute, log);
 

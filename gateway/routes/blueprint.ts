@@ -39,23 +39,24 @@ function snakeKeys(v: unknown): unknown {
 
 /** The blueprint's routes the listener of `plane` serves; `maxRequestRows` bounds /predict/batch. */
 export function registerBlueprintRoutes(app: FastifyInstance, plane: Plane, context: RouteContext, maxRequestRows: number): void {
-  const { deps, options, allowRoute, callOptions, handle, text, unary } = context;
+  const { deps, options, allowRoute, callContext, rpcOptions, callOptions, handle, text, unary } = context;
+  const batchLimits = scanLimits(options.maxJsonDepth, maxRequestRows);
   if (plane === 'inference') {
     app.post(
       '/predict',
       handle(async (req, reply) => {
         allowRoute(req, '/predict');
-        const { options: o, ctx } = callOptions(req, reply);
-        return deps.predict.predict(parseBody(text(req) ?? '', options.maxJsonDepth), ctx, o);
+        const ctx = callContext(req, reply);
+        return deps.predict.predict(parseBody(text(req) ?? '', options.maxJsonDepth), ctx, () => rpcOptions(req, ctx));
       }),
     );
     app.post(
       '/predict/batch',
       handle(async (req, reply) => {
         allowRoute(req, '/predict/batch');
-        const { options: o, ctx } = callOptions(req, reply);
-        const body = parseBody(text(req) ?? '', options.maxJsonDepth, 'request body', scanLimits(options.maxJsonDepth, maxRequestRows));
-        return deps.predict.predictBatch(body, ctx, o);
+        const ctx = callContext(req, reply);
+        const body = parseBody(text(req) ?? '', options.maxJsonDepth, 'request body', batchLimits);
+        return deps.predict.predictBatch(body, ctx, () => rpcOptions(req, ctx));
       }),
     );
     app.get(

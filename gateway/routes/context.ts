@@ -43,7 +43,11 @@ export interface RouteContext {
   allow(req: FastifyRequest, scope: Scope, what: string): void;
   /** The access check for a blueprint route, by the one rule (scopeOfRoute). */
   allowRoute(req: FastifyRequest, path: string): void;
-  /** The options and context of the RPCs a request makes. */
+  /** A request's call context: its deadline, its cancellation (the client going away), its trace. */
+  callContext(req: FastifyRequest, reply: FastifyReply): CallContext;
+  /** The options of the RPCs a request makes with `ctx` (its metadata, deadline, cancellation, peer). */
+  rpcOptions(req: FastifyRequest, ctx: CallContext): CallOptions;
+  /** Both at once. */
   callOptions(req: FastifyRequest, reply: FastifyReply): { options: CallOptions; ctx: CallContext };
   /** Wraps a route: in-flight counting, its trace span and the error body. */
   handle(fn: Handler): Handler;
@@ -75,25 +79,32 @@ export function routeContext(shared: {
     if (scope !== undefined) allow(req, scope, `${req.method} ${path}`);
   };
 
-  const callOptions = (req: FastifyRequest, reply: FastifyReply): { options: CallOptions; ctx: CallContext } => {
+  const callContext = (req: FastifyRequest, reply: FastifyReply): CallContext => {
+    const ctx = new CallContext(deadlineFromHeader(req.headers['grpc-timeout']));
+    const traced = spans.get(req);
+    if (traced !== undefined) ctx.trace = traced.hook;
+    // The response closing before it was fully written means the client went away.
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) ctx.cancel();
+    });
+    return ctx;
+  };
+
+  // Built only for the RPCs that need them: the in-process /predict path never does.
+  const rpcOptions = (req: FastifyRequest, ctx: CallContext): CallOptions => {
     const controller = new AbortController();
-    const deadline = deadlineFromHeader(req.headers['grpc-timeout']);
-    const ctx = new CallContext(deadline);
+    ctx.onCancel(() => controller.abort());
     const metadata = metadataFromHeaders(req.headers);
     metadata.set(REQUEST_ID_KEY, req.id);
     const traced = spans.get(req);
-    if (traced !== undefined) {
-      ctx.trace = traced.hook;
-      // The RPCs this request makes continue its trace.
-      injectTraceContext(traced.span, metadata);
-    }
-    // The response closing before it was fully written means the client went away.
-    reply.raw.on('close', () => {
-      if (reply.raw.writableFinished) return;
-      controller.abort();
-      ctx.cancel();
-    });
-    return { options: { metadata, deadline, signal: controller.signal, peer: req.socket.remoteAddress, trace: ctx.trace }, ctx };
+    // The RPCs this request makes continue its trace.
+    if (traced !== undefined) injectTraceContext(traced.span, metadata);
+    return { metadata, deadline: ctx.deadline, signal: controller.signal, peer: req.socket.remoteAddress, trace: ctx.trace };
+  };
+
+  const callOptions = (req: FastifyRequest, reply: FastifyReply): { options: CallOptions; ctx: CallContext } => {
+    const ctx = callContext(req, reply);
+    return { options: rpcOptions(req, ctx), ctx };
   };
 
   const handle =
@@ -130,5 +141,5 @@ export function routeContext(shared: {
     o: CallOptions,
   ): Promise<Buffer> => deps.invoker.unary(path, Buffer.from(type.encode(message).finish()), o);
 
-  return { deps, options, log, allow, allowRoute, callOptions, handle, text, unary, noRoute };
+  return { deps, options, log, allow, allowRoute, callContext, rpcOptions, callOptions, handle, text, unary, noRoute };
 }

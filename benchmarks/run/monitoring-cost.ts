@@ -1,0 +1,91 @@
+/**
+ * (g) Monitoring cost: Quiver Predict at c=64 with metrics on (the default), metrics off,
+ * and tracing on (OTLP to a local sink). The runs alternate, three each, so drift in the
+ * machine's speed is shared; each variant's row is the mean of its runs.
+ */
+import { createServer as createHttpServer, type Server } from 'node:http';
+
+import { type LoadResult, runLoad, verifyCall } from '../lib/h2load.js';
+import type { Row } from './measure.js';
+import { DURATION, WARMUP } from './options.js';
+import { PREDICT_PATH, predictBody } from './requests.js';
+import { startQuiverFromDist, stopProcess } from './servers.js';
+import type { Bench } from './targets.js';
+
+interface Variant {
+  readonly target: string;
+  readonly extra: string[];
+  readonly env: Record<string, string>;
+}
+
+const ROUNDS = 3;
+const CONCURRENCY = 64;
+
+/** An OTLP/HTTP endpoint that accepts every export and keeps nothing. */
+async function startTraceSink(): Promise<{ sink: Server; url: string }> {
+  const sink = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+  return { sink, url: `http://127.0.0.1:${(sink.address() as { port: number }).port}` };
+}
+
+function variants(sinkUrl: string): Variant[] {
+  return [
+    { target: '(g) Quiver Predict, metrics on, tracing off (default)', extra: [], env: {} },
+    { target: '(g) Quiver Predict, metrics off', extra: ['--no-metrics'], env: {} },
+    {
+      target: '(g) Quiver Predict, metrics on, tracing on (OTLP)',
+      extra: [],
+      env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl },
+    },
+  ];
+}
+
+/** One server started with the variant's options, one h2load run against it, stopped. */
+async function runVariant(bench: Bench, v: Variant, round: number): Promise<LoadResult> {
+  const q = await startQuiverFromDist(bench.modelPath, v.extra, v.env);
+  const probe = await verifyCall(`127.0.0.1:${q.port}`, PREDICT_PATH, predictBody);
+  if (probe.status !== 0) throw new Error(`${v.target}: grpc-status ${probe.status}: ${probe.details}`);
+  const r = await runLoad({
+    url: `http://127.0.0.1:${q.port}${PREDICT_PATH}`,
+    body: predictBody,
+    concurrency: CONCURRENCY,
+    durationS: DURATION,
+    warmupS: WARMUP,
+    workDir: bench.work,
+    responseBytes: probe.message.length + 5,
+  });
+  process.stderr.write(`  ${v.target} round ${round + 1}: ${Math.round(r.requestsPerSecond)} req/s\n`);
+  await stopProcess(q.child);
+  return r;
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** A variant's row: the mean of its runs (failures added up). */
+const meanRow = (target: string, rs: LoadResult[]): Row => ({
+  target: `${target} (mean of ${rs.length})`,
+  concurrency: CONCURRENCY,
+  requestsPerSecond: mean(rs.map((r) => r.requestsPerSecond)),
+  rowsPerSecond: mean(rs.map((r) => r.requestsPerSecond)),
+  p50Us: mean(rs.map((r) => r.p50Us)),
+  p99Us: mean(rs.map((r) => r.p99Us)),
+  failed: rs.reduce((a, r) => a + r.failed, 0),
+});
+
+export async function monitoringCostRows(bench: Bench): Promise<Row[]> {
+  process.stderr.write('(g) monitoring cost\n');
+  const { sink, url } = await startTraceSink();
+  const all = variants(url);
+  const runs = new Map<string, LoadResult[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const v of all) {
+      const r = await runVariant(bench, v, round);
+      runs.set(v.target, [...(runs.get(v.target) ?? []), r]);
+    }
+  }
+  sink.close();
+  return all.map((v) => meanRow(v.target, runs.get(v.target) ?? []));
+}
