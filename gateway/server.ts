@@ -13,7 +13,7 @@ import type { Tracer } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 
-import { type AccessPolicy, REGISTRY_SERVICE } from '../src/auth/policy.js';
+import type { AccessPolicy } from '../src/auth/policy.js';
 import type { CallContext } from '../src/core/context.js';
 import { REQUEST_ID_KEY, requestIdOf } from '../src/core/request-id.js';
 import type { OipRestResult } from './oip.js';
@@ -24,7 +24,8 @@ import { type Invoker } from './invoker.js';
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from './json.js';
 import { openApiDocument } from './openapi.js';
 import { registerBlueprintRoutes } from './routes/blueprint.js';
-import { Inflight, isRegistryPath, type Plane, routeContext } from './routes/context.js';
+import { isRegistryPath, isRegistryRpc } from './registry.js';
+import { Inflight, type Plane, routeContext } from './routes/context.js';
 import { registerOipAndHttpBindings } from './routes/oip-and-bindings.js';
 import { type GatewayTls, httpsOptions } from './tls.js';
 import { Router } from './transcode.js';
@@ -99,15 +100,12 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   const jsonLimits: JsonLimits = { ...DEFAULT_JSON_LIMITS, maxRepeatedMessages: maxRequestRows };
   const rpcs = rpcDescriptors(loadRoot());
   const router = new Router(rpcs);
-  const registryRouter = new Router(rpcs.filter((r) => r.service === REGISTRY_SERVICE));
+  const registryRouter = new Router(rpcs.filter(isRegistryRpc));
   const registryOnMain = options.registryRoutesOnMain ?? options.registry === undefined;
   // Each port describes the routes it serves.
   const openapi = {
-    inference: openApiDocument(registryOnMain ? rpcs : rpcs.filter((r) => r.service !== REGISTRY_SERVICE)),
-    registry: openApiDocument(
-      rpcs.filter((r) => r.service === REGISTRY_SERVICE),
-      'registry',
-    ),
+    inference: openApiDocument(registryOnMain ? rpcs : rpcs.filter((r) => !isRegistryRpc(r))),
+    registry: openApiDocument(rpcs.filter(isRegistryRpc), 'registry'),
   };
   const inflight = new Inflight();
   // Known once the registry listener is up; the inference port's 404s name it.

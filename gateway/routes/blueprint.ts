@@ -1,11 +1,11 @@
 /**
  * The blueprint's routes: /predict, /predict/batch, /metrics, /stats, /health and /model-info
- * on the inference plane, and /reload-model on both planes.
+ * on the inference plane, and /reload-model on both planes (gateway/registry.ts).
  */
 import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 
-import { invalidArgument, QuiverError } from '../../src/core/errors.js';
+import { QuiverError } from '../../src/core/errors.js';
 import { GrpcCallError } from '../invoker.js';
 import { parseBody, scanLimits } from '../json.js';
 import {
@@ -19,10 +19,9 @@ import {
   HealthCheckResponse,
   ListModelsRequest,
   ListModelsResponse,
-  ReloadModelRequest,
-  ReloadModelResponse,
   Stage,
 } from '../wire.js';
+import { registerReloadModel } from '../registry.js';
 import type { Plane, RouteContext } from './context.js';
 
 /** The blueprint's snake_case for proto3 JSON field names; map keys (codes, classes) stay as they are. */
@@ -178,25 +177,5 @@ export function registerBlueprintRoutes(app: FastifyInstance, plane: Plane, cont
       }),
     );
   }
-  app.post(
-    '/reload-model',
-    handle(async (req, reply) => {
-      allowRoute(req, '/reload-model');
-      const { options: o } = callOptions(req, reply);
-      const body = text(req);
-      const parsed: unknown = body === undefined || body.trim() === '' ? {} : parseBody(body, options.maxJsonDepth);
-      if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed)))
-        throw invalidArgument('request body: expected a JSON object such as {"model_name": "production-model"} (or none)');
-      const given = (parsed ?? {}) as Record<string, unknown>;
-      if (given.model_name !== undefined && given.model_name !== null && typeof given.model_name !== 'string')
-        throw invalidArgument('model_name: expected a string (a model name, or empty for every model)');
-      const modelName = typeof given.model_name === 'string' ? given.model_name : '';
-      const res = ReloadModelResponse.decode(await unary('/quiver.v1.RegistryService/ReloadModel', ReloadModelRequest, { modelName }, o));
-      return {
-        status: res.failures.length === 0 ? 'reloaded' : 'reloaded with failures',
-        served: res.served.map((s) => ({ model_name: s.modelName, version: s.version, aliases: s.aliases })),
-        failures: res.failures.map((f) => ({ model_name: f.modelName, version: f.version, message: f.message })),
-      };
-    }),
-  );
+  registerReloadModel(app, context);
 }

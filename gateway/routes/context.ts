@@ -19,8 +19,6 @@ import { deadlineFromHeader, metadataFromHeaders } from '../transcode.js';
 /** Which routes a listener serves. */
 export type Plane = 'inference' | 'registry';
 
-export const isRegistryPath = (path: string): boolean => path === '/v1/registry' || path.startsWith('/v1/registry/');
-
 /** Answers counted in flight, so shutdown can wait for them. */
 export class Inflight {
   count = 0;

@@ -12,7 +12,8 @@ import { sendError } from '../error-handlers.js';
 import type { JsonLimits } from '../json.js';
 import { errorBody } from '../status.js';
 import { type Router, transcode } from '../transcode.js';
-import { isRegistryPath, type Plane, type RouteContext } from './context.js';
+import { isRegistryPath } from '../registry.js';
+import type { Plane, RouteContext } from './context.js';
 
 /** The routes of the listener of `plane`; `router` holds the bindings it serves. */
 export function registerOipAndHttpBindings(
