@@ -10,11 +10,13 @@
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 
-import { type AccessPolicy, isLocalPeer, scopeOfMethod } from '../src/auth/policy.js';
+import { type AccessPolicy, isLocalPeer, scopeOfRpc } from '../src/auth/policy.js';
+import type { Scope } from '../src/auth/tokens.js';
 import { ensureDecoded } from '../src/contract/codec.js';
 import { predictionServiceDefinition, registryServiceDefinition } from '../src/contract/services.js';
 import type { DecodeLimits } from '../src/contract/codec.js';
-import { CallContext, type CallMetadata } from '../src/core/context.js';
+import { CallContext } from '../src/core/context.js';
+import { metadataView } from '../src/grpc/calls.js';
 import type { AnyHandler, ServiceHandlers } from '../src/handlers/handler.js';
 import type { HandlerSet } from '../src/handlers/handler-set.js';
 import { type CallOptions, GrpcCallError, type Invoker } from './invoker.js';
@@ -30,6 +32,8 @@ interface MethodShape {
 interface DirectMethod {
   readonly definition: MethodShape;
   readonly handler: AnyHandler;
+  /** Its access rule (src/auth/policy.ts), found once; undefined: open. */
+  readonly scope: Scope | undefined;
 }
 
 const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
@@ -42,16 +46,6 @@ function healthResponse(serving: boolean): Buffer {
       .int32(serving ? 1 : 2)
       .finish(),
   );
-}
-
-/** gRPC metadata as the handlers read it: the first text value of a key. */
-function metadataView(metadata: grpc.Metadata): CallMetadata {
-  return {
-    get(key) {
-      const v = metadata.get(key)[0];
-      return typeof v === 'string' ? v : undefined;
-    },
-  };
 }
 
 export class DirectInvoker implements Invoker {
@@ -74,7 +68,7 @@ export class DirectInvoker implements Invoker {
   private add(definition: Readonly<Record<string, MethodShape>>, handlers: ServiceHandlers): void {
     for (const [name, method] of Object.entries(definition)) {
       const handler = handlers[name];
-      if (handler !== undefined) this.methods.set(method.path, { definition: method, handler });
+      if (handler !== undefined) this.methods.set(method.path, { definition: method, handler, scope: scopeOfRpc(method.path) });
     }
   }
 
@@ -85,9 +79,7 @@ export class DirectInvoker implements Invoker {
   }
 
   /** The call's context, after the access check of its plane (src/auth/policy.ts), as a gRPC call gets it. */
-  private context(path: string, options: CallOptions): CallContext {
-    const [, service = '', name = ''] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
-    const scope = scopeOfMethod(service, name);
+  private context(path: string, scope: Scope | undefined, options: CallOptions): CallContext {
     const authorization = options.metadata.get('authorization')[0];
     const principal =
       scope === undefined
@@ -107,8 +99,8 @@ export class DirectInvoker implements Invoker {
 
   async unary(path: string, request: Buffer, options: CallOptions): Promise<Buffer> {
     if (path === HEALTH_CHECK) return healthResponse(this.serving());
-    const { definition, handler } = this.method(path);
-    const ctx = this.context(path, options);
+    const { definition, handler, scope } = this.method(path);
+    const ctx = this.context(path, scope, options);
     const answer = await (handler as (r: unknown, c: CallContext) => unknown)(ensureDecoded(definition.requestDeserialize(request)), ctx);
     return definition.responseSerialize(answer as never);
   }
@@ -120,8 +112,8 @@ export class DirectInvoker implements Invoker {
     options: CallOptions,
     onMessage: (b: Buffer) => void,
   ): Promise<void> {
-    const { definition, handler } = this.method(path);
-    const ctx = this.context(path, options);
+    const { definition, handler, scope } = this.method(path);
+    const ctx = this.context(path, scope, options);
     const encode = (answer: unknown): Buffer => definition.responseSerialize(answer as never);
     async function* messages(): AsyncGenerator<unknown> {
       for (const bytes of requests) yield definition.requestDeserialize(bytes);

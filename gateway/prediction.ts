@@ -177,10 +177,7 @@ export function handlerBackend(
     },
     async predictBatch(body, ctx) {
       const b = parseBatch(body, defaultModel, limits);
-      const valid = b.items.flatMap((item, index) =>
-        item.input.kind === 'features' ? [{ index, features: item.input.features, id: item.id }] : [],
-      );
-      const out: unknown[] = b.items.map((item) => (item.input.kind === 'invalid' ? itemError(item.input.error) : null));
+      const { valid, out } = partition(b.items);
       if (valid.length === 0) return { model_name: b.model, model_version: b.version, predictions: out };
       const r = await handlers.batchPredict(
         {
@@ -204,8 +201,23 @@ export function handlerBackend(
 const NO_INPUTS = new Map<string, Tensor>();
 
 /** A batch item's error as the blueprint's answer shows it. */
-function itemError(error: Error): { error: { code: number; message: string } } {
-  return { error: { code: (error as Partial<QuiverError>).grpcStatus ?? 13, message: clientText(error.message) } };
+function itemError(error: Error, fallbackCode = 13): { error: { code: number; message: string } } {
+  return { error: { code: (error as Partial<QuiverError>).grpcStatus ?? fallbackCode, message: clientText(error.message) } };
+}
+
+/**
+ * A checked batch, split: the valid items to predict (with their place in the batch), and
+ * the answers so far, where each invalid item already has its error (INVALID_ARGUMENT).
+ */
+function partition(items: ReadonlyArray<{ input: InstanceInput; id: string }>): {
+  valid: Array<{ index: number; features: ReadonlyMap<string, number>; id: string }>;
+  out: unknown[];
+} {
+  const valid = items.flatMap((item, index) =>
+    item.input.kind === 'features' ? [{ index, features: item.input.features, id: item.id }] : [],
+  );
+  const out: unknown[] = items.map((item) => (item.input.kind === 'invalid' ? itemError(item.input.error, 3) : null));
+  return { valid, out };
 }
 
 /** As a sidecar: through the Predict and BatchPredict RPCs. */
@@ -224,14 +236,7 @@ export function rpcBackend(invoker: Invoker, defaultModel: string, limits: Bluep
     async predictBatch(body, _ctx, options) {
       const b = parseBatch(body, defaultModel, limits);
       // Items the gateway already found invalid keep their error; the rest go upstream.
-      const valid = b.items.flatMap((item, index) =>
-        item.input.kind === 'features' ? [{ index, features: item.input.features, id: item.id }] : [],
-      );
-      const out: unknown[] = b.items.map((item) =>
-        item.input.kind === 'invalid'
-          ? { error: { code: (item.input.error as QuiverError).grpcStatus ?? 3, message: clientText(item.input.error.message) } }
-          : null,
-      );
+      const { valid, out } = partition(b.items);
       let modelName = b.model;
       let modelVersion = b.version;
       if (valid.length > 0) {

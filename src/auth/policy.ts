@@ -54,6 +54,12 @@ export function scopeOfMethod(service: string, method: string): Scope | undefine
   return undefined;
 }
 
+/** The rule for an RPC by its gRPC path (`/package.Service/Method`); undefined: open (health, reflection, the OIP's probes). */
+export function scopeOfRpc(path: string): Scope | undefined {
+  const [, service, method] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
+  return scopeOfMethod(service ?? '', method ?? '');
+}
+
 /** The OIP gRPC method an OIP REST path stands for (`/v2/...`), undefined when it is none. */
 export function oipMethodOfPath(path: string): string | undefined {
   if (path === '/v2' || path === '/v2/') return 'ServerMetadata';

@@ -22,7 +22,7 @@ import {
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 
-import { ensureDecoded, type UndecodableRequest } from '../contract/codec.js';
+import { ensureDecoded } from '../contract/codec.js';
 import { CallContext, type CallMetadata, type CallPrincipal } from '../core/context.js';
 import { reportError } from '../core/error-report.js';
 import { ERROR_CODE_KEY, type QuiverError } from '../core/errors.js';
@@ -97,7 +97,7 @@ function serviceError(error: QuiverError, message: string, requestId: string): P
 }
 
 /** grpc-js metadata as the handlers read it: the first text value of a key. */
-function metadataView(metadata: Metadata): CallMetadata {
+export function metadataView(metadata: Metadata): CallMetadata {
   return {
     get(key) {
       const v = metadata.get(key)[0];
@@ -263,5 +263,3 @@ export function grpcImplementation(
   }
   return implementation;
 }
-
-export type { UndecodableRequest };

@@ -11,7 +11,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from 'pino';
 
-import { AccessPolicy, isLocalPeer, scopeOfMethod } from '../auth/policy.js';
+import { AccessPolicy, isLocalPeer, scopeOfRpc } from '../auth/policy.js';
 import type { Scope } from '../auth/tokens.js';
 import type { Options } from '../config/options.js';
 import { ERROR_CODE_KEY, invalidConfig } from '../core/errors.js';
@@ -95,12 +95,6 @@ function guarded(
   }) as grpc.UntypedHandleCall;
 }
 
-/** Which rule a method follows (undefined: open, as health, reflection and the OIP's probes): src/auth/policy.ts. */
-function scopeOf(path: string): Scope | undefined {
-  const [, service, method] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
-  return scopeOfMethod(service ?? '', method ?? '');
-}
-
 /** A grpc-js server whose services get the access check of their plane on every method. */
 function checkedServer(options: Options, policy: AccessPolicy): grpc.Server {
   const server = new grpc.Server(grpcServerOptions(options));
@@ -111,7 +105,7 @@ function checkedServer(options: Options, policy: AccessPolicy): grpc.Server {
       const key = implementation[name] !== undefined ? name : (definition.originalName ?? name);
       const handler = implementation[key];
       if (handler === undefined) continue;
-      const scope = scopeOf(definition.path);
+      const scope = scopeOfRpc(definition.path);
       checked[key] = scope === undefined ? handler : guarded(definition, handler, scope, policy, definition.path.slice(1));
     }
     addService(service, checked);
