@@ -123,10 +123,15 @@ test('src/, gateway/ and training/ together have no import cycle (imports the co
 test('the onnxruntime session options are written once, in src/onnx/session-options.ts', (t) => {
   const writers = ALL.filter((file) => readFileSync(join(ROOT, file), 'utf8').includes('graphOptimizationLevel'));
   t.deepEqual(writers, ['src/onnx/session-options.ts']);
+  t.true(
+    importsOf('src/onnx/server-session.ts').some((i) => i.target === 'src/onnx/session-options.ts' && !i.typeOnly),
+    'src/onnx/server-session.ts does not take its session options from src/onnx/session-options.ts',
+  );
+  // Serving and the trial load open their sessions through one module, so they share the options.
   for (const file of ['src/core/worker.ts', 'src/core/inline-runner.ts', 'src/registry/trial-child.ts']) {
     t.true(
-      importsOf(file).some((i) => i.target === 'src/onnx/session-options.ts' && !i.typeOnly),
-      `${file} does not take its session options from src/onnx/session-options.ts`,
+      importsOf(file).some((i) => i.target === 'src/onnx/server-session.ts' && !i.typeOnly),
+      `${file} does not open its sessions through src/onnx/server-session.ts`,
     );
   }
 });

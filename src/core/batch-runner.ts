@@ -76,12 +76,12 @@ export class BatchRunner {
     }
   }
 
-  /** Runs one small request on the main thread's session (the inline lane). */
-  async runInline(p: Pending, inline: InlineRunner): Promise<void> {
+  /** Runs one small request on the main thread's session (the inline lane), synchronously. */
+  runInline(p: Pending, inline: InlineRunner): void {
     this.inflightCount++;
     const dispatchedAt = nowMs();
     try {
-      const outputs = await inline.run(p.tensors);
+      const outputs = inline.run(p.tensors);
       this.stats.inlineRuns++;
       this.stats.rows += p.rows;
       this.spec.observer.batch(p.rows, (nowMs() - dispatchedAt) / 1000, true);

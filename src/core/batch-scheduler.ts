@@ -2,7 +2,6 @@
  * The scheduler shared by every model version's Batcher: it hands batches to the worker pool
  * whenever it has a free slot, and decides when the inline lane may be used.
  */
-import type { Pending } from './batch-types.js';
 import type { Batcher } from './batcher.js';
 import type { InferencePool } from './pool.js';
 
@@ -19,7 +18,6 @@ export class BatchScheduler {
   private ready: Batcher[] = [];
   private pumping = false;
   private pumpScheduled = false;
-  private inlineInflight = 0;
   /** Requests submitted and not yet settled, across every model version. */
   private outstanding = 0;
   /**
@@ -29,6 +27,13 @@ export class BatchScheduler {
    */
   private load = 0;
   private lastArrival = 0;
+  /**
+   * Requests that arrived in this event-loop turn. The inline lane answers synchronously, so
+   * `outstanding` alone stays 0 under concurrent load; requests read from the sockets in
+   * the same turn are concurrent all the same, and count as load.
+   */
+  private arrivalsThisTurn = 0;
+  private turnEndScheduled = false;
 
   constructor(private readonly pool: InferencePool) {
     pool.onSlotFree(() => this.pump());
@@ -40,30 +45,28 @@ export class BatchScheduler {
     const now = performance.now();
     this.load *= Math.exp(-(now - this.lastArrival) / LOAD_DECAY_MS);
     this.lastArrival = now;
-    this.load = this.load * 0.9 + this.outstanding * 0.1;
+    this.load = this.load * 0.9 + (this.outstanding + this.arrivalsThisTurn) * 0.1;
     this.outstanding++;
+    this.arrivalsThisTurn++;
+    if (!this.turnEndScheduled) {
+      this.turnEndScheduled = true;
+      setImmediate(this.endTurn);
+    }
     return this.load < 0.5;
   }
+
+  private readonly endTurn = (): void => {
+    this.turnEndScheduled = false;
+    this.arrivalsThisTurn = 0;
+  };
 
   depart(): void {
     this.outstanding--;
   }
 
-  /** True when no batch is queued, on a worker or on the inline lane. */
+  /** True when no batch is queued or on a worker. */
   idle(): boolean {
-    return this.pool.inflight === 0 && this.inlineInflight === 0 && this.ready.length === 0;
-  }
-
-  /** Runs a request on the inline lane; one at a time, so it cannot hog the main thread. */
-  runInline(batcher: Batcher, p: Pending): void {
-    this.inlineInflight++;
-    batcher
-      .executeInline(p)
-      .catch(() => undefined)
-      .finally(() => {
-        this.inlineInflight--;
-        this.pump();
-      });
+    return this.pool.inflight === 0 && this.ready.length === 0;
   }
 
   notify(batcher: Batcher): void {

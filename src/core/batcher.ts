@@ -117,7 +117,9 @@ export class Batcher {
         this.scheduler.idle()
       ) {
         pending.taken = true;
-        this.scheduler.runInline(this, pending);
+        // Synchronous (onnx/server-session.ts): one inline run at a time by construction, and
+        // the request is settled when it returns.
+        this.runner.runInline(pending, this.inline);
         return;
       }
       this.queue.add(pending);
@@ -174,11 +176,6 @@ export class Batcher {
   /** Runs a batch taken by takeBatch on the pool and settles every request in it. */
   execute(batch: Pending[], pool: InferencePool): Promise<void> {
     return this.runner.run(batch, pool);
-  }
-
-  /** Runs one small request on the main thread's session (the inline lane). */
-  executeInline(p: Pending): Promise<void> {
-    return this.runner.runInline(p, this.inline as InlineRunner);
   }
 
   /** Stops taking requests; resolves once everything queued and in flight has settled. */

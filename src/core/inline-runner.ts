@@ -9,43 +9,50 @@
  */
 import ort from 'onnxruntime-node';
 
-import { sessionOptions } from '../onnx/session-options.js';
+import { ServerSession } from '../onnx/server-session.js';
 import type { ServingSignature } from './signature.js';
 import type { HostTensor, TypedData } from './tensor.js';
 
 // One thread: this session runs on the main thread, and only models whose single-row run is
 // within inlineMaxUs qualify, so an operator thread pool would only add threads.
-const SESSION_OPTIONS = sessionOptions(1);
+const INTRA_OP_THREADS = 1;
 
 export class InlineRunner {
+  private readonly outputNames: readonly string[];
+
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: ServerSession,
     private readonly signature: ServingSignature,
     /** Single-row run time measured at load (in a worker), µs. */
     readonly runUs: number,
-  ) {}
-
-  /** Creates the main-thread session for a model whose single-row run measured `runUs`. */
-  static async create(path: string, signature: ServingSignature, runUs: number): Promise<InlineRunner> {
-    return new InlineRunner(await ort.InferenceSession.create(path, SESSION_OPTIONS), signature, runUs);
+  ) {
+    this.outputNames = signature.outputs.map((o) => o.name);
   }
 
-  /** Runs on the calling (main) thread; inputs in signature order, outputs likewise. */
-  async run(inputs: readonly HostTensor[]): Promise<HostTensor[]> {
+  /** Creates the main-thread session for a model whose single-row run measured `runUs`. */
+  static create(path: string, signature: ServingSignature, runUs: number): InlineRunner {
+    return new InlineRunner(ServerSession.load(path, INTRA_OP_THREADS), signature, runUs);
+  }
+
+  /**
+   * Runs on the calling (main) thread, synchronously (see onnx/server-session.ts); inputs in
+   * signature order, outputs likewise. Throws what onnxruntime throws.
+   */
+  run(inputs: readonly HostTensor[]): HostTensor[] {
     const feeds: Record<string, ort.Tensor> = {};
-    this.signature.inputs.forEach((spec, i) => {
+    const specs = this.signature.inputs;
+    for (let i = 0; i < specs.length; i++) {
       const t = inputs[i] as HostTensor;
-      feeds[spec.name] = new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims);
-    });
-    const names = this.signature.outputs.map((o) => o.name);
-    const out = await this.session.run(feeds, names);
-    return names.map((name) => {
+      feeds[(specs[i] as (typeof specs)[number]).name] = new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims);
+    }
+    const out = this.session.run(feeds, this.outputNames);
+    return this.outputNames.map((name) => {
       const t = out[name] as ort.Tensor;
       return { dtype: t.type as HostTensor['dtype'], dims: t.dims, data: t.data as TypedData };
     });
   }
 
-  async release(): Promise<void> {
-    await this.session.release();
+  release(): void {
+    this.session.release();
   }
 }

@@ -191,7 +191,7 @@ export class ModelManager {
       throw err;
     }
     try {
-      if (runUs <= this.limits.inlineMaxUs) batcher.setInline(await InlineRunner.create(absolute, signature, runUs));
+      if (runUs <= this.limits.inlineMaxUs) batcher.setInline(InlineRunner.create(absolute, signature, runUs));
     } catch (err) {
       // The workers load it, so this cannot normally fail; serve without the inline lane.
       this.log.warn({ err, model: name, version }, 'inline lane unavailable');
@@ -251,7 +251,7 @@ export class ModelManager {
   private async retire(v: LoadedVersion): Promise<void> {
     await v.batcher.drain();
     this.pool.release(v.batcher.spec.key);
-    await v.batcher.inlineRunner?.release();
+    v.batcher.inlineRunner?.release();
     v.observer.close();
     this.log.info({ model: v.name, version: v.version }, 'model version released');
   }

@@ -8,22 +8,19 @@ import { BroadcastChannel, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
 
-import { sessionOptions } from '../onnx/session-options.js';
+import { ServerSession } from '../onnx/server-session.js';
 import type { PostedTask, ReleaseMessage, RunResult, RunTask, WireTensor, WorkerData } from './worker-protocol.js';
 import type { TypedData } from './tensor.js';
 
 const config = workerData as WorkerData;
 
 interface Entry {
-  readonly session: Promise<ort.InferenceSession>;
+  readonly session: ServerSession;
   running: number;
   releaseRequested: boolean;
 }
 
 const sessions = new Map<string, Entry>();
-
-// The configured threads per operator: the workers run the batches, so they get the cores.
-const options = sessionOptions(config.intraOpThreads);
 
 const release = new BroadcastChannel(config.releaseChannel);
 release.onmessage = (event: unknown) => {
@@ -38,21 +35,16 @@ release.onmessage = (event: unknown) => {
 
 function dispose(key: string, entry: Entry): void {
   sessions.delete(key);
-  entry.session.then(
-    (s) => s.release().catch(() => undefined),
-    () => undefined,
-  );
+  entry.session.release();
 }
 
+/** The task's session, loaded on first use; a failed load throws and is not cached. */
 function entryFor(task: RunTask): Entry {
   let entry = sessions.get(task.key);
   if (entry === undefined) {
-    entry = { session: ort.InferenceSession.create(task.path, options), running: 0, releaseRequested: false };
+    // The configured threads per operator: the workers run the batches, so they get the cores.
+    entry = { session: ServerSession.load(task.path, config.intraOpThreads), running: 0, releaseRequested: false };
     sessions.set(task.key, entry);
-    // A failed load is not cached: the next batch tries again.
-    entry.session.catch(() => {
-      if (sessions.get(task.key) === entry) sessions.delete(task.key);
-    });
   }
   return entry;
 }
@@ -68,21 +60,18 @@ export default async function run(task: PostedTask): Promise<unknown> {
     if (task.fault === 'exit') process.exit(1);
     throw new Error('injected worker fault');
   }
+  const cached = sessions.has(task.key);
+  const t0 = now();
   const entry = entryFor(task);
+  const t1 = now();
   entry.running++;
   try {
-    const t0 = now();
-    const session = await entry.session;
-    const t1 = now();
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of task.inputs) {
       feeds[input.name] = new ort.Tensor(input.dtype, input.data as ort.Tensor.DataType, input.dims);
     }
-    // onnxruntime-node runs the session in a setImmediate callback. One queued just before
-    // it fires right before it, so the run time excludes the wait for the event loop.
-    let computeStart = t1;
-    setImmediate(() => (computeStart = now()));
-    const raw = await session.run(feeds, task.outputNames as string[]);
+    const computeStart = now();
+    const raw = entry.session.run(feeds, task.outputNames);
     const t2 = now();
     const outputs: WireTensor[] = [];
     const transfer: ArrayBuffer[] = [];
@@ -95,7 +84,7 @@ export default async function run(task: PostedTask): Promise<unknown> {
     }
     const result: RunResult = {
       outputs,
-      loadUs: t0 === t1 ? 0 : Math.round((t1 - t0) * 1000),
+      loadUs: cached ? 0 : Math.round((t1 - t0) * 1000),
       runUs: Math.round((t2 - computeStart) * 1000),
       dispatchUs: Math.max(0, Math.round((started - task.postedAt) * 1000)),
     };

@@ -9,17 +9,17 @@ import { Worker } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 
 import { allocate, elementCount } from '../core/tensor.js';
-import { sessionOptions } from '../onnx/session-options.js';
+import { ServerSession } from '../onnx/server-session.js';
 import type { TrialJob, TrialReport } from './trial.js';
 
 /**
- * The server's session options (onnx/session-options.ts): fixed by the server, never by the
+ * The server's session (onnx/server-session.ts, options from session-options.ts): fixed by the server, never by the
  * model or the uploader, with the same provider and graph optimization as the inference
  * workers (worker.ts), so what passes here loads there. One thread per operator rather than
  * the workers' intraOpThreads: the trial runs one sample input once, beside a serving
  * process whose workers already have the cores.
  */
-const SESSION_OPTIONS = sessionOptions(1);
+const INTRA_OP_THREADS = 1;
 
 const job = JSON.parse(process.argv[2] ?? '{}') as TrialJob;
 
@@ -41,9 +41,9 @@ const maxRssMb = (): number => process.resourceUsage().maxRSS / 1024;
 
 async function trial(): Promise<TrialReport> {
   const t0 = performance.now();
-  let session: ort.InferenceSession;
+  let session: ServerSession;
   try {
-    session = await ort.InferenceSession.create(job.path, SESSION_OPTIONS);
+    session = ServerSession.load(job.path, INTRA_OP_THREADS);
   } catch (err) {
     return { ok: false, stage: 'load', message: (err as Error).message, maxRssMb: maxRssMb() };
   }
@@ -56,7 +56,7 @@ async function trial(): Promise<TrialReport> {
     }),
   );
   try {
-    const out = await session.run(feeds, [...job.outputs]);
+    const out = session.run(feeds, job.outputs);
     const t2 = performance.now();
     return {
       ok: true,
