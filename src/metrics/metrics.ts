@@ -3,11 +3,12 @@
  * names follow the blueprint (ml_*) and Prometheus conventions (quiver_*); every label value
  * is bounded: model names and versions of loaded models only, status codes by name.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 import { Code } from '../core/errors.js';
 import type { DropReason, ObserverFactory, VersionInfo, VersionObserver } from '../core/observer.js';
 import type { HostTensor } from '../core/tensor.js';
+import { BoundCounter, BoundHistogram } from './bound-series.js';
 import { VersionStats } from './version-stats.js';
 
 /** 50 µs to 10 s: sub-millisecond answers are the point of the server. */
@@ -39,14 +40,14 @@ export interface VersionTelemetry {
 
 export class ServingMetrics {
   readonly registry = new Registry();
-  private readonly predictions: Counter<'model' | 'version' | 'status' | 'code'>;
-  private readonly latency: Histogram<'model' | 'version'>;
+  private readonly predictions: BoundCounter<'model' | 'version' | 'status' | 'code'>;
+  private readonly latency: BoundHistogram<'model' | 'version'>;
   private readonly driftScore: Gauge<'model' | 'version' | 'feature'>;
   private readonly drifted: Gauge<'model' | 'version'>;
   private readonly accuracy: Gauge<'model' | 'version'>;
-  private readonly queueWait: Histogram<'model' | 'version'>;
-  private readonly batchSize: Histogram<'model' | 'version'>;
-  private readonly inference: Histogram<'model' | 'version' | 'lane'>;
+  private readonly queueWait: BoundHistogram<'model' | 'version'>;
+  private readonly batchSize: BoundHistogram<'model' | 'version'>;
+  private readonly inference: BoundHistogram<'model' | 'version' | 'lane'>;
   private readonly dropped: Counter<'model' | 'version' | 'reason'>;
   private readonly loads: Counter<'model' | 'result'>;
   private readonly versions = new Map<string, VersionTelemetry>();
@@ -63,13 +64,13 @@ export class ServingMetrics {
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.predictions = new Counter({
+    this.predictions = new BoundCounter({
       name: 'ml_predictions_total',
       help: 'Predictions (instances) answered, by model version and status (ok or error) with the gRPC code',
       labelNames: ['model', 'version', 'status', 'code'],
       registers,
     });
-    this.latency = new Histogram({
+    this.latency = new BoundHistogram({
       name: 'ml_prediction_latency_seconds',
       help: 'Server time per prediction call, from the request reaching the core to the answer',
       labelNames: ['model', 'version'],
@@ -111,21 +112,21 @@ export class ServingMetrics {
       labelNames: ['model', 'version'],
       registers,
     });
-    this.queueWait = new Histogram({
+    this.queueWait = new BoundHistogram({
       name: 'quiver_queue_wait_seconds',
       help: 'Time requests wait in the batch queue',
       labelNames: ['model', 'version'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.batchSize = new Histogram({
+    this.batchSize = new BoundHistogram({
       name: 'quiver_batch_size_rows',
       help: 'Rows per inference batch',
       labelNames: ['model', 'version'],
       buckets: BATCH_BUCKETS,
       registers,
     });
-    this.inference = new Histogram({
+    this.inference = new BoundHistogram({
       name: 'quiver_inference_seconds',
       help: 'Time inside onnxruntime per batch, on a worker or on the inline lane',
       labelNames: ['model', 'version', 'lane'],
@@ -198,12 +199,13 @@ export class ServingMetrics {
     const telemetry: VersionTelemetry = { name: model, version: info.version, stats, drift, info };
     this.versions.set(key, telemetry);
     const on = this.enabled;
-    const okCounter = this.predictions.labels({ model, version, status: 'ok', code: 'OK' });
-    const latency = this.latency.labels({ model, version });
-    const queueWait = this.queueWait.labels({ model, version });
-    const batchSize = this.batchSize.labels({ model, version });
-    const workerTime = this.inference.labels({ model, version, lane: 'worker' });
-    const inlineTime = this.inference.labels({ model, version, lane: 'inline' });
+    // The series every answer touches, bound once (bound-series.ts); the rest are rare.
+    const okCounter = this.predictions.bind({ model, version, status: 'ok', code: 'OK' });
+    const latency = this.latency.bind({ model, version });
+    const queueWait = this.queueWait.bind({ model, version });
+    const batchSize = this.batchSize.bind({ model, version });
+    const workerTime = this.inference.bind({ model, version, lane: 'worker' });
+    const inlineTime = this.inference.bind({ model, version, lane: 'inline' });
     const accuracy = info.lineage?.metrics.get('accuracy');
     if (on && accuracy !== undefined) this.accuracy.set({ model, version }, accuracy);
     return {
@@ -237,8 +239,13 @@ export class ServingMetrics {
       },
       close: () => {
         this.versions.delete(key);
-        for (const m of [this.latency, this.queueWait, this.batchSize, this.accuracy]) m.remove({ model, version });
-        for (const lane of ['worker', 'inline']) this.inference.remove({ model, version, lane });
+        this.predictions.unbind(okCounter);
+        this.latency.unbind(latency);
+        this.queueWait.unbind(queueWait);
+        this.batchSize.unbind(batchSize);
+        this.inference.unbind(workerTime);
+        this.inference.unbind(inlineTime);
+        this.accuracy.remove({ model, version });
       },
     };
   }
