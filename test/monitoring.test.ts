@@ -196,7 +196,16 @@ test('spans: one per RPC continuing the caller trace context, with validation, q
     t.is(inference.attributes['quiver.lane'], 'worker');
     t.is(inference.attributes['quiver.batch_rows'], 1);
 
+    // A caller whose context is not sampled gets its answer and no span: the sampled call
+    // after it is exported alone.
     exporter.reset();
+    const unsampled = '0af7651916cd43dd8448eb211c80319c';
+    const res0 = await fetch(`${srv.http}/predict`, {
+      method: 'POST',
+      body: JSON.stringify({ features: Object.fromEntries(BLUEPRINT_ROW.map((v, i) => [`feature_${i}`, v])) }),
+      headers: { traceparent: `00-${unsampled}-${parentSpan}-00` },
+    });
+    t.is(res0.status, 200);
     const res = await fetch(`${srv.http}/predict`, {
       method: 'POST',
       body: JSON.stringify({ features: Object.fromEntries(BLUEPRINT_ROW.map((v, i) => [`feature_${i}`, v])) }),
@@ -205,6 +214,10 @@ test('spans: one per RPC continuing the caller trace context, with validation, q
     t.is(res.status, 200);
     await exported('POST /predict');
     const rest = exporter.getFinishedSpans();
+    t.false(
+      rest.some((s) => s.spanContext().traceId === unsampled),
+      'no span of the unsampled call',
+    );
     const http = rest.find((s) => s.name === 'POST /predict')!;
     t.is(http.parentSpanContext?.spanId, parentSpan);
     t.deepEqual(

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import test from 'ava';
 
-import { startTracing } from '../src/tracing/tracing.js';
+import { DEFAULT_SAMPLE_RATIO, startTracing } from '../src/tracing/tracing.js';
 
 interface Received {
   readonly path: string;
@@ -103,6 +103,40 @@ test.serial('the sampler comes from OTEL_TRACES_SAMPLER, and a start after a shu
     await on.shutdown();
   });
 });
+
+test.serial(
+  "with no OTEL_TRACES_SAMPLER: a caller's sampled context is followed, an unsampled one is not, and 1% of new traces start",
+  async (t) => {
+    const saved = process.env.OTEL_TRACES_SAMPLER;
+    delete process.env.OTEL_TRACES_SAMPLER;
+    try {
+      await withEnv({ OTEL_TRACES_EXPORTER: 'none' }, async () => {
+        const tracing = startTracing();
+        try {
+          const child = (flags: string): boolean =>
+            tracing.tracer
+              .startSpan('x', {}, propagation.extract(ROOT_CONTEXT, { traceparent: TRACEPARENT.slice(0, -2) + flags }))
+              .isRecording();
+          t.true(child('01'));
+          t.false(child('00'));
+          // Roots: a binomial count around 1% of N; the bounds are many standard deviations wide.
+          const n = 20000;
+          let recorded = 0;
+          for (let i = 0; i < n; i++) if (tracing.tracer.startSpan('root').isRecording()) recorded++;
+          t.is(DEFAULT_SAMPLE_RATIO, 0.01);
+          t.true(
+            recorded > n * DEFAULT_SAMPLE_RATIO * 0.5 && recorded < n * DEFAULT_SAMPLE_RATIO * 1.5,
+            `${recorded} of ${n} roots sampled`,
+          );
+        } finally {
+          await tracing.shutdown();
+        }
+      });
+    } finally {
+      if (saved !== undefined) process.env.OTEL_TRACES_SAMPLER = saved;
+    }
+  },
+);
 
 test.serial('an OTLP protocol other than HTTP is refused with a message saying what works', async (t) => {
   await withEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, async () => {

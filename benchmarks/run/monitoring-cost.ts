@@ -1,6 +1,6 @@
 /**
  * (g) Monitoring cost: Quiver Predict at c=64 with metrics on (the default), metrics off,
- * and tracing on (OTLP to a local sink). The runs alternate, three each, so drift in the
+ * and tracing on (OTLP to a local sink), sampled as by default (1%) and every call. The runs alternate, three each, so drift in the
  * machine's speed is shared; each variant's row is the mean of its runs.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -36,9 +36,15 @@ function variants(sinkUrl: string): Variant[] {
     { target: '(g) Quiver Predict, metrics on, tracing off (default)', extra: [], env: {} },
     { target: '(g) Quiver Predict, metrics off', extra: ['--no-metrics'], env: {} },
     {
-      target: '(g) Quiver Predict, metrics on, tracing on (OTLP)',
+      // h2load's calls carry no trace context: 1% of them start a trace (the default sampler).
+      target: '(g) Quiver Predict, metrics on, tracing on (OTLP, 1% sampled, the default)',
       extra: [],
       env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl },
+    },
+    {
+      target: '(g) Quiver Predict, metrics on, tracing on (OTLP, every call sampled)',
+      extra: [],
+      env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_TRACES_SAMPLER: 'parentbased_always_on' },
     },
   ];
 }

@@ -16,6 +16,12 @@
  * Each RPC (and REST request) gets a server span continuing the caller's W3C trace context
  * (`traceparent` in gRPC metadata or HTTP headers), with children for validation, the wait in
  * the batch queue and the batch's inference.
+ *
+ * Sampling: unless OTEL_TRACES_SAMPLER names a sampler, parent-based with a ratio of
+ * DEFAULT_SAMPLE_RATIO for calls that arrive without a trace context (the SDK's own default
+ * records every call, which halved Predict's throughput at c=64 in docs/benchmarks.md). A
+ * caller's sampled context is always followed. A call that is not sampled records nothing: no
+ * child spans, no timestamps taken for them.
  */
 import {
   context,
@@ -42,9 +48,26 @@ import {
   resourceFromAttributes,
 } from '@opentelemetry/resources';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  ParentBasedSampler,
+  type Sampler,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
 
 import type { TraceHook } from '../core/context.js';
+
+/** The share of calls without a caller's trace context that are traced, unless OTEL_TRACES_SAMPLER says otherwise. */
+export const DEFAULT_SAMPLE_RATIO = 0.01;
+
+/** The sampler when OTEL_TRACES_SAMPLER names none; undefined lets the SDK read the variables. */
+function defaultSampler(env: NodeJS.ProcessEnv): Sampler | undefined {
+  if ((env.OTEL_TRACES_SAMPLER ?? '').trim() !== '') return undefined;
+  return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(DEFAULT_SAMPLE_RATIO) });
+}
 
 export interface Tracing {
   readonly tracer: Tracer;
@@ -119,8 +142,9 @@ export function startTracing(options: { exporter?: SpanExporter } = {}): Tracing
   const resource = defaultResource()
     .merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }))
     .merge(resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || 'quiver' }));
-  // The sampler (OTEL_TRACES_SAMPLER[_ARG]) and span limits come from the environment too.
-  const provider = new BasicTracerProvider({ resource, spanProcessors });
+  // The sampler: OTEL_TRACES_SAMPLER[_ARG] when set (read by the SDK, as are the span limits).
+  const sampler = defaultSampler(env);
+  const provider = new BasicTracerProvider({ resource, spanProcessors, ...(sampler === undefined ? {} : { sampler }) });
   const registered = trace.setGlobalTracerProvider(provider);
   const propagator = propagatorFromEnv(env);
   const propagating = propagator !== undefined && propagation.setGlobalPropagator(propagator);
@@ -148,15 +172,19 @@ const getter = {
   },
 };
 
-/** A server span for one call, continuing the caller's trace context from `carrier`. */
+/**
+ * A server span for one call, continuing the caller's trace context from `carrier`. The hook
+ * records child spans; it is undefined when the call is not sampled, so the core skips them.
+ */
 export function serverSpan(
   tracer: Tracer,
   name: string,
   carrier: Carrier,
   attributes: Record<string, string>,
-): { span: Span; hook: TraceHook } {
+): { span: Span; hook: TraceHook | undefined } {
   const parent = propagation.extract(ROOT_CONTEXT, carrier, getter);
   const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  if (!span.isRecording()) return { span, hook: undefined };
   const spanContext = trace.setSpan(context.active(), span);
   return {
     span,
