@@ -1,67 +1,59 @@
 /**
- * Baseline (b): the transport ceiling. A grpc-js server with Quiver's own Predict request and
- * response messages (generated codecs), answering every call with a fixed response shaped
- * like Quiver's, without any inference.
+ * Baseline (b): the transport ceiling. A grpc-js server with Quiver's own service definition
+ * and codecs (src/contract/services.ts: the hand-written request decoders and response
+ * encoders Quiver's server uses), answering every call with a constant answer of the real
+ * shape: the demo model's outputs, encoded per call as Quiver encodes them. No validation, no
+ * queue, no inference: the cheapest honest echo of the contract.
  */
 import * as grpc from '@grpc/grpc-js';
 
-import {
-  type BatchPredictRequest,
-  type BatchPredictResponse,
-  PredictionServiceService,
-  type PredictRequest,
-  type PredictResponse,
-} from '../../src/gen/quiver/v1/prediction.js';
-import { DataType } from '../../src/gen/quiver/v1/tensor.js';
+import { type DecodedBatchPredictRequest, type DecodedPredictRequest, ensureDecoded } from '../../src/contract/codec.js';
+import type { BatchWire } from '../../src/contract/encode.js';
+import { predictionServiceDefinition } from '../../src/contract/services.js';
+import type { PredictResult } from '../../src/core/inference.js';
+import type { HostTensor } from '../../src/core/tensor.js';
 
 const port = Number(process.argv[2] ?? 50061);
 
-const tensor = (datatype: DataType, shape: number[], fp32: number[], int64: number[], raw = Buffer.alloc(0)) => ({
-  datatype,
-  shape,
-  fp32Data: fp32,
-  fp64Data: [],
-  int32Data: [],
-  int64Data: int64,
-  boolData: [],
-  rawData: raw,
+/** The demo model's answer for one row: label 1, probabilities [0.1, 0.9]. */
+const OUTPUTS: ReadonlyMap<string, HostTensor> = new Map<string, HostTensor>([
+  ['label', { dtype: 'int64', dims: [1], data: BigInt64Array.of(1n) }],
+  ['probabilities', { dtype: 'float32', dims: [1, 2], data: Float32Array.of(0.1, 0.9) }],
+]);
+
+const answer = (req: DecodedPredictRequest): PredictResult => ({
+  modelName: req.modelName,
+  modelVersion: '1',
+  prediction: 1,
+  probability: 0.9,
+  probabilities: [0.1, 0.9],
+  outputs: OUTPUTS,
+  id: req.id,
 });
 
-/** The dense answer: the same outputs, sizes and encoding as Quiver's (raw_data). */
-function respondBatch(req: BatchPredictRequest): BatchPredictResponse {
-  const rows = req.dense?.shape[0] ?? 0;
+/** The dense answer: outputs of the request's row count, written raw as Quiver writes them. */
+function denseAnswer(req: DecodedBatchPredictRequest): BatchWire {
+  const rows = Number(req.dense?.shape[0] ?? 0);
   return {
     modelName: req.modelName,
     modelVersion: '1',
-    responses: [],
-    denseOutputs: new Map([
-      ['label', tensor(DataType.DATA_TYPE_INT64, [rows], [], [], Buffer.alloc(rows * 8))],
-      ['probabilities', tensor(DataType.DATA_TYPE_FP32, [rows, 2], [], [], Buffer.alloc(rows * 8))],
-    ]),
-  };
-}
-
-function respond(req: PredictRequest): PredictResponse {
-  return {
-    modelName: req.modelName,
-    modelVersion: '1',
-    prediction: 1,
-    probability: 0.9,
-    probabilities: [0.1, 0.9],
-    outputs: new Map([
-      ['label', tensor(DataType.DATA_TYPE_INT64, [1], [], [1])],
-      ['probabilities', tensor(DataType.DATA_TYPE_FP32, [1, 2], [0.1, 0.9], [])],
-    ]),
-    id: req.id,
+    dense: {
+      raw: true,
+      outputs: new Map<string, HostTensor>([
+        ['label', { dtype: 'int64', dims: [rows], data: new BigInt64Array(rows) }],
+        ['probabilities', { dtype: 'float32', dims: [rows, 2], data: new Float32Array(rows * 2) }],
+      ]),
+    },
   };
 }
 
 const server = new grpc.Server({ 'grpc.max_concurrent_streams': 1000 });
-server.addService(PredictionServiceService, {
-  predict: (call: grpc.ServerUnaryCall<PredictRequest, PredictResponse>, cb: grpc.sendUnaryData<PredictResponse>) =>
-    cb(null, respond(call.request)),
-  batchPredict: (call: grpc.ServerUnaryCall<BatchPredictRequest, BatchPredictResponse>, cb: grpc.sendUnaryData<BatchPredictResponse>) =>
-    cb(null, respondBatch(call.request)),
+// Methods not given here answer UNIMPLEMENTED (grpc-js's default).
+server.addService(predictionServiceDefinition(), {
+  predict: (call: grpc.ServerUnaryCall<unknown, PredictResult>, cb: grpc.sendUnaryData<PredictResult>) =>
+    cb(null, answer(ensureDecoded(call.request as DecodedPredictRequest))),
+  batchPredict: (call: grpc.ServerUnaryCall<unknown, BatchWire>, cb: grpc.sendUnaryData<BatchWire>) =>
+    cb(null, denseAnswer(ensureDecoded(call.request as DecodedBatchPredictRequest))),
 });
 server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
   if (err) throw err;
