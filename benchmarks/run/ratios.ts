@@ -33,70 +33,51 @@ function comparedRows(rows: readonly Row[]) {
   };
 }
 
+/** A ratio with a goal of at least `min`. */
+const atLeast = (name: string, value: number, min: number): Target => ({ name, value, goal: `>= ${min.toFixed(2)}`, ok: (v) => v >= min });
+
+/** A ratio with a goal of at most `max`. */
+const atMost = (name: string, value: number, max: number): Target => ({ name, value, goal: `<= ${max.toFixed(2)}`, ok: (v) => v <= max });
+
+/** A ratio recorded for reference; `goal` is an expectation shown beside it, never checked. */
+const reference = (name: string, value: number, goal = ''): Target => ({ name, value, goal, ok: () => true });
+
 /** The ratios measured in `rows`; `rawBatch` is raw onnxruntime's rows/s at batch BATCH_ROWS. */
 export function targetRatios(rows: readonly Row[], rawBatch: number): Target[] {
   const r = comparedRows(rows);
   return [
-    {
-      name: 'Predict req/s at c=64 vs echo',
-      value: ratio(r.quiver64?.requestsPerSecond, r.echo64?.requestsPerSecond),
-      goal: '>= 0.80',
-      ok: (v: number) => v >= 0.8,
-    },
-    {
-      name: 'naive server req/s at c=64 vs echo (for reference)',
-      value: ratio(r.naive64?.requestsPerSecond, r.echo64?.requestsPerSecond),
-      goal: '(about 0.67)',
-      ok: () => true,
-    },
-    {
-      name: 'Predict p50 at c=1 vs echo p50',
-      value: ratio(r.quiver1?.p50Us, r.echo1?.p50Us),
-      goal: '<= 1.50',
-      ok: (v: number) => v <= 1.5,
-    },
-    {
-      name: `BatchPredict rows/s (best c) vs raw onnxruntime batch ${BATCH_ROWS}`,
-      value: ratio(r.bestBatch, rawBatch),
-      goal: '>= 0.30',
-      ok: (v: number) => v >= 0.3,
-    },
-    {
-      name: `echo of the same ${BATCH_ROWS}-row messages vs raw onnxruntime (the transport's own ceiling, for reference)`,
-      value: ratio(r.bestBatchEcho, rawBatch),
-      goal: '',
-      ok: () => true,
-    },
-    { name: 'BatchPredict rows/s vs that echo (best c each)', value: ratio(r.bestBatch, r.bestBatchEcho), goal: '', ok: () => true },
-    {
-      name: 'Predict req/s at c=64, metrics on vs off (their cost)',
-      value: ratio(r.metricsOn?.requestsPerSecond, r.metricsOff?.requestsPerSecond),
-      goal: '>= 0.95',
-      ok: (v: number) => v >= 0.95,
-    },
-    {
-      name: 'Predict req/s at c=64, tracing on (1% sampled, the default) vs off (its cost)',
-      value: ratio(r.tracingSampled?.requestsPerSecond, r.metricsOn?.requestsPerSecond),
-      goal: '>= 0.95',
-      ok: (v: number) => v >= 0.95,
-    },
-    {
-      name: 'Predict req/s at c=64, tracing every call vs off (for reference)',
-      value: ratio(r.tracingAll?.requestsPerSecond, r.metricsOn?.requestsPerSecond),
-      goal: '',
-      ok: () => true,
-    },
-    {
-      name: 'REST gateway req/s at c=64 vs the naive REST server',
-      value: ratio(r.gateway64?.requestsPerSecond, r.naiveRest64?.requestsPerSecond),
-      goal: '>= 1.00',
-      ok: (v: number) => v >= 1,
-    },
-    {
-      name: 'REST gateway p99 at c=64 vs the naive REST server (lower is better)',
-      value: ratio(r.gateway64?.p99Us, r.naiveRest64?.p99Us),
-      goal: '<= 1.00',
-      ok: (v: number) => v <= 1,
-    },
+    atLeast('Predict req/s at c=64 vs echo', ratio(r.quiver64?.requestsPerSecond, r.echo64?.requestsPerSecond), 0.8),
+    reference(
+      'naive server req/s at c=64 vs echo (for reference)',
+      ratio(r.naive64?.requestsPerSecond, r.echo64?.requestsPerSecond),
+      '(about 0.67)',
+    ),
+    atMost('Predict p50 at c=1 vs echo p50', ratio(r.quiver1?.p50Us, r.echo1?.p50Us), 1.5),
+    atLeast(`BatchPredict rows/s (best c) vs raw onnxruntime batch ${BATCH_ROWS}`, ratio(r.bestBatch, rawBatch), 0.3),
+    reference(
+      `echo of the same ${BATCH_ROWS}-row messages vs raw onnxruntime (the transport's own ceiling, for reference)`,
+      ratio(r.bestBatchEcho, rawBatch),
+    ),
+    reference('BatchPredict rows/s vs that echo (best c each)', ratio(r.bestBatch, r.bestBatchEcho)),
+    atLeast(
+      'Predict req/s at c=64, metrics on vs off (their cost)',
+      ratio(r.metricsOn?.requestsPerSecond, r.metricsOff?.requestsPerSecond),
+      0.95,
+    ),
+    atLeast(
+      'Predict req/s at c=64, tracing on (1% sampled, the default) vs off (its cost)',
+      ratio(r.tracingSampled?.requestsPerSecond, r.metricsOn?.requestsPerSecond),
+      0.95,
+    ),
+    reference(
+      'Predict req/s at c=64, tracing every call vs off (for reference)',
+      ratio(r.tracingAll?.requestsPerSecond, r.metricsOn?.requestsPerSecond),
+    ),
+    atLeast(
+      'REST gateway req/s at c=64 vs the naive REST server',
+      ratio(r.gateway64?.requestsPerSecond, r.naiveRest64?.requestsPerSecond),
+      1,
+    ),
+    atMost('REST gateway p99 at c=64 vs the naive REST server (lower is better)', ratio(r.gateway64?.p99Us, r.naiveRest64?.p99Us), 1),
   ];
 }

@@ -18,14 +18,16 @@ import type { HostTensor, TypedData } from './tensor.js';
 const INTRA_OP_THREADS = 1;
 
 export class InlineRunner {
+  private readonly inputNames: readonly string[];
   private readonly outputNames: readonly string[];
 
   private constructor(
     private readonly session: ServerSession,
-    private readonly signature: ServingSignature,
+    signature: ServingSignature,
     /** Single-row run time measured at load (in a worker), µs. */
     readonly runUs: number,
   ) {
+    this.inputNames = signature.inputs.map((i) => i.name);
     this.outputNames = signature.outputs.map((o) => o.name);
   }
 
@@ -40,11 +42,10 @@ export class InlineRunner {
    */
   run(inputs: readonly HostTensor[]): HostTensor[] {
     const feeds: Record<string, ort.Tensor> = {};
-    const specs = this.signature.inputs;
-    for (let i = 0; i < specs.length; i++) {
+    this.inputNames.forEach((name, i) => {
       const t = inputs[i] as HostTensor;
-      feeds[(specs[i] as (typeof specs)[number]).name] = new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims);
-    }
+      feeds[name] = new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims);
+    });
     const out = this.session.run(feeds, this.outputNames);
     return this.outputNames.map((name) => {
       const t = out[name] as ort.Tensor;

@@ -7,7 +7,7 @@
  * prom-client when the registry is read, so names, labels and the text format stay
  * prom-client's. Hand-written because prom-client has no bound observer.
  */
-import { Counter, type CounterConfiguration, Histogram, type HistogramConfiguration, type LabelValues } from 'prom-client';
+import { Counter, Histogram, type HistogramConfiguration, type LabelValues } from 'prom-client';
 
 /** One histogram series: cumulative only when exported. */
 export class HistogramSeries {
@@ -121,10 +121,6 @@ export class CounterSeries {
 /** A prom-client Counter whose bound series are folded in (with its own inc) whenever it is read. */
 export class BoundCounter<T extends string> extends Counter<T> {
   private readonly bound = new Set<CounterSeries>();
-
-  constructor(config: CounterConfiguration<T>) {
-    super(config);
-  }
 
   bind(labels: LabelValues<T>): CounterSeries {
     const series = new CounterSeries({ ...labels } as Record<string, string | number>);
