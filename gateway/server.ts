@@ -14,12 +14,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 
 import type { AccessPolicy } from '../src/auth/policy.js';
+import type { InflightCap } from '../src/core/inflight-cap.js';
 import type { CallContext } from '../src/core/context.js';
 import { REQUEST_ID_KEY, requestIdOf } from '../src/core/request-id.js';
 import type { OipRestResult } from './oip.js';
 import { type PredictBackend } from './prediction.js';
 import { loadRoot, rpcDescriptors } from './descriptors.js';
 import { installErrorHandlers } from './error-handlers.js';
+import { capPredictRoutes } from './inflight-cap.js';
 import { type Invoker } from './invoker.js';
 import { DEFAULT_JSON_LIMITS, type JsonLimits } from './json.js';
 import { openApiDocument } from './openapi.js';
@@ -84,6 +86,8 @@ export interface GatewayDeps {
   ) => Promise<OipRestResult | null>;
   /** Who may call which route (the server's rules, applied with the HTTP client's address). */
   readonly access?: AccessPolicy;
+  /** The server's cap on predict calls at once, shared with its gRPC port (absent: a sidecar, whose upstream caps). */
+  readonly inflightCap?: InflightCap;
 }
 
 export interface Gateway {
@@ -159,6 +163,7 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
       reply.header(REQUEST_ID_KEY, req.id);
       done();
     });
+    if (plane === 'inference' && deps.inflightCap !== undefined) capPredictRoutes(app, deps.inflightCap);
     installErrorHandlers(app, options.bodyLimit, noRoute, log);
 
     registerBlueprintRoutes(app, plane, routes, maxRequestRows);

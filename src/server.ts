@@ -12,6 +12,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 
 import { AccessPolicy } from './auth/policy.js';
+import { parseLatencyTargets } from './config/latency-targets.js';
 import { checkTokenCount, type Options } from './config/options.js';
 import { gatewayPortKey, onPort } from './config/port-in-use.js';
 import { BatchScheduler } from './core/batch-scheduler.js';
@@ -23,6 +24,7 @@ import type { FaultInjection } from './core/worker-protocol.js';
 import { type Gateway, startInProcessGateway } from './serving/gateway.js';
 import { handlerSet } from './handlers/handler-set.js';
 import { answerBadTimeouts, buildGrpcServer, type GrpcServer, serverCredentials } from './grpc/server.js';
+import { retireConnectionsBeforeResetLimit } from './grpc/reset-guard.js';
 import { ServingMetrics } from './metrics/metrics.js';
 import { type MetricsServer, startMetricsServer } from './metrics/server.js';
 import { statsResponse } from './metrics/stats.js';
@@ -203,11 +205,12 @@ async function compose(options: Options, log: Logger, extras: ServerExtras, poli
         .list()
         .flatMap((m) => models.versionsOf(m.name).map((v) => ({ model: v.name, version: v.version, rows: v.batcher.queuedRows }))),
     pool: () => ({ inflight: pool.inflight, capacity: pool.capacity }),
+    inflightRefused: () => grpcServer.inflightCap.refused,
   });
   const models: ModelManager = new ModelManager(
     pool,
     scheduler,
-    options,
+    { ...options, latencyTargetByModel: parseLatencyTargets(options.latencyTargets) },
     log.child({ component: 'models' }),
     metrics.observerFactory,
     (name, ok) => metrics.modelLoad(name, ok),
@@ -350,6 +353,8 @@ function bind(server: grpc.Server, address: string, credentials: grpc.ServerCred
       if (err) return reject(err);
       // A garbage grpc-timeout header gets INVALID_ARGUMENT, not grpc-js's INTERNAL.
       answerBadTimeouts(server);
+      // A client's burst of cancels retires its connection gracefully, not with nghttp2's GOAWAY.
+      retireConnectionsBeforeResetLimit(server);
       resolve(p);
     }),
   );

@@ -6,6 +6,7 @@
 import { invalidConfig } from '../core/errors.js';
 import { isLoopbackHost } from '../auth/policy.js';
 import { parseS3Url } from '../registry/s3-url.js';
+import { parseLatencyTargets } from './latency-targets.js';
 import { envName, flagName } from './option-names.js';
 import type { ModelSpec, Options } from './option-schema.js';
 
@@ -18,6 +19,7 @@ export function checkAcrossOptions(options: Options): void {
   checkTls(options);
   checkAuth(options);
   checkDrift(options);
+  parseLatencyTargets(options.latencyTargets);
 }
 
 /** One model version given twice in `models` (from any mix of sources). */

@@ -26,6 +26,9 @@ export interface Options {
   readonly maxQueueRows: number;
   readonly maxQueueWaitMs: number;
   readonly queueTargetMs: number;
+  readonly latencyTargetMs: number;
+  readonly latencyTargets: string;
+  readonly maxInflight: number;
   readonly maxRequestRows: number;
   readonly retryPushbackMs: number;
   readonly rejectNonFinite: boolean;

@@ -8,6 +8,7 @@ import { type BatcherSpec, type BatcherStats, nowMs, type Pending, settle } from
 import { inferenceFailed } from './errors.js';
 import type { InlineRunner } from './inline-runner.js';
 import { type InferencePool, TaskFailure } from './pool.js';
+import type { RunCostModel } from './run-cost.js';
 import { concatRows, type HostTensor, sliceRows } from './tensor.js';
 import type { RunResult, WireTensor } from './worker-protocol.js';
 
@@ -16,12 +17,14 @@ const MAX_ATTEMPTS = 3;
 
 export class BatchRunner {
   private inflightCount = 0;
+  private inflightRowsCount = 0;
 
   /** `afterRun` is called once each run has settled its requests. */
   constructor(
     private readonly spec: BatcherSpec,
     private readonly stats: BatcherStats,
     private readonly admission: Admission,
+    private readonly cost: RunCostModel,
     private readonly afterRun: () => void,
   ) {}
 
@@ -30,9 +33,16 @@ export class BatchRunner {
     return this.inflightCount;
   }
 
+  /** Rows in the batches running now. */
+  get inflightRows(): number {
+    return this.inflightRowsCount;
+  }
+
   /** Runs a batch on the pool and settles every request in it. */
   async run(batch: Pending[], pool: InferencePool): Promise<void> {
+    const batchRows = batch.reduce((n, p) => n + p.rows, 0);
     this.inflightCount++;
+    this.inflightRowsCount += batchRows;
     const dispatchedAt = nowMs();
     try {
       const sig = this.spec.signature;
@@ -61,17 +71,18 @@ export class BatchRunner {
           throw err;
         }
       }
-      const batchRows = batch.reduce((n, p) => n + p.rows, 0);
       this.stats.batches++;
       this.stats.rows += batchRows;
       this.spec.observer.batch(batchRows, result.runUs / 1e6, false);
       this.admission.noteRunTime(result.runUs);
+      this.cost.observe(batchRows, result.runUs);
       this.distribute(batch, result.outputs, dispatchedAt, result.runUs, batchRows, false);
     } catch (err) {
       const error = inferenceFailed(`inference failed for ${this.spec.label}`, err instanceof TaskFailure ? err.cause : err);
       for (const p of batch) settle(p, error);
     } finally {
       this.inflightCount--;
+      this.inflightRowsCount -= batchRows;
       this.afterRun();
     }
   }
@@ -82,10 +93,12 @@ export class BatchRunner {
     const dispatchedAt = nowMs();
     try {
       const outputs = inline.run(p.tensors);
+      const runUs = Math.round((nowMs() - dispatchedAt) * 1000);
       this.stats.inlineRuns++;
       this.stats.rows += p.rows;
-      this.spec.observer.batch(p.rows, (nowMs() - dispatchedAt) / 1000, true);
-      this.distribute([p], outputs, dispatchedAt, Math.round((nowMs() - dispatchedAt) * 1000), p.rows, true);
+      this.spec.observer.batch(p.rows, runUs / 1e6, true);
+      this.cost.observe(p.rows, runUs);
+      this.distribute([p], outputs, dispatchedAt, runUs, p.rows, true);
     } catch (err) {
       settle(p, inferenceFailed(`inference failed for ${this.spec.label}`, err));
     } finally {

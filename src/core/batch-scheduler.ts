@@ -64,6 +64,11 @@ export class BatchScheduler {
     this.outstanding--;
   }
 
+  /** Batches that can run at once: one per worker. */
+  parallelism(): number {
+    return this.pool.workers;
+  }
+
   /** True when no batch is queued or on a worker. */
   idle(): boolean {
     return this.pool.inflight === 0 && this.ready.length === 0;

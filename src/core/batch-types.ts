@@ -17,6 +17,8 @@ export interface BatchLimits {
   readonly queueTargetMs: number;
   readonly maxQueueDelayUs: number;
   readonly retryPushbackMs: number;
+  /** The latency objective at p99, ms (0: none, the fixed policy above); see LatencyObjective. */
+  readonly latencyTargetMs: number;
 }
 
 export interface Timing {

@@ -65,7 +65,8 @@ interface CodeInfo {
 export const ERROR_MEANINGS: Readonly<Record<ErrorCode, string>> = {
   QUIVER_ERR_INVALID_ARGUMENT: 'the request is malformed: the message names the field and what was expected',
   QUIVER_ERR_MODEL_NOT_FOUND: 'no such model, version or alias is served: the message lists what is',
-  QUIVER_ERR_QUEUE_FULL: 'the server sheds load (queue full or standing): retry after `grpc-retry-pushback-ms` / `Retry-After`',
+  QUIVER_ERR_QUEUE_FULL:
+    'the server sheds load (maxInflight reached, a queue full or standing, or a latency objective that would be missed): retry after `grpc-retry-pushback-ms` / `Retry-After`',
   QUIVER_ERR_DEADLINE_EXCEEDED: "the call's deadline passed before it was answered",
   QUIVER_ERR_CANCELLED: 'the client cancelled the call',
   QUIVER_ERR_UNAVAILABLE: 'the server is shutting down or a dependency (the registry database) is unreachable',

@@ -98,7 +98,11 @@ export class ModelManager {
   constructor(
     private readonly pool: InferencePool,
     private readonly scheduler: BatchScheduler,
-    private readonly limits: BatchLimits & { readonly inlineMaxUs: number },
+    private readonly limits: BatchLimits & {
+      readonly inlineMaxUs: number;
+      /** Per-model latency objectives (the latencyTargets option), over latencyTargetMs. */
+      readonly latencyTargetByModel?: ReadonlyMap<string, number>;
+    },
     private readonly log: Logger,
     private readonly observe: ObserverFactory = () => NOOP_OBSERVER,
     /** Told about every load attempt (for the model-load metrics). */
@@ -169,7 +173,10 @@ export class ModelManager {
     }
     const key = `${name}/${version}/${sha256.slice(0, 16)}/${++this.loads}`;
     const observer = this.observe({ name, version, signature, ...(lineage === undefined ? {} : { lineage }) });
-    const batcher = new Batcher({ key, path: absolute, label, signature, observer }, this.scheduler, this.limits);
+    const batcher = new Batcher({ key, path: absolute, label, signature, observer }, this.scheduler, {
+      ...this.limits,
+      latencyTargetMs: this.limits.latencyTargetByModel?.get(name) ?? this.limits.latencyTargetMs,
+    });
     const loaded: LoadedVersion = Object.freeze({
       name,
       version,
@@ -190,6 +197,7 @@ export class ModelManager {
       observer.close();
       throw err;
     }
+    batcher.cost.prime(runUs);
     try {
       if (runUs <= this.limits.inlineMaxUs) batcher.setInline(InlineRunner.create(absolute, signature, runUs));
     } catch (err) {

@@ -19,6 +19,8 @@ export interface VersionObserver {
   prediction(value: number): void;
   /** One batch run: rows, and seconds inside onnxruntime; `inline` for the main-thread lane. */
   batch(rows: number, runSeconds: number, inline: boolean): void;
+  /** The batching policy now: rows a batch may take, and seconds a partial batch may wait for more. */
+  batchPlan(rows: number, holdSeconds: number): void;
   /** Seconds a request waited in the queue before its batch went to a worker. */
   queueWait(seconds: number): void;
   dropped(reason: DropReason): void;
@@ -44,6 +46,7 @@ export const NOOP_OBSERVER: VersionObserver = {
   request: noop,
   prediction: noop,
   batch: noop,
+  batchPlan: noop,
   queueWait: noop,
   dropped: noop,
   features: noop,

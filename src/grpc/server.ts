@@ -15,6 +15,7 @@ import { AccessPolicy, isLocalPeer, scopeOfRpc } from '../auth/policy.js';
 import type { Scope } from '../auth/tokens.js';
 import type { Options } from '../config/options.js';
 import { ERROR_CODE_KEY, invalidConfig } from '../core/errors.js';
+import { InflightCap } from '../core/inflight-cap.js';
 import {
   decodeLimits,
   OIP_SERVICE_NAME,
@@ -27,6 +28,7 @@ import {
 import type { HandlerSet } from '../handlers/handler-set.js';
 import { PROTO_DIR } from '../paths.js';
 import { InflightCalls, setPrincipal, toServiceError } from './calls.js';
+import { inflightInterceptor } from './inflight-interceptor.js';
 import { oipService } from './oip.js';
 import { predictionService } from './prediction.js';
 import { registryService } from './registry.js';
@@ -57,6 +59,8 @@ export interface GrpcServer {
   readonly registryServer: grpc.Server | undefined;
   readonly health: HealthImplementation;
   readonly inflight: InflightCalls;
+  /** The server-wide cap on predict calls at once (maxInflight), shared with the REST gateway. */
+  readonly inflightCap: InflightCap;
   setServing(status: ServingStatus): void;
   /**
    * Whether the registry's store answers: while it does not, quiver.v1.RegistryService (and the
@@ -96,8 +100,8 @@ function guarded(
 }
 
 /** A grpc-js server whose services get the access check of their plane on every method. */
-function checkedServer(options: Options, policy: AccessPolicy): grpc.Server {
-  const server = new grpc.Server(grpcServerOptions(options));
+function checkedServer(options: Options, policy: AccessPolicy, interceptors: grpc.ServerInterceptor[] = []): grpc.Server {
+  const server = new grpc.Server({ ...grpcServerOptions(options), interceptors });
   const addService = server.addService.bind(server);
   server.addService = (service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void => {
     const checked: grpc.UntypedServiceImplementation = {};
@@ -115,7 +119,8 @@ function checkedServer(options: Options, policy: AccessPolicy): grpc.Server {
 
 /** The gRPC adapter over the one handler set (src/handlers/handler-set.ts). */
 export function buildGrpcServer(handlers: HandlerSet, options: Options, log: Logger, policy: AccessPolicy = AccessPolicy.OPEN): GrpcServer {
-  const server = checkedServer(options, policy);
+  const inflightCap = new InflightCap(options.maxInflight, options.retryPushbackMs);
+  const server = checkedServer(options, policy, [inflightInterceptor(inflightCap)]);
   const inflight = new InflightCalls();
   const limits = decodeLimits(options.maxRequestRows);
   server.addService(
@@ -157,6 +162,7 @@ export function buildGrpcServer(handlers: HandlerSet, options: Options, log: Log
     registryServer,
     health,
     inflight,
+    inflightCap,
     isServing: () => serving,
     setServing(status) {
       serving = status === 'SERVING';

@@ -36,6 +36,8 @@ export interface VersionTelemetry {
   readonly stats: VersionStats;
   readonly drift: DriftTracker | undefined;
   readonly info: VersionInfo;
+  /** The batching policy now (VersionObserver.batchPlan): rows per batch, seconds a partial batch may wait. */
+  plan: { rows: number; holdSeconds: number };
 }
 
 export class ServingMetrics {
@@ -60,6 +62,8 @@ export class ServingMetrics {
     gauges: {
       queueDepth?: () => Array<{ model: string; version: number; rows: number }>;
       pool?: () => { inflight: number; capacity: number };
+      /** Calls refused at the server-wide in-flight cap (src/core/inflight-cap.ts) so far. */
+      inflightRefused?: () => number;
     } = {},
   ) {
     const registers = [this.registry];
@@ -166,6 +170,39 @@ export class ServingMetrics {
         this.set(p === undefined || p.capacity === 0 ? 0 : p.inflight / p.capacity);
       },
     });
+    for (const [name, help, value] of [
+      [
+        'quiver_batch_target_rows',
+        "Rows the batcher lets a model version's next batch take (with latencyTargetMs: chosen from its learnt run times)",
+        (t: VersionTelemetry) => t.plan.rows,
+      ],
+      [
+        'quiver_batch_delay_seconds',
+        'How long a partial batch may wait for more rows (with latencyTargetMs: chosen from the arrival rate and the slack)',
+        (t: VersionTelemetry) => t.plan.holdSeconds,
+      ],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model', 'version'],
+        registers,
+        collect() {
+          this.reset();
+          for (const t of telemetry()) this.set({ model: t.name, version: String(t.version) }, value(t));
+        },
+      });
+    }
+    const inflightRefused = gauges.inflightRefused;
+    new Counter({
+      name: 'quiver_inflight_refused_total',
+      help: 'Predict calls refused with RESOURCE_EXHAUSTED (HTTP 429) at the server-wide in-flight cap (maxInflight), before their message was read',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(inflightRefused?.() ?? 0);
+      },
+    });
     const started = this.started;
     new Gauge({
       name: 'quiver_uptime_seconds',
@@ -196,7 +233,7 @@ export class ServingMetrics {
     const stats = new VersionStats();
     const drift = this.driftFactory(info);
     const key = `${model}\u0000${version}\u0000${this.versions.size}\u0000${Date.now()}`;
-    const telemetry: VersionTelemetry = { name: model, version: info.version, stats, drift, info };
+    const telemetry: VersionTelemetry = { name: model, version: info.version, stats, drift, info, plan: { rows: 0, holdSeconds: 0 } };
     this.versions.set(key, telemetry);
     const on = this.enabled;
     // The series every answer touches, bound once (bound-series.ts); the rest are rare.
@@ -226,6 +263,9 @@ export class ServingMetrics {
         if (!on) return;
         batchSize.observe(rows);
         (inline ? inlineTime : workerTime).observe(runSeconds);
+      },
+      batchPlan(rows, holdSeconds) {
+        telemetry.plan = { rows, holdSeconds };
       },
       queueWait(seconds) {
         if (on) queueWait.observe(seconds);

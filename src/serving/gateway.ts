@@ -40,6 +40,7 @@ export async function startInProcessGateway(
       ...(tracer === undefined ? {} : { tracer }),
       metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
       access,
+      inflightCap: grpc.inflightCap,
     },
     {
       host: options.httpHost,

@@ -112,6 +112,41 @@ export const SERVING_OPTIONS: readonly OptionDef[] = [
     doc: "while requests leave a model version's queue after waiting longer than this (or one batch run time, if longer; at most half of maxQueueWaitMs), the queue stands and new requests are shed at once with RESOURCE_EXHAUSTED (0 = only maxQueueWaitMs)",
   },
   {
+    key: 'maxInflight',
+    kind: 'int',
+    min: 0,
+    max: 1 << 24,
+    // The rows one model version can hold, its queue bound plus full batches at every worker
+    // (maxQueueRows + workers x tasksPerWorker x maxBatchRows), a call having at least one row:
+    // the cap does not refuse what one model's own bounds would take, nor bite at normal load
+    // (throughput x latency is far less); it bounds the sum over many models and both
+    // transports, and refuses the excess before its message is decoded. At least 1024 (ten
+    // connections' worth of streams at once): a slow model's small queue bound must not make
+    // the whole server's cap small, as the cap counts a burst's calls before any is queued.
+    default: (p) =>
+      Math.max(
+        1024,
+        Number(p.maxQueueRows ?? 8192) + Number(p.workers ?? 1) * Number(p.tasksPerWorker ?? 4) * Number(p.maxBatchRows ?? 256),
+      ),
+    unit: 'calls',
+    doc: 'predict calls (Predict, BatchPredict, ModelInfer and their REST routes) handled at once over every model; one more is refused at once with RESOURCE_EXHAUSTED / HTTP 429 and the retry pushback, before its message is read (default: maxQueueRows + workers x tasksPerWorker x maxBatchRows, what one model version can hold, at least 1024; 0 = no cap)',
+  },
+  {
+    key: 'latencyTargetMs',
+    kind: 'int',
+    min: 0,
+    max: 600_000,
+    default: () => 0,
+    unit: 'ms',
+    doc: "a latency objective at p99 for every model version (0 = none: batches take up to maxBatchRows and wait maxQueueDelayUs). With one, the batcher learns how run time grows with batch rows and chooses each version's batch size and wait so queued requests meet it, and refuses at once, with RESOURCE_EXHAUSTED, the requests that would be late (quiver_batch_target_rows, quiver_batch_delay_seconds)",
+  },
+  {
+    key: 'latencyTargets',
+    kind: 'string',
+    default: () => '',
+    doc: 'latency objectives per model, `name=ms` entries separated by commas (e.g. `fraud=20,ranker=150`); a model named here uses its own instead of latencyTargetMs, and `name=0` turns it off for that model',
+  },
+  {
     key: 'maxRequestRows',
     kind: 'int',
     min: 1,
