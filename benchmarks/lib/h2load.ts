@@ -46,7 +46,10 @@ function percentile(sorted: number[], q: number): number {
 export async function runLoad(opts: {
   url: string;
   body: Buffer;
+  /** Calls in flight, over all connections. */
   concurrency: number;
+  /** HTTP/2 connections (default 1), each with concurrency / connections streams. */
+  connections?: number;
   durationS: number;
   warmupS: number;
   workDir: string;
@@ -57,7 +60,8 @@ export async function runLoad(opts: {
   const logPath = join(opts.workDir, 'h2load.log');
   writeFileSync(bodyPath, opts.body);
   rmSync(logPath, { force: true });
-  // One connection, `concurrency` streams in flight: the shape of a gRPC client channel.
+  // By default one connection, `concurrency` streams in flight: the shape of a gRPC client channel.
+  const connections = opts.connections ?? 1;
   const { stdout } = await exec(
     'h2load',
     [
@@ -66,9 +70,9 @@ export async function runLoad(opts: {
       '--warm-up-time',
       String(opts.warmupS),
       '-c',
-      '1',
+      String(connections),
       '-m',
-      String(opts.concurrency),
+      String(Math.ceil(opts.concurrency / connections)),
       '-H',
       'content-type: application/grpc',
       '-H',

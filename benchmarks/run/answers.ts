@@ -13,9 +13,14 @@ export const checkPredict =
       throw new Error(`wrong answer: ${JSON.stringify(res.probabilities)} != ${expectedP1}`);
   };
 
-/** A dense BatchPredict answer: two fp32 probabilities per row. */
-export const checkBatch: AnswerCheck = (msg) => {
-  const res = BatchPredictResponse.decode(msg);
-  const probs = res.denseOutputs.get('probabilities');
-  if (probs === undefined || probs.rawData.length !== BATCH_ROWS * 2 * 4) throw new Error('wrong dense answer');
-};
+/** A dense BatchPredict answer to `rows` rows: two fp32 probabilities per row. */
+export const checkBatchOf =
+  (rows: number): AnswerCheck =>
+  (msg) => {
+    const res = BatchPredictResponse.decode(msg);
+    const probs = res.denseOutputs.get('probabilities');
+    if (probs === undefined || probs.rawData.length !== rows * 2 * 4) throw new Error('wrong dense answer');
+  };
+
+/** A dense BatchPredict answer to BATCH_ROWS rows. */
+export const checkBatch = checkBatchOf(BATCH_ROWS);

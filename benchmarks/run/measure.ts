@@ -1,6 +1,7 @@
 /**
  * One table row per concurrency: gRPC targets under h2load (answer checked before and after),
- * REST targets under wrk (answer checked before).
+ * REST targets under wrk (answer checked before). A gRPC row's req/s and rows/s count the calls
+ * answered OK: a server that refuses some calls (RESOURCE_EXHAUSTED) gets no credit for them.
  */
 import { type LoadResult, runLoad, verifyCall } from '../lib/h2load.js';
 import { runWrk } from '../lib/wrk.js';
@@ -22,7 +23,7 @@ const progress = (target: string, c: number, r: { requestsPerSecond: number; p50
   process.stderr.write(`  ${target} c=${c}: ${Math.round(r.requestsPerSecond)} req/s, p50 ${r.p50Us} µs, p99 ${r.p99Us} µs\n`);
 };
 
-/** h2load at each concurrency against one gRPC method; `rowsPerCall` turns req/s into rows/s. */
+/** h2load at each of `concurrencies` against one gRPC method; `rowsPerCall` turns req/s into rows/s. */
 export async function measureGrpc(
   work: string,
   target: string,
@@ -31,12 +32,13 @@ export async function measureGrpc(
   body: Buffer,
   rowsPerCall: number,
   check: AnswerCheck,
+  concurrencies: readonly number[] = CONCURRENCY,
 ): Promise<Row[]> {
   const probe = await verifyCall(address, path, body);
   if (probe.status !== 0) throw new Error(`${target}: verification call failed with grpc-status ${probe.status}: ${probe.details}`);
   check(probe.message);
   const out: Row[] = [];
-  for (const c of CONCURRENCY) {
+  for (const c of concurrencies) {
     const r: LoadResult = await runLoad({
       url: `http://${address}${path}`,
       body,
@@ -46,16 +48,18 @@ export async function measureGrpc(
       workDir: work,
       responseBytes: probe.message.length + 5,
     });
+    // h2load's req/s counts every finished call; keep the share answered OK.
+    const okPerSecond = (r.requestsPerSecond * r.succeeded) / Math.max(1, r.succeeded + r.failed);
     out.push({
       target,
       concurrency: c,
-      requestsPerSecond: r.requestsPerSecond,
-      rowsPerSecond: r.requestsPerSecond * rowsPerCall,
+      requestsPerSecond: okPerSecond,
+      rowsPerSecond: okPerSecond * rowsPerCall,
       p50Us: r.p50Us,
       p99Us: r.p99Us,
       failed: r.failed,
     });
-    progress(target, c, r);
+    progress(target, c, { ...r, requestsPerSecond: okPerSecond });
   }
   // After the load, the answer must still be right (h2load does not read grpc-status).
   const after = await verifyCall(address, path, body);

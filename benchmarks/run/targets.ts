@@ -3,11 +3,11 @@
  * naive gRPC server, (e) the naive REST server, (c, d, f) Quiver. Each starts its server,
  * measures it (measure.ts) and stops it.
  */
-import { checkBatch, checkPredict } from './answers.js';
+import { checkBatch, checkBatchOf, checkPredict } from './answers.js';
 import { measureGrpc, measureRest, type Row } from './measure.js';
 import { rawOnnxruntime } from './onnxruntime.js';
-import { BATCH_ROWS } from './options.js';
-import { BATCH_PATH, batchBody, PREDICT_PATH, predictBody } from './requests.js';
+import { BATCH_ROWS, BIG_BATCH_CONCURRENCY, BIG_BATCH_ROWS } from './options.js';
+import { BATCH_PATH, batchBody, bigBatchBody, PREDICT_PATH, predictBody } from './requests.js';
 import { startComparisonServer, startQuiverFromDist, stopProcess } from './servers.js';
 
 /** The scratch directory (h2load's and wrk's files), the demo model, and the answer it gives. */
@@ -17,7 +17,7 @@ export interface Bench {
   readonly expectedP1: number;
 }
 
-const rawRow = (target: string, rowsPerSecond: number): Row => ({
+export const rawRow = (target: string, rowsPerSecond: number): Row => ({
   target,
   concurrency: null,
   requestsPerSecond: null,
@@ -27,18 +27,20 @@ const rawRow = (target: string, rowsPerSecond: number): Row => ({
   failed: 0,
 });
 
-/** (a) The limit, batch BATCH_ROWS and batch 1; `rawBatch` for the ratios. */
-export async function rawOnnxruntimeRows(bench: Bench): Promise<{ rows: Row[]; rawBatch: number }> {
+/** (a) The limit, batch BIG_BATCH_ROWS, BATCH_ROWS and 1 (the ratios find them by their labels). */
+export async function rawOnnxruntimeRows(bench: Bench): Promise<Row[]> {
   process.stderr.write('(a) raw onnxruntime\n');
+  const rawBig = await rawOnnxruntime(bench.modelPath, BIG_BATCH_ROWS, 3);
   const rawBatch = await rawOnnxruntime(bench.modelPath, BATCH_ROWS, 3);
   const rawSingle = await rawOnnxruntime(bench.modelPath, 1, 3);
-  return {
-    rows: [rawRow(`(a) raw onnxruntime, batch ${BATCH_ROWS}`, rawBatch), rawRow('(a) raw onnxruntime, batch 1', rawSingle)],
-    rawBatch,
-  };
+  return [
+    rawRow(`(a) raw onnxruntime, batch ${BIG_BATCH_ROWS}`, rawBig),
+    rawRow(`(a) raw onnxruntime, batch ${BATCH_ROWS}`, rawBatch),
+    rawRow('(a) raw onnxruntime, batch 1', rawSingle),
+  ];
 }
 
-/** (b) The transport ceiling: a grpc-js echo of the same messages, Predict and dense BatchPredict. */
+/** (b) The transport ceiling: a grpc-js echo of the same messages, Predict and dense BatchPredict (both sizes). */
 export async function echoRows(bench: Bench): Promise<Row[]> {
   process.stderr.write('(b) echo\n');
   const { child, port } = await startComparisonServer('echo-server.ts');
@@ -61,6 +63,16 @@ export async function echoRows(bench: Bench): Promise<Row[]> {
       batchBody,
       BATCH_ROWS,
       checkBatch,
+    )),
+    ...(await measureGrpc(
+      bench.work,
+      `(b) grpc-js echo, dense ${BIG_BATCH_ROWS}-row messages`,
+      address,
+      BATCH_PATH,
+      bigBatchBody,
+      BIG_BATCH_ROWS,
+      checkBatchOf(BIG_BATCH_ROWS),
+      BIG_BATCH_CONCURRENCY,
     )),
   ];
   await stopProcess(child);
@@ -98,7 +110,7 @@ export async function naiveRestRows(bench: Bench): Promise<Row[]> {
   return rows;
 }
 
-/** (c) Quiver Predict, (d) Quiver BatchPredict, and (f) its REST gateway when wrk is installed. */
+/** (c) Quiver Predict, (d) Quiver BatchPredict (both sizes), and (f) its REST gateway when wrk is installed. */
 export async function quiverRows(bench: Bench, withRest: boolean): Promise<Row[]> {
   process.stderr.write('(c, d, f) quiver\n');
   const { child, port, httpPort } = await startQuiverFromDist(bench.modelPath);
@@ -113,6 +125,16 @@ export async function quiverRows(bench: Bench, withRest: boolean): Promise<Row[]
       batchBody,
       BATCH_ROWS,
       checkBatch,
+    )),
+    ...(await measureGrpc(
+      bench.work,
+      `(d) Quiver BatchPredict, dense ${BIG_BATCH_ROWS} rows`,
+      address,
+      BATCH_PATH,
+      bigBatchBody,
+      BIG_BATCH_ROWS,
+      checkBatchOf(BIG_BATCH_ROWS),
+      BIG_BATCH_CONCURRENCY,
     )),
   ];
   if (withRest)
