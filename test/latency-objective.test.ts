@@ -42,6 +42,21 @@ test('run cost: batches all of one size give no slope, so run time is taken as p
   t.true(Math.abs(moving.line().perRowUs - 300) < 5, String(moving.line().perRowUs));
 });
 
+test('run cost: one run far over its estimate (a descheduled thread) moves the line a little, a lasting change moves it all the way', (t) => {
+  const cost = new RunCostModel();
+  for (let i = 0; i < 100; i++) cost.observe(32, 500);
+  cost.observe(32, 50_000);
+  // Counted as 4 x 500 µs at most: the estimate moves by a few percent, not 100x.
+  t.true(cost.estimateUs(32) < 600, String(cost.estimateUs(32)));
+  for (let i = 0; i < 200; i++) cost.observe(32, 5_000);
+  t.true(cost.estimateUs(32) > 4_500, String(cost.estimateUs(32)));
+  // Near 0, runs up to 100 µs count as measured.
+  const tiny = new RunCostModel();
+  for (let i = 0; i < 100; i++) tiny.observe(4, 0);
+  tiny.observe(4, 100);
+  t.true(tiny.estimateUs(4) > 0);
+});
+
 test('latency objective: batches are sized so 2 x run time fits, partial batches wait only for rows expected within the slack, and late requests are refused', (t) => {
   const cost = new RunCostModel();
   for (let i = 0; i < 100; i++) {

@@ -146,6 +146,38 @@ test('BatchPredict, dense form: fp32_data in gives typed outputs, raw_data in gi
   }
 });
 
+test('a dense batch that fills a batch alone and runs cheaply takes the inline lane even under concurrency; a large one goes to a worker', async (t) => {
+  // Batches of 32 rows: a run of a few µs, well within the lane's 50 µs even on a busy machine.
+  const own = await startServer({ models: [`production-model=${demoPath}`], inlineMaxUs: 10_000, maxBatchRows: 32 });
+  try {
+    const batcher = own.server.core.models.resolve('production-model', '').batcher;
+    // What the version would have learnt from its batches: 32 rows in 5 µs, within the 50 µs a
+    // worker round trip costs the main thread.
+    for (let i = 0; i < 50; i++) batcher.cost.observe(32, 5);
+    const rows = Array.from({ length: 32 }, (_, i) => Array.from({ length: 10 }, (_, j) => Math.sin(i * 7 + j)));
+    const expected = await direct(rows);
+    const inlineBefore = batcher.stats.inlineRuns;
+    // 20 at once: no calm traffic, and 32 rows is over the calm lane's 8, so only a full batch goes inline.
+    const answers = await Promise.all(Array.from({ length: 20 }, () => own.client.batchPredict({ dense: denseTensor(rows, true) })));
+    for (const res of answers) {
+      const probs = res.denseOutputs.get('probabilities') as Tensor;
+      t.deepEqual(Array.from(new Float32Array(new Uint8Array(probs.rawData).buffer)), expected.probabilities.flat().map(f32));
+    }
+    t.true(batcher.stats.inlineRuns - inlineBefore >= 10, `${batcher.stats.inlineRuns - inlineBefore} of 20 inline`);
+    // 4,096 rows are estimated at 128 times a 32-row run: a worker's.
+    const big = Array.from({ length: 128 }, () => rows).flat();
+    const workerBatches = batcher.stats.batches;
+    const inlineRuns = batcher.stats.inlineRuns;
+    const res = await own.client.batchPredict({ dense: denseTensor(big, true) });
+    t.is(batcher.stats.batches, workerBatches + 1);
+    t.is(batcher.stats.inlineRuns, inlineRuns);
+    const probs = res.denseOutputs.get('probabilities') as Tensor;
+    t.deepEqual(Array.from(new Float32Array(new Uint8Array(probs.rawData).buffer)).slice(0, 64), expected.probabilities.flat().map(f32));
+  } finally {
+    await own.close();
+  }
+});
+
 test('BatchPredict: both forms at once, empty and ragged dense batches are INVALID_ARGUMENT', async (t) => {
   const both = await grpcError(
     running.client.batchPredict({

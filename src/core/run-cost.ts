@@ -8,6 +8,15 @@
 /** How much each earlier batch still weighs after one more arrives: about 50 batches remembered. */
 const FORGET = 0.98;
 
+/**
+ * A batch counts at most this many times its estimate: a run whose thread was descheduled
+ * midway (a busy machine, a GC pause on the main thread's lane) would otherwise swing the line
+ * at once; a real change still moves it, by a few percent a batch.
+ */
+const MAX_OVER_ESTIMATE = 4;
+/** ...and is never cut below this, µs: a line that fell near 0 can still climb back. */
+const MIN_CUT_US = 100;
+
 /** Below this spread of batch sizes (variance in rows², weighted) the slope is not trusted. */
 const MIN_ROWS_VARIANCE = 0.5;
 
@@ -26,7 +35,8 @@ export class RunCostModel {
   }
 
   /** Folds in one batch: its rows and its run time, µs. */
-  observe(rows: number, runUs: number): void {
+  observe(rows: number, measuredUs: number): void {
+    const runUs = this.w === 0 ? measuredUs : Math.min(measuredUs, Math.max(MIN_CUT_US, MAX_OVER_ESTIMATE * this.estimateUs(rows)));
     this.w = this.w * FORGET + 1;
     this.sx = this.sx * FORGET + rows;
     this.sy = this.sy * FORGET + runUs;
