@@ -6,7 +6,7 @@
 import { type MachineInfo, writeResults } from '../lib/machine.js';
 import type { Row } from './measure.js';
 import { DURATION, WARMUP } from './options.js';
-import { OVERLOAD_DURATION_S } from './overload-rows.js';
+import { OPEN_LOOP_DURATION_S } from './open-loop-server.js';
 import { goalText, met, type Target, verdict } from './target.js';
 
 /** Everything a finished run reports. */
@@ -48,7 +48,7 @@ function headerLines({ machine, h2load, wrk }: BenchRun): string[] {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}.`,
     `Load: gRPC rows with h2load (1 connection, c concurrent streams, ${DURATION}s after ${WARMUP}s warm-up; req/s and rows/s count the calls answered OK); REST rows with ${wrk ?? 'wrk (missing)'} (c connections, ${DURATION}s). The load generator shares the machine's cores with the server.`,
-    `Overload rows (i), as \`npm run bench:overload\` runs them: capacity from Node generators in a closed loop; then an open loop at the multiple shown (h2load's bulk, plus a 500/s Node probe that reads grpc-status and gives the latencies), each call with a 1 s deadline, ${OVERLOAD_DURATION_S}s after ${WARMUP}s warm-up. Their latencies are the probe's.`,
+    `Overload rows (i), as \`npm run bench:overload\` runs them: capacity from Node generators in a closed loop; then an open loop at the multiple shown (h2load's bulk, plus a 500/s Node probe that reads grpc-status and gives the latencies), each call with a 1 s deadline, ${OPEN_LOOP_DURATION_S}s after ${WARMUP}s warm-up. Their latencies are the probe's.`,
     '',
   ];
 }

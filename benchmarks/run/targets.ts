@@ -40,6 +40,23 @@ export async function rawOnnxruntimeRows(bench: Bench): Promise<Row[]> {
   ];
 }
 
+/** Dense BatchPredict against one server at both message sizes, BATCH_ROWS and BIG_BATCH_ROWS; `label` names each size's rows. */
+async function denseRows(bench: Bench, address: string, label: (rows: number) => string): Promise<Row[]> {
+  return [
+    ...(await measureGrpc(bench.work, label(BATCH_ROWS), address, BATCH_PATH, batchBody, BATCH_ROWS, checkBatch)),
+    ...(await measureGrpc(
+      bench.work,
+      label(BIG_BATCH_ROWS),
+      address,
+      BATCH_PATH,
+      bigBatchBody,
+      BIG_BATCH_ROWS,
+      checkBatchOf(BIG_BATCH_ROWS),
+      BIG_BATCH_CONCURRENCY,
+    )),
+  ];
+}
+
 /** (b) The transport ceiling: a grpc-js echo of the same messages, Predict and dense BatchPredict (both sizes). */
 export async function echoRows(bench: Bench): Promise<Row[]> {
   process.stderr.write('(b) echo\n');
@@ -55,25 +72,7 @@ export async function echoRows(bench: Bench): Promise<Row[]> {
       1,
       checkPredict(bench.expectedP1, false),
     )),
-    ...(await measureGrpc(
-      bench.work,
-      `(b) grpc-js echo, dense ${BATCH_ROWS}-row messages`,
-      address,
-      BATCH_PATH,
-      batchBody,
-      BATCH_ROWS,
-      checkBatch,
-    )),
-    ...(await measureGrpc(
-      bench.work,
-      `(b) grpc-js echo, dense ${BIG_BATCH_ROWS}-row messages`,
-      address,
-      BATCH_PATH,
-      bigBatchBody,
-      BIG_BATCH_ROWS,
-      checkBatchOf(BIG_BATCH_ROWS),
-      BIG_BATCH_CONCURRENCY,
-    )),
+    ...(await denseRows(bench, address, (rows) => `(b) grpc-js echo, dense ${rows}-row messages`)),
   ];
   await stopProcess(child);
   return rows;
@@ -117,25 +116,7 @@ export async function quiverRows(bench: Bench, withRest: boolean): Promise<Row[]
   const address = `127.0.0.1:${port}`;
   const rows = [
     ...(await measureGrpc(bench.work, '(c) Quiver Predict', address, PREDICT_PATH, predictBody, 1, checkPredict(bench.expectedP1, true))),
-    ...(await measureGrpc(
-      bench.work,
-      `(d) Quiver BatchPredict, dense ${BATCH_ROWS} rows`,
-      address,
-      BATCH_PATH,
-      batchBody,
-      BATCH_ROWS,
-      checkBatch,
-    )),
-    ...(await measureGrpc(
-      bench.work,
-      `(d) Quiver BatchPredict, dense ${BIG_BATCH_ROWS} rows`,
-      address,
-      BATCH_PATH,
-      bigBatchBody,
-      BIG_BATCH_ROWS,
-      checkBatchOf(BIG_BATCH_ROWS),
-      BIG_BATCH_CONCURRENCY,
-    )),
+    ...(await denseRows(bench, address, (rows) => `(d) Quiver BatchPredict, dense ${rows} rows`)),
   ];
   if (withRest)
     rows.push(

@@ -54,6 +54,8 @@ export class Batcher {
   /** How this version's run time grows with batch rows (learnt from its batches). */
   readonly cost = new RunCostModel();
   private readonly objective: LatencyObjective | undefined;
+  /** The plan without an objective: the fixed limits. */
+  private readonly fixedPlan: BatchPlan;
   /** The plan last reported to the observer (the batch-policy gauges). */
   private reported: BatchPlan = { rows: -1, holdMs: -1 };
   scheduled = false;
@@ -78,6 +80,7 @@ export class Batcher {
             limits.retryPushbackMs,
           )
         : undefined;
+    this.fixedPlan = { rows: spec.signature.batchable ? limits.maxBatchRows : 1, holdMs: limits.maxQueueDelayUs / 1000 };
     this.plan();
   }
 
@@ -91,10 +94,7 @@ export class Batcher {
    * objective's choice, or the fixed limits. Reported to the observer when it changes.
    */
   private plan(): BatchPlan {
-    const plan = this.objective?.plan(this.queue.rows) ?? {
-      rows: this.spec.signature.batchable ? this.limits.maxBatchRows : 1,
-      holdMs: this.limits.maxQueueDelayUs / 1000,
-    };
+    const plan = this.objective?.plan(this.queue.rows) ?? this.fixedPlan;
     if (plan.rows !== this.reported.rows || plan.holdMs !== this.reported.holdMs) {
       this.reported = plan;
       this.spec.observer.batchPlan(plan.rows, plan.holdMs / 1000);
