@@ -10,20 +10,22 @@
  *   (h) the inference-bound MLP 10-4096-4096-2: raw onnxruntime, the naive gRPC server and Quiver Predict,
  *   (i) overload: capacity, then 4x capacity open loop, for the demo model and the MLP,
  *   (g) monitoring cost: Predict at c=64 with metrics and tracing on and off,
- *   (j) SLO-aware batching (a place kept for it: no rows yet).
+ *   (j) SLO-aware batching: the MLP at 0.5x, 1x and 2x load, fixed policy against latencyTargetMs,
+ *   (k) the prediction log's cost: Predict at c=64 with the registry, the log off, capped (the default) and uncapped,
+ *   (l) a shadow rollout's cost to its callers: Predict p50 and p99 at c=4, shadow off and on, against the off runs' spread.
  * Under the table, every target with its goal, met or missed by how much. Writes the table
  * with the machine and versions to benchmarks/results/.
  *
  * Options: BENCH_DURATION (s, default 10; the overload runs take at most 8), BENCH_WARMUP (s, default 2),
  *          BENCH_CONCURRENCY (default "1,16,64"),
- *          BENCH_SECTIONS (default all: "baseline,mlp,overload,monitoring,slo"; baseline is (a) to (f);
+ *          BENCH_SECTIONS (default all: "baseline,mlp,overload,monitoring,slo,feedback"; baseline is (a) to (f);
  *          the targets of sections left out read "not measured").
  *
  * The steps are here; the parts under run/: options.ts, requests.ts (the calls),
  * servers.ts (the processes it starts), onnxruntime.ts (row (a) and the expected answer),
  * answers.ts (the answer checks), measure.ts (h2load and wrk rows), targets.ts (rows (a) to
  * (f)), mlp.ts (rows (h)), overload-rows.ts (rows (i)), monitoring-cost.ts (rows (g)),
- * slo-batching.ts (rows (j)), ratios.ts (the targets), report.ts (the results).
+ * slo-batching.ts (rows (j)), feedback-cost.ts (rows (k)), shadow-cost.ts (rows (l)), ratios.ts (the targets), report.ts (the results).
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +37,7 @@ import { h2loadVersion } from './lib/h2load.js';
 import { machineInfo } from './lib/machine.js';
 import { wrkVersion } from './lib/wrk.js';
 import type { Row } from './run/measure.js';
+import { feedbackCostRows } from './run/feedback-cost.js';
 import { monitoringCostRows } from './run/monitoring-cost.js';
 import { mlpRows } from './run/mlp.js';
 import { expectedProbability } from './run/onnxruntime.js';
@@ -42,6 +45,7 @@ import { DURATION, runs } from './run/options.js';
 import { overloadRows } from './run/overload-rows.js';
 import { targetRatios } from './run/ratios.js';
 import { writeBenchResults } from './run/report.js';
+import { shadowCostRows } from './run/shadow-cost.js';
 import { sloBatchingRows } from './run/slo-batching.js';
 import { type Bench, echoRows, naiveGrpcRows, naiveRestRows, quiverRows, rawOnnxruntimeRows } from './run/targets.js';
 
@@ -89,6 +93,7 @@ async function main(): Promise<void> {
   if (runs('overload')) rows.push(...(await overloadRows(bench)));
   if (runs('monitoring')) rows.push(...(await monitoringCostRows(bench)));
   if (runs('slo')) rows.push(...(await sloBatchingRows(bench)));
+  if (runs('feedback')) rows.push(...(await feedbackCostRows(bench)), ...(await shadowCostRows(bench)));
 
   writeBenchResults(ROOT, { machine, h2load, wrk, rows, targets: targetRatios(rows) });
 }

@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 
 import { echo, invalidArgument } from '../src/core/errors.js';
+import { ROUTE_KEY } from '../src/rollouts/router.js';
 import type { HttpBinding, RpcDescriptor } from './descriptors.js';
 import type { CallOptions, Invoker } from './invoker.js';
 import type { JsonScanLimits } from '../src/core/validate.js';
@@ -247,15 +248,16 @@ export async function transcode(
   return rpc.responseStream ? { lines } : { json: JSON.parse(lines[0] ?? 'null') as unknown };
 }
 
-/** gRPC metadata from HTTP headers, grpc-gateway's way: `Grpc-Metadata-*` and Authorization. */
+/** gRPC metadata from HTTP headers, grpc-gateway's way: `Grpc-Metadata-*` and Authorization; and X-Quiver-Route-Key as it is. */
 export function metadataFromHeaders(headers: Record<string, string | string[] | undefined>): grpc.Metadata {
   const md = new grpc.Metadata();
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    const key = name.toLowerCase().startsWith('grpc-metadata-')
-      ? name.slice('grpc-metadata-'.length).toLowerCase()
-      : name.toLowerCase() === 'authorization'
-        ? 'authorization'
+    const lower = name.toLowerCase();
+    const key = lower.startsWith('grpc-metadata-')
+      ? lower.slice('grpc-metadata-'.length)
+      : lower === 'authorization' || lower === ROUTE_KEY
+        ? lower
         : undefined;
     if (key === undefined || key.endsWith('-bin')) continue;
     for (const v of Array.isArray(value) ? value : [value]) md.add(key, v);

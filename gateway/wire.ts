@@ -8,6 +8,8 @@ export {
   ListModelsResponse,
   GetStatsRequest,
   GetStatsResponse,
+  RecordOutcomesRequest,
+  RecordOutcomesResponse,
 } from '../src/gen/quiver/v1/prediction.js';
 export { GetVersionRequest, GetVersionResponse, ReloadModelRequest, ReloadModelResponse, Stage } from '../src/gen/quiver/v1/registry.js';
 

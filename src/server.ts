@@ -29,6 +29,9 @@ import { ServingMetrics } from './metrics/metrics.js';
 import { type MetricsServer, startMetricsServer } from './metrics/server.js';
 import { statsResponse } from './metrics/stats.js';
 import { createDriftFactory } from './monitoring/drift-factory.js';
+import { registerFeedbackMetrics } from './metrics/feedback-metrics.js';
+import { registerRolloutMetrics } from './metrics/rollout-metrics.js';
+import { type FeedbackLoop, startFeedbackLoop } from './serving/feedback-loop.js';
 import { RegistryFollower } from './registry/follower.js';
 import { Registry, registryOptions } from './registry/registry.js';
 import { provideDemo } from './serving/demo.js';
@@ -220,6 +223,9 @@ async function compose(options: Options, log: Logger, extras: ServerExtras, poli
   let registry: Registry | undefined;
   let follower: RegistryFollower | undefined;
   let stopFollower: (() => Promise<void>) | undefined;
+  let loop: FeedbackLoop | undefined;
+  registerFeedbackMetrics(metrics.registry, () => loop?.feedback);
+  registerRolloutMetrics(metrics.registry, () => loop);
   if (options.registry) {
     await mkdir(options.dataDir, { recursive: true });
     const opened = await Registry.open(registryOptions(options));
@@ -231,12 +237,14 @@ async function compose(options: Options, log: Logger, extras: ServerExtras, poli
     follower = f;
     stopFollower = teardown.add('registry follower', () => f.stop());
     core.setOnDemandLoader((name, version) => f.loadOnDemand(name, version));
+    loop = startFeedbackLoop({ registry: opened, follower: f, models, core, metrics }, options, log, teardown);
   }
 
   const handlers = handlerSet({
     core,
     log,
-    stats: (name) => statsResponse(metrics, core.models, name),
+    stats: (name) => statsResponse(metrics, core.models, name, (n, v) => loop?.feedback.quality.figure(n, v)),
+    feedback: loop?.feedback,
     serving: () => grpcServer.isServing(),
     registry:
       registry === undefined || follower === undefined

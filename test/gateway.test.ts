@@ -50,7 +50,11 @@ test("the blueprint's /predict and /predict/batch answer with its JSON shapes, a
   const grpcAnswer = await srv.client.predict({ features: blueprintFeatures(BLUEPRINT_ROW) });
   const rest = await call('POST', '/predict', { features });
   t.is(rest.status, 200);
-  t.deepEqual(rest.json, {
+  // The id the server generated (none was given): each answer's own.
+  const { id, ...answer } = rest.json;
+  t.regex(String(id), /^[0-9a-f-]{36}$/);
+  t.not(id, grpcAnswer.id);
+  t.deepEqual(answer, {
     prediction: grpcAnswer.prediction,
     probability: grpcAnswer.probability,
     probabilities: grpcAnswer.probabilities,
@@ -311,8 +315,8 @@ test('the gateway as a sidecar: quiver gateway --upstream answers like the in-pr
   const { startSidecar } = await import('./helpers/sidecar.js');
   const sidecar = await startSidecar(srv.address);
   try {
-    const inProcess = await call('POST', '/predict', { features });
-    const viaSidecar = await fetch(`${sidecar.url}/predict`, { method: 'POST', body: JSON.stringify({ features }) });
+    const inProcess = await call('POST', '/predict', { features, id: 'same' });
+    const viaSidecar = await fetch(`${sidecar.url}/predict`, { method: 'POST', body: JSON.stringify({ features, id: 'same' }) });
     t.is(viaSidecar.status, 200);
     t.deepEqual(await viaSidecar.json(), inProcess.json);
     const rpc = await fetch(`${sidecar.url}/v1/models/production-model/metadata`);

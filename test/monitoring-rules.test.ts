@@ -85,7 +85,11 @@ test('every alert rule is well formed and uses only metrics the server exports, 
   }
   const byName = new Map(all.map((r) => [r.alert, r.expr]));
   t.regex(byName.get('QuiverHighPredictionLatency') ?? '', /histogram_quantile\(0\.95, .*ml_prediction_latency_seconds_bucket.*\) > 0\.1$/);
-  t.regex(byName.get('QuiverLowModelAccuracy') ?? '', /^min by \(model, version\) \(ml_model_accuracy\) < 0\.7$/);
+  // The live figure once it is sufficient, the registered one until then.
+  t.regex(
+    byName.get('QuiverLowModelAccuracy') ?? '',
+    /^min by \(model, version\) \(ml_model_live_accuracy and on \(model, version\) ml_model_live_sufficient == 1\) < 0\.7\sor min by \(model, version\) \(ml_model_accuracy unless on \(model, version\) ml_model_live_sufficient == 1\) < 0\.7$/,
+  );
   t.regex(byName.get('QuiverFeatureDrift') ?? '', /ml_drift_detected/);
   t.regex(byName.get('QuiverHighErrorRate') ?? '', /status="error".*> 0\.01$/s);
   // A target Prometheus cannot scrape: the job of deploy/prometheus/prometheus.yml and of the

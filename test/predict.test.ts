@@ -365,8 +365,8 @@ test('the inline lane and the worker path give identical answers', async (t) => 
   const workersOnly = await startServer({ models: [`production-model=${demoPath}`], inlineMaxUs: 0 });
   try {
     for (const row of [BLUEPRINT_ROW, BLUEPRINT_ROW_2]) {
-      const a = await running.client.predict({ features: blueprintFeatures(row) });
-      const b = await workersOnly.client.predict({ features: blueprintFeatures(row) });
+      const a = await running.client.predict({ features: blueprintFeatures(row), id: 'same' });
+      const b = await workersOnly.client.predict({ features: blueprintFeatures(row), id: 'same' });
       t.deepEqual(a, b);
     }
     t.is(workersOnly.server.core.models.resolve('production-model', '').batcher.inlineRunner, null);

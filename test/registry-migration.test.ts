@@ -255,7 +255,13 @@ test('[postgres] a registry made by the old code opens and keeps its models, ver
     });
     const after = new pg.Client({ connectionString: db.url });
     await after.connect();
-    t.deepEqual((await after.query<{ tablename: string }>(tables)).rows, before);
+    // The same tables, and the prediction log's and the rollouts', which the old code did not have.
+    t.deepEqual(
+      (await after.query<{ tablename: string }>(tables)).rows,
+      [...before, ...['quiver_predictions', 'quiver_rollout_tallies', 'quiver_rollouts'].map((tablename) => ({ tablename }))].sort((a, b) =>
+        a.tablename.localeCompare(b.tablename),
+      ),
+    );
     await after.end();
   } finally {
     await db.drop();
@@ -309,7 +315,14 @@ test('[sqlite] a registry made with the old table names opens under the shared n
     );
     t.deepEqual(
       names.filter((n) => n.type === 'index').map((n) => n.name),
-      ['quiver_audit_model', 'quiver_trials_sha256', 'quiver_versions_sha256'],
+      [
+        'quiver_audit_model',
+        'quiver_predictions_outcomes',
+        'quiver_rollouts_model',
+        'quiver_rollouts_running',
+        'quiver_trials_sha256',
+        'quiver_versions_sha256',
+      ],
     );
     const ddl = (
       db.prepare("SELECT sql FROM sqlite_master WHERE name IN ('quiver_versions', 'quiver_aliases')").all() as Array<{ sql: string }>

@@ -5,10 +5,9 @@
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
 
-import { type LoadResult, runLoad, verifyCall } from '../lib/h2load.js';
+import type { LoadResult } from '../lib/h2load.js';
+import { loadPredict, meanRow } from './alternating.js';
 import type { Row } from './measure.js';
-import { DURATION, WARMUP } from './options.js';
-import { PREDICT_PATH, predictBody } from './requests.js';
 import { startQuiverFromDist, stopProcess } from './servers.js';
 import type { Bench } from './targets.js';
 
@@ -52,34 +51,11 @@ function variants(sinkUrl: string): Variant[] {
 /** One server started with the variant's options, one h2load run against it, stopped. */
 async function runVariant(bench: Bench, v: Variant, round: number): Promise<LoadResult> {
   const q = await startQuiverFromDist(bench.modelPath, v.extra, v.env);
-  const probe = await verifyCall(`127.0.0.1:${q.port}`, PREDICT_PATH, predictBody);
-  if (probe.status !== 0) throw new Error(`${v.target}: grpc-status ${probe.status}: ${probe.details}`);
-  const r = await runLoad({
-    url: `http://127.0.0.1:${q.port}${PREDICT_PATH}`,
-    body: predictBody,
-    concurrency: CONCURRENCY,
-    durationS: DURATION,
-    warmupS: WARMUP,
-    workDir: bench.work,
-    responseBytes: probe.message.length + 5,
-  });
+  const r = await loadPredict(bench.work, q.port, CONCURRENCY, v.target);
   process.stderr.write(`  ${v.target} round ${round + 1}: ${Math.round(r.requestsPerSecond)} req/s\n`);
   await stopProcess(q.child);
   return r;
 }
-
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-
-/** A variant's row: the mean of its runs (failures added up). */
-const meanRow = (target: string, rs: LoadResult[]): Row => ({
-  target: `${target} (mean of ${rs.length})`,
-  concurrency: CONCURRENCY,
-  requestsPerSecond: mean(rs.map((r) => r.requestsPerSecond)),
-  rowsPerSecond: mean(rs.map((r) => r.requestsPerSecond)),
-  p50Us: mean(rs.map((r) => r.p50Us)),
-  p99Us: mean(rs.map((r) => r.p99Us)),
-  failed: rs.reduce((a, r) => a + r.failed, 0),
-});
 
 export async function monitoringCostRows(bench: Bench): Promise<Row[]> {
   process.stderr.write('(g) monitoring cost\n');
@@ -93,5 +69,5 @@ export async function monitoringCostRows(bench: Bench): Promise<Row[]> {
     }
   }
   sink.close();
-  return all.map((v) => meanRow(v.target, runs.get(v.target) ?? []));
+  return all.map((v) => meanRow(v.target, CONCURRENCY, runs.get(v.target) ?? []));
 }

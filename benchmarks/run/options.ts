@@ -4,7 +4,7 @@ export const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 export const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
 
 /** The table's sections, in the order they run; BENCH_SECTIONS picks some (the ratios of the others say "not measured"). */
-export const SECTIONS = ['baseline', 'mlp', 'overload', 'monitoring', 'slo'] as const;
+export const SECTIONS = ['baseline', 'mlp', 'overload', 'monitoring', 'slo', 'feedback'] as const;
 export type Section = (typeof SECTIONS)[number];
 const chosen = (process.env.BENCH_SECTIONS ?? SECTIONS.join(',')).split(',').map((s) => s.trim());
 for (const s of chosen)

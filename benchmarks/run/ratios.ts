@@ -8,6 +8,7 @@ import type { Row } from './measure.js';
 import { MLP_NAME } from './mlp.js';
 import { BATCH_ROWS, BIG_BATCH_ROWS } from './options.js';
 import { OVERLOAD_MULTIPLIER, overloadLabels } from './overload-rows.js';
+import { shadowTargets } from './shadow-cost.js';
 import { sloBatchingTargets } from './slo-batching.js';
 import { atLeast, atMost, ratio, reference, type Target } from './target.js';
 
@@ -113,6 +114,7 @@ export function targetRatios(rows: readonly Row[]): Target[] {
     ...overloadTargets('demo model', r.overloadDemo),
     ...overloadTargets(MLP_NAME, r.overloadMlp),
     ...sloBatchingTargets(rows),
+    ...shadowTargets(rows),
     atLeast(
       'Predict req/s at c=64, metrics on vs off (their cost)',
       ratio(r.metricsOn?.requestsPerSecond, r.metricsOff?.requestsPerSecond),

@@ -2,7 +2,7 @@
  * Baseline (b): the transport ceiling. A grpc-js server with Quiver's own service definition
  * and codecs (src/contract/services.ts: the hand-written request decoders and response
  * encoders Quiver's server uses), answering every call with a constant answer of the real
- * shape: the demo model's outputs, encoded per call as Quiver encodes them. No validation, no
+ * shape: the demo model's outputs and an id, encoded per call as Quiver encodes them. No validation, no
  * queue, no inference: the cheapest honest echo of the contract.
  */
 import * as grpc from '@grpc/grpc-js';
@@ -11,6 +11,7 @@ import { type DecodedBatchPredictRequest, type DecodedPredictRequest, ensureDeco
 import type { BatchWire } from '../../src/contract/encode.js';
 import { predictionServiceDefinition } from '../../src/contract/services.js';
 import type { PredictResult } from '../../src/core/inference.js';
+import { newPredictionId } from '../../src/core/request-id.js';
 import type { HostTensor } from '../../src/core/tensor.js';
 
 const port = Number(process.argv[2] ?? 50061);
@@ -28,7 +29,8 @@ const answer = (req: DecodedPredictRequest): PredictResult => ({
   probability: 0.9,
   probabilities: [0.1, 0.9],
   outputs: OUTPUTS,
-  id: req.id,
+  // The contract's answer carries the caller's id, or one generated for it (as Quiver does).
+  id: req.id === '' ? newPredictionId() : req.id,
 });
 
 /** The dense answer: outputs of the request's row count, written raw as Quiver writes them. */

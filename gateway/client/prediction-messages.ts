@@ -107,6 +107,15 @@ export interface ListModelsResponse {
   models?: ModelSummary[];
 }
 
+export interface LiveQuality {
+  metric?: string;
+  value?: number;
+  samples?: number;
+  ciLow?: number;
+  ciHigh?: number;
+  sufficient?: boolean;
+}
+
 export interface LoadFailureStats {
   modelName?: string;
   modelVersion?: string;
@@ -126,6 +135,12 @@ export interface ModelSummary {
 }
 
 export type ModelTask = 'MODEL_TASK_UNSPECIFIED' | 'MODEL_TASK_CLASSIFICATION' | 'MODEL_TASK_REGRESSION';
+
+export interface Outcome {
+  id?: string;
+  label?: number;
+  value?: number;
+}
 
 export interface PredictionSummary {
   counts?: Record<string, number>;
@@ -163,6 +178,16 @@ export interface PredictStreamResponse {
   id?: string;
 }
 
+export interface RecordOutcomesRequest {
+  outcomes?: Outcome[];
+}
+
+export interface RecordOutcomesResponse {
+  recorded?: number;
+  unknown?: number;
+  unknownIds?: string[];
+}
+
 export interface Tensor {
   datatype?: DataType;
   shape?: number[];
@@ -197,4 +222,5 @@ export interface VersionStats {
   batchRows?: number;
   inlineRuns?: number;
   dropped?: Record<string, number>;
+  live?: LiveQuality;
 }

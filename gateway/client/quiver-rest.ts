@@ -16,8 +16,12 @@ import type {
   PredictResponse,
   PredictStreamRequest,
   PredictStreamResponse,
+  RecordOutcomesRequest,
+  RecordOutcomesResponse,
 } from './prediction-messages.js';
 import type {
+  AbortRolloutRequest,
+  AbortRolloutResponse,
   CreateModelRequest,
   CreateModelResponse,
   CreateVersionRequest,
@@ -32,16 +36,22 @@ import type {
   GetAuditLogResponse,
   GetModelRequest,
   GetModelResponse,
+  GetRolloutRequest,
+  GetRolloutResponse,
   GetVersionRequest,
   GetVersionResponse,
   ListRegisteredModelsRequest,
   ListRegisteredModelsResponse,
   ListVersionsRequest,
   ListVersionsResponse,
+  PromoteRolloutRequest,
+  PromoteRolloutResponse,
   ReloadModelRequest,
   ReloadModelResponse,
   SetAliasRequest,
   SetAliasResponse,
+  StartRolloutRequest,
+  StartRolloutResponse,
   TransitionStageRequest,
   TransitionStageResponse,
   UpdateModelRequest,
@@ -95,6 +105,13 @@ export class PredictionService {
     const path = renderPath('/v1/stats', req as Record<string, unknown>, used);
     used.add('');
     return call<GetStatsResponse>('GET', path + query(req as Record<string, unknown>, used), undefined, init, false);
+  }
+  /** POST /v1/outcomes:record */
+  static RecordOutcomes(req: RecordOutcomesRequest, init: InitReq): Promise<RecordOutcomesResponse> {
+    const used = new Set<string>();
+    const path = renderPath('/v1/outcomes:record', req as Record<string, unknown>, used);
+
+    return call<RecordOutcomesResponse>('POST', path, JSON.stringify(req), init, false);
   }
 }
 
@@ -202,5 +219,33 @@ export class RegistryService {
     const path = renderPath('/v1/registry/reload', req as Record<string, unknown>, used);
 
     return call<ReloadModelResponse>('POST', path, JSON.stringify(req), init, false);
+  }
+  /** POST /v1/registry/models/{model_name}/rollout:start */
+  static StartRollout(req: StartRolloutRequest, init: InitReq): Promise<StartRolloutResponse> {
+    const used = new Set<string>();
+    const path = renderPath('/v1/registry/models/{model_name}/rollout:start', req as Record<string, unknown>, used);
+
+    return call<StartRolloutResponse>('POST', path, JSON.stringify(req), init, false);
+  }
+  /** GET /v1/registry/models/{model_name}/rollout */
+  static GetRollout(req: GetRolloutRequest, init: InitReq): Promise<GetRolloutResponse> {
+    const used = new Set<string>();
+    const path = renderPath('/v1/registry/models/{model_name}/rollout', req as Record<string, unknown>, used);
+    used.add('');
+    return call<GetRolloutResponse>('GET', path + query(req as Record<string, unknown>, used), undefined, init, false);
+  }
+  /** POST /v1/registry/models/{model_name}/rollout:promote */
+  static PromoteRollout(req: PromoteRolloutRequest, init: InitReq): Promise<PromoteRolloutResponse> {
+    const used = new Set<string>();
+    const path = renderPath('/v1/registry/models/{model_name}/rollout:promote', req as Record<string, unknown>, used);
+
+    return call<PromoteRolloutResponse>('POST', path, JSON.stringify(req), init, false);
+  }
+  /** POST /v1/registry/models/{model_name}/rollout:abort */
+  static AbortRollout(req: AbortRolloutRequest, init: InitReq): Promise<AbortRolloutResponse> {
+    const used = new Set<string>();
+    const path = renderPath('/v1/registry/models/{model_name}/rollout:abort', req as Record<string, unknown>, used);
+
+    return call<AbortRolloutResponse>('POST', path, JSON.stringify(req), init, false);
   }
 }

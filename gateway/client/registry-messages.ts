@@ -3,6 +3,14 @@
 
 import type { TensorSpec } from './prediction-messages.js';
 
+export interface AbortRolloutRequest {
+  modelName?: string;
+}
+
+export interface AbortRolloutResponse {
+  rollout?: Rollout;
+}
+
 export interface ArtifactInfo {
   sha256?: string;
   sizeBytes?: number;
@@ -93,6 +101,14 @@ export interface GetModelResponse {
   model?: RegisteredModel;
 }
 
+export interface GetRolloutRequest {
+  modelName?: string;
+}
+
+export interface GetRolloutResponse {
+  rollout?: Rollout;
+}
+
 export interface GetVersionRequest {
   modelName?: string;
   version?: string;
@@ -161,6 +177,14 @@ export interface ModelVersion {
   createdAt?: string;
 }
 
+export interface PromoteRolloutRequest {
+  modelName?: string;
+}
+
+export interface PromoteRolloutResponse {
+  rollout?: Rollout;
+}
+
 export interface RegisteredModel {
   name?: string;
   description?: string;
@@ -178,6 +202,49 @@ export interface ReloadModelRequest {
 export interface ReloadModelResponse {
   served?: ServedVersion[];
   failures?: LoadFailure[];
+}
+
+export interface Rollout {
+  id?: number;
+  modelName?: string;
+  baselineVersion?: number;
+  candidateVersion?: number;
+  strategy?: string;
+  policy?: RolloutPolicy;
+  step?: number;
+  weight?: number;
+  state?: string;
+  startedAt?: string;
+  stepStartedAt?: string;
+  updatedAt?: string;
+  checks?: RolloutCheck[];
+  reason?: string;
+  actor?: string;
+  disagreementRatio?: number;
+}
+
+export interface RolloutCheck {
+  name?: string;
+  status?: string;
+  baseline?: number;
+  candidate?: number;
+  baselineSamples?: number;
+  candidateSamples?: number;
+  pValue?: number;
+  detail?: string;
+}
+
+export interface RolloutPolicy {
+  steps?: number[];
+  intervalSeconds?: number;
+  minSamples?: number;
+  minOutcomes?: number;
+  maxErrorRateIncrease?: number;
+  maxLatencyIncrease?: number;
+  maxAccuracyDrop?: number;
+  alpha?: number;
+  checks?: string[];
+  requireOutcomes?: boolean;
 }
 
 export interface ServedVersion {
@@ -198,6 +265,18 @@ export interface SetAliasResponse {
 }
 
 export type Stage = 'STAGE_UNSPECIFIED' | 'STAGE_NONE' | 'STAGE_STAGING' | 'STAGE_PRODUCTION' | 'STAGE_ARCHIVED';
+
+export interface StartRolloutRequest {
+  modelName?: string;
+  version?: number;
+  strategy?: string;
+  weight?: number;
+  policy?: RolloutPolicy;
+}
+
+export interface StartRolloutResponse {
+  rollout?: Rollout;
+}
 
 export interface TrainingProfile {
   rows?: number;

@@ -1,6 +1,6 @@
 /**
  * The blueprint's routes: /predict, /predict/batch, /metrics, /stats, /health and /model-info
- * on the inference plane, and /reload-model on both planes (gateway/registry.ts).
+ * on the inference plane, with /feedback (outcomes for answered predictions, by id), and /reload-model on both planes (gateway/registry.ts).
  */
 import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
@@ -19,8 +19,11 @@ import {
   HealthCheckResponse,
   ListModelsRequest,
   ListModelsResponse,
+  RecordOutcomesRequest,
+  RecordOutcomesResponse,
   Stage,
 } from '../wire.js';
+import { feedbackAnswer, feedbackRequest } from '../feedback.js';
 import { registerReloadModel } from '../registry.js';
 import type { Plane, RouteContext } from './context.js';
 
@@ -56,6 +59,18 @@ export function registerBlueprintRoutes(app: FastifyInstance, plane: Plane, cont
         const ctx = callContext(req, reply);
         const body = parseBody(text(req) ?? '', options.maxJsonDepth, 'request body', batchLimits);
         return deps.predict.predictBatch(body, ctx, () => rpcOptions(req, ctx));
+      }),
+    );
+    app.post(
+      '/feedback',
+      handle(async (req, reply) => {
+        allowRoute(req, '/feedback');
+        const { options: o } = callOptions(req, reply);
+        const body = parseBody(text(req) ?? '', options.maxJsonDepth, 'request body', batchLimits);
+        const res = RecordOutcomesResponse.decode(
+          await unary('/quiver.v1.PredictionService/RecordOutcomes', RecordOutcomesRequest, feedbackRequest(body, maxRequestRows), o),
+        );
+        return feedbackAnswer(res);
       }),
     );
     app.get(

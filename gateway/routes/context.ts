@@ -78,7 +78,13 @@ export function routeContext(shared: {
   };
 
   const callContext = (req: FastifyRequest, reply: FastifyReply): CallContext => {
-    const ctx = new CallContext(deadlineFromHeader(req.headers['grpc-timeout']));
+    // The headers, read lazily, as the call's metadata (x-quiver-route-key keeps a canary assignment sticky).
+    const ctx = new CallContext(deadlineFromHeader(req.headers['grpc-timeout']), {
+      get: (key) => {
+        const v = req.headers[key];
+        return Array.isArray(v) ? v[0] : v;
+      },
+    });
     const traced = spans.get(req);
     if (traced !== undefined) ctx.trace = traced.hook;
     // The response closing before it was fully written means the client went away.

@@ -21,6 +21,7 @@ export const REGISTRY_METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   ListVersions: 'registry:read',
   DownloadArtifact: 'registry:read',
   GetAuditLog: 'registry:read',
+  GetRollout: 'registry:read',
   CreateModel: 'registry:write',
   UpdateModel: 'registry:write',
   CreateVersion: 'registry:write',
@@ -31,6 +32,9 @@ export const REGISTRY_METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   DeleteAlias: 'registry:promote',
   TransitionStage: 'registry:promote',
   ReloadModel: 'registry:promote',
+  StartRollout: 'registry:promote',
+  PromoteRollout: 'registry:promote',
+  AbortRollout: 'registry:promote',
 };
 
 /** The scope a RegistryService method needs (by its proto name); unknown methods need promote. */
@@ -87,6 +91,7 @@ export function scopeOfRoute(path: string): Scope | undefined {
     case '/predict/batch':
     case '/model-info':
     case '/stats':
+    case '/feedback':
       return 'infer';
   }
   if (path === '/v2' || path.startsWith('/v2/')) {

@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { addGatewayCommand } from './gateway-command.js';
 import { addHealthCommand } from './health-command.js';
 import { addRegistryCommands } from './registry-commands.js';
+import { addRolloutCommands } from './rollout-commands.js';
 import { run } from './run.js';
 import { addOptionFlags, serve } from './serve.js';
 import { addTrainingCommands } from './training-commands.js';
@@ -35,6 +36,7 @@ export function program(setCode: (code: number) => void): Command {
     });
   addGatewayCommand(p, setCode);
   addRegistryCommands(p);
+  addRolloutCommands(p);
   addTrainingCommands(p);
   return p;
 }

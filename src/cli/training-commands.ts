@@ -15,6 +15,7 @@ import { compareModels, evaluateOnnxOnTable } from '../../training/evaluate.js';
 import { type MetricName, METRIC_NAMES } from '../../training/metrics.js';
 import { trainModel, trainingReport } from '../../training/train.js';
 import { invalidArgument } from '../core/errors.js';
+import { exportTrainingTable, parseSince } from '../feedback/export.js';
 import { registerTraining } from '../registry/register-training.js';
 import { CliExit } from './exit.js';
 import { aboutInput, readCsvInput, writeJsonOutput, writeOutput } from './files.js';
@@ -101,6 +102,24 @@ export function addTrainingCommands(program: Command): void {
         throw new CliExit(1, `--data-path ${v.dataPath} failed validation: ${failed.join('; ')} (details in ${v.output})`);
       }
     });
+
+  addOptionFlags(
+    data
+      .command('export')
+      .description("the logged predictions that have an outcome (live traffic's ground truth) as a training CSV for `quiver train`")
+      .requiredOption('--model-name <name>', 'registered model whose predictions to export')
+      .option('--version <n>', 'only this version (default: every version; the columns are the newest version’s features)')
+      .option('--since <duration>', 'only predictions logged this recently: 30m, 24h, 7d (default: the whole log)')
+      .requiredOption('--output <file>', 'CSV to write'),
+    ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle', 'maxUploadBytes'],
+  ).action(async (v: Record<string, unknown>) => {
+    const version = v.version === undefined ? undefined : num('version', v.version as string, 0, true);
+    const since = v.since === undefined ? undefined : parseSince(v.since as string);
+    const output = v.output as string;
+    const table = await withRegistry(v, (r) => exportTrainingTable(r, v.modelName as string, version, since));
+    writeOutput('--output', output, formatCsv(table));
+    print({ output, rows: table.rows.length, columns: table.columns, versions: table.versions });
+  });
 
   addOptionFlags(
     program

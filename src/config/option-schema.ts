@@ -61,6 +61,12 @@ export interface Options {
   readonly driftMinSamples: number;
   readonly driftPsiThreshold: number;
   readonly driftKsAlpha: number;
+  readonly predictionLogSampleRate: number;
+  readonly predictionLogMaxRowsPerSecond: number;
+  readonly predictionLogFeatures: string;
+  readonly predictionLogMaxRows: number;
+  readonly predictionLogMaxAgeHours: number;
+  readonly liveQualityMinSamples: number;
   readonly metrics: boolean;
   readonly metricsServer: boolean;
   readonly metricsHost: string;

@@ -5,6 +5,7 @@
  * workers, registryPollMs reads registryUrl).
  */
 import { ACCESS_OPTIONS } from './option-table/access.js';
+import { FEEDBACK_OPTIONS } from './option-table/feedback.js';
 import { MONITORING_OPTIONS } from './option-table/monitoring.js';
 import { REGISTRY_OPTIONS } from './option-table/registry.js';
 import { REST_GATEWAY_OPTIONS } from './option-table/rest-gateway.js';
@@ -16,6 +17,7 @@ import type { OptionDef } from './option-schema.js';
 export const OPTION_DEFS: readonly OptionDef[] = [
   ...SERVING_OPTIONS,
   ...MONITORING_OPTIONS,
+  ...FEEDBACK_OPTIONS,
   ...REST_GATEWAY_OPTIONS,
   ...REGISTRY_OPTIONS,
   ...ACCESS_OPTIONS,

@@ -316,6 +316,21 @@ export function toQuiverError(err: unknown): QuiverError {
   return internal('internal error', err);
 }
 
+/** Codes that are the caller's doing (bad input, no such model, no right, gave up), not a failure of the server or the model. */
+const CALLER_CODES: ReadonlySet<number> = new Set([
+  Code.CANCELLED,
+  Code.INVALID_ARGUMENT,
+  Code.NOT_FOUND,
+  Code.ALREADY_EXISTS,
+  Code.PERMISSION_DENIED,
+  Code.FAILED_PRECONDITION,
+  Code.OUT_OF_RANGE,
+  Code.UNAUTHENTICATED,
+]);
+
+/** Whether an error is the server's or the model's failure (what a rollout counts against a version). */
+export const isServerFault = (err: QuiverError): boolean => !CALLER_CODES.has(err.grpcStatus);
+
 export const unauthenticated = (message: string): QuiverError => new QuiverError('QUIVER_ERR_UNAUTHENTICATED', message);
 
 export const permissionDenied = (message: string): QuiverError => new QuiverError('QUIVER_ERR_PERMISSION_DENIED', message);

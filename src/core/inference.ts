@@ -3,13 +3,17 @@
  * translate to. It knows no gRPC and no HTTP.
  */
 import type { BatchOutcome } from './batch-types.js';
-import { type CallContext, epochMs, type TraceHook } from './context.js';
-import { Code, invalidArgument, QuiverError, toQuiverError } from './errors.js';
+import { CallContext, epochMs, type TraceHook } from './context.js';
+import { Code, invalidArgument, isServerFault, QuiverError, toQuiverError } from './errors.js';
 import type { LoadedVersion, ModelManager } from './model-manager.js';
 import { type Prediction, postprocess } from './postprocess.js';
-import { concatRows, type HostTensor, sliceRows, trailingShapeKey } from './tensor.js';
+import { concatRows, copyTensor, type HostTensor, sliceRows, trailingShapeKey } from './tensor.js';
 import { denseInputs, type InstanceInput, type ModelInputs, toModelInputs, type ValidationLimits } from './validate.js';
 import type { FaultInjection } from './worker-protocol.js';
+import { newPredictionId } from './request-id.js';
+import type { Capture, PredictionLog } from '../feedback/prediction-log.js';
+import type { RolloutRouter } from '../rollouts/router.js';
+import { SHADOW_ID_SUFFIX } from './request-id.js';
 
 export interface PredictInput {
   readonly modelName: string;
@@ -63,6 +67,8 @@ function traceBatch(trace: TraceHook, t: BatchOutcome['timing'], label: string):
 
 export class InferenceCore {
   private onDemand: OnDemandLoader | undefined;
+  private predictionLog: PredictionLog | undefined;
+  private router: RolloutRouter | undefined;
 
   constructor(
     readonly models: ModelManager,
@@ -74,6 +80,16 @@ export class InferenceCore {
   /** Lets requests name a version by number that is registered but not loaded yet. */
   setOnDemandLoader(loader: OnDemandLoader): void {
     this.onDemand = loader;
+  }
+
+  /** Splits and copies the requests of models in a rollout (src/rollouts/router.ts). */
+  setRolloutRouter(router: RolloutRouter): void {
+    this.router = router;
+  }
+
+  /** Logs a sampled share of the answers (src/feedback/prediction-log.ts). */
+  setPredictionLog(log: PredictionLog): void {
+    if (log.enabled) this.predictionLog = log;
   }
 
   private fault(id: string): 'exit' | 'throw' | undefined {
@@ -126,23 +142,77 @@ export class InferenceCore {
   }
 
   async predict(req: PredictInput, ctx: CallContext): Promise<PredictResult> {
-    const started = performance.now();
-    const resolved = this.resolve(req.modelName, req.modelVersion);
+    // A canary takes its share of the requests for the model's default version.
+    const canary = req.modelVersion === '' ? this.router?.canaryFor(req.modelName, ctx) : undefined;
+    const resolved = this.resolve(req.modelName, canary === undefined ? req.modelVersion : String(canary));
     const v = resolved instanceof Promise ? await resolved : resolved;
+    const started = performance.now();
+    let inputs: ModelInputs;
     try {
       const validateStart = ctx.trace === undefined ? 0 : epochMs();
-      const inputs = toModelInputs(v.signature, req.input, '', this.options);
+      inputs = toModelInputs(v.signature, req.input, '', this.options);
       ctx.trace?.child('quiver.validate', validateStart, epochMs(), { 'quiver.rows': inputs.rows });
-      if (v.signature.featureNames !== null) v.observer.features(inputs.tensors[0] as HostTensor);
-      const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx, this.fault(req.id));
-      if (ctx.trace !== undefined) traceBatch(ctx.trace, outcome.timing, v.label);
-      const result = this.result(v, outcome.outputs, req.id);
-      v.observer.request(Code.OK, (performance.now() - started) / 1000, inputs.rows);
-      v.observer.prediction(result.prediction);
-      return result;
     } catch (err) {
       v.observer.request(toQuiverError(err).grpcStatus, (performance.now() - started) / 1000, 1);
       throw err;
+    }
+    const shadow = this.router?.shadowFor(v.name, v.version, ctx);
+    // A copy of the inputs for the other version (they are handed to a worker next): a canary's
+    // failure is answered by the baseline, and a shadow candidate gets the same request.
+    const spare = canary !== undefined || shadow !== undefined ? inputs.tensors.map(copyTensor) : undefined;
+    const id = req.id === '' ? newPredictionId() : req.id;
+    try {
+      const result = await this.run(v, inputs, id, ctx, started);
+      if (shadow !== undefined && spare !== undefined)
+        setImmediate(() => void this.shadowRun(v.name, shadow, { tensors: spare, rows: inputs.rows }, result));
+      return result;
+    } catch (err) {
+      const route = canary === undefined ? undefined : this.router?.get(v.name);
+      if (route === undefined || spare === undefined || !isServerFault(toQuiverError(err)) || ctx.cancelled || ctx.expired()) throw err;
+      // The candidate failed (counted against it): the caller gets the baseline's answer.
+      return this.run(
+        this.models.resolve(v.name, String(route.baseline)),
+        { tensors: spare, rows: inputs.rows },
+        id,
+        ctx,
+        performance.now(),
+      );
+    }
+  }
+
+  /** Runs validated inputs on a version, with the observers, the rollout tallies and the prediction log. */
+  private async run(v: LoadedVersion, inputs: ModelInputs, id: string, ctx: CallContext, started: number): Promise<PredictResult> {
+    try {
+      const features = v.signature.featureNames === null ? undefined : (inputs.tensors[0] as HostTensor);
+      if (features !== undefined) v.observer.features(features);
+      // Kept before the tensor is handed to a worker.
+      const logged = inputs.rows === 1 ? this.predictionLog?.capture(v, features) : undefined;
+      const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx, this.fault(id));
+      if (ctx.trace !== undefined) traceBatch(ctx.trace, outcome.timing, v.label);
+      const result = this.result(v, outcome.outputs, id);
+      const seconds = (performance.now() - started) / 1000;
+      v.observer.request(Code.OK, seconds, inputs.rows);
+      v.observer.prediction(result.prediction);
+      this.router?.observe(v.name, v.version, true, seconds);
+      if (logged !== undefined) this.predictionLog?.record(logged, result.id, result.prediction);
+      return result;
+    } catch (err) {
+      const e = toQuiverError(err);
+      const seconds = (performance.now() - started) / 1000;
+      v.observer.request(e.grpcStatus, seconds, 1);
+      this.router?.observe(v.name, v.version, !isServerFault(e), seconds);
+      throw err;
+    }
+  }
+
+  /** Shadow: the candidate answers a copy of a request the caller already has the answer to; the two are compared. */
+  private async shadowRun(model: string, version: number, inputs: ModelInputs, answered: PredictResult): Promise<void> {
+    try {
+      const v = this.models.resolve(model, String(version));
+      const mine = await this.run(v, inputs, `${answered.id}${SHADOW_ID_SUFFIX}`, new CallContext(), performance.now());
+      this.router?.compared(model, mine.prediction === answered.prediction);
+    } catch {
+      // Counted in the candidate's tally and metrics; the caller never sees it.
     }
   }
 
@@ -154,7 +224,8 @@ export class InferenceCore {
     ctx: CallContext,
   ): Promise<BatchResult> {
     const started = performance.now();
-    const resolved = this.resolve(modelName, modelVersion);
+    const canary = modelVersion === '' ? this.router?.canaryFor(modelName, ctx) : undefined;
+    const resolved = this.resolve(modelName, canary === undefined ? modelVersion : String(canary));
     const v = resolved instanceof Promise ? await resolved : resolved;
     if (instances.length === 0) throw invalidArgument('requests: empty batch; send at least one instance');
     if (instances.length > this.options.maxRequestRows) {
@@ -162,11 +233,15 @@ export class InferenceCore {
     }
     const items: BatchItemResult[] = new Array<BatchItemResult>(instances.length);
     const valid: Array<{ index: number; inputs: ModelInputs }> = [];
+    const logged = new Map<number, Capture>();
     let rows = 0;
     instances.forEach((inst, index) => {
       try {
         const inputs = toModelInputs(v.signature, inst.input, `requests[${index}].`, this.options);
-        if (v.signature.featureNames !== null) v.observer.features(inputs.tensors[0] as HostTensor);
+        const features = v.signature.featureNames === null ? undefined : (inputs.tensors[0] as HostTensor);
+        if (features !== undefined) v.observer.features(features);
+        const capture = inputs.rows === 1 ? this.predictionLog?.capture(v, features) : undefined;
+        if (capture !== undefined) logged.set(index, capture);
         valid.push({ index, inputs });
         rows += inputs.rows;
       } catch (err) {
@@ -200,7 +275,8 @@ export class InferenceCore {
           for (const { index, inputs } of group) {
             const mine = group.length === 1 ? outcome.outputs : outcome.outputs.map((o) => sliceRows(o, offset, offset + inputs.rows));
             offset += inputs.rows;
-            items[index] = { ok: true, result: this.result(v, mine, (instances[index] as { id: string }).id) };
+            const given = (instances[index] as { id: string }).id;
+            items[index] = { ok: true, result: this.result(v, mine, given === '' ? newPredictionId() : given) };
           }
         } catch (err) {
           const error = toQuiverError(err);
@@ -210,12 +286,18 @@ export class InferenceCore {
     );
     // Per instance: answered ones count as OK (the call's latency observed once), failed ones with their code.
     let ok = 0;
-    for (const item of items) {
+    items.forEach((item, index) => {
       if (item.result !== undefined) {
         ok++;
         v.observer.prediction(item.result.prediction);
-      } else v.observer.request(item.error?.grpcStatus ?? Code.INTERNAL, null, 1);
-    }
+        const capture = logged.get(index);
+        if (capture !== undefined) this.predictionLog?.record(capture, item.result.id, item.result.prediction);
+        this.router?.observe(v.name, v.version, true, null);
+      } else {
+        v.observer.request(item.error?.grpcStatus ?? Code.INTERNAL, null, 1);
+        this.router?.observe(v.name, v.version, item.error === undefined || !isServerFault(item.error), null);
+      }
+    });
     if (ok > 0) v.observer.request(Code.OK, (performance.now() - started) / 1000, ok);
     return { modelName: v.name, modelVersion: String(v.version), items };
   }
@@ -223,7 +305,8 @@ export class InferenceCore {
   /** The dense [N, F] FP32 form: one tensor in, the raw outputs for all rows out. */
   async batchPredictDense(modelName: string, modelVersion: string, dense: HostTensor, ctx: CallContext): Promise<DenseResult> {
     const started = performance.now();
-    const resolved = this.resolve(modelName, modelVersion);
+    const canary = modelVersion === '' ? this.router?.canaryFor(modelName, ctx) : undefined;
+    const resolved = this.resolve(modelName, canary === undefined ? modelVersion : String(canary));
     const v = resolved instanceof Promise ? await resolved : resolved;
     let rows = dense.dims[0] ?? 1;
     try {
@@ -232,10 +315,15 @@ export class InferenceCore {
       v.observer.features(inputs.tensors[0] as HostTensor);
       const outcome = await v.batcher.submit(inputs.tensors, inputs.rows, ctx);
       if (ctx.trace !== undefined) traceBatch(ctx.trace, outcome.timing, v.label);
-      v.observer.request(Code.OK, (performance.now() - started) / 1000, rows);
+      const seconds = (performance.now() - started) / 1000;
+      v.observer.request(Code.OK, seconds, rows);
+      this.router?.observe(v.name, v.version, true, seconds);
       return { modelName: v.name, modelVersion: String(v.version), outputs: this.outputsOf(v, outcome.outputs) };
     } catch (err) {
-      v.observer.request(toQuiverError(err).grpcStatus, (performance.now() - started) / 1000, rows);
+      const e = toQuiverError(err);
+      const seconds = (performance.now() - started) / 1000;
+      v.observer.request(e.grpcStatus, seconds, rows);
+      this.router?.observe(v.name, v.version, !isServerFault(e), seconds);
       throw err;
     }
   }

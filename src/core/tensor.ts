@@ -122,3 +122,8 @@ export function concatRows(parts: readonly HostTensor[]): HostTensor {
 export function trailingShapeKey(tensors: readonly HostTensor[]): string {
   return tensors.map((t) => t.dims.slice(1).join('x')).join('|');
 }
+
+/** A copy that owns its data (the original may be handed to a worker, which detaches it). */
+export function copyTensor(t: HostTensor): HostTensor {
+  return { dtype: t.dtype, dims: [...t.dims], data: t.data.slice() } as HostTensor;
+}

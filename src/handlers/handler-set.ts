@@ -5,6 +5,7 @@
  * objects.
  */
 import type { InferenceCore } from '../core/inference.js';
+import type { Feedback } from '../feedback/feedback.js';
 import type { GetStatsResponse } from '../gen/quiver/v1/prediction.js';
 import type { Logger } from 'pino';
 import { type OipHandlers, oipHandlers } from './oip.js';
@@ -26,11 +27,13 @@ export interface HandlerSetDeps {
   /** Whether the server is serving (models loaded, not draining): the OIP's readiness. */
   readonly serving: () => boolean;
   readonly registry?: RegistryServiceDeps | undefined;
+  /** The prediction log and its outcomes; absent without a registry. */
+  readonly feedback?: Feedback | undefined;
 }
 
 export function handlerSet(deps: HandlerSetDeps): HandlerSet {
   return {
-    prediction: predictionHandlers(deps.core, deps.log.child({ component: 'prediction' }), deps.stats),
+    prediction: predictionHandlers(deps.core, deps.log.child({ component: 'prediction' }), deps.stats, deps.feedback),
     oip: oipHandlers(deps.core, { serving: deps.serving }),
     registry: deps.registry === undefined ? undefined : registryHandlers(deps.registry),
   };

@@ -15,8 +15,10 @@ import {
 import { isEmptyTensor, tensorToHost, toWireDataType } from '../contract/convert.js';
 import type { BatchWire, StreamItem } from '../contract/encode.js';
 import type { CallContext } from '../core/context.js';
-import { invalidArgument, toQuiverError } from '../core/errors.js';
+import { newPredictionId } from '../core/request-id.js';
+import { failedPrecondition, invalidArgument, toQuiverError } from '../core/errors.js';
 import type { InferenceCore, PredictResult } from '../core/inference.js';
+import type { Feedback } from '../feedback/feedback.js';
 import type { LoadedVersion } from '../core/model-manager.js';
 import type { HostTensor } from '../core/tensor.js';
 import type { InstanceInput } from '../core/validate.js';
@@ -27,6 +29,8 @@ import {
   type GetStatsResponse,
   type ListModelsResponse,
   ModelTask,
+  type RecordOutcomesRequest,
+  type RecordOutcomesResponse,
 } from '../gen/quiver/v1/prediction.js';
 import type { Tensor } from '../gen/quiver/v1/tensor.js';
 import type { BidiStreamHandler, UnaryHandler } from './handler.js';
@@ -38,6 +42,7 @@ export interface PredictionHandlers {
   readonly getModelMetadata: UnaryHandler<GetModelMetadataRequest, GetModelMetadataResponse>;
   readonly listModels: UnaryHandler<unknown, ListModelsResponse>;
   readonly getStats: UnaryHandler<GetStatsRequest, GetStatsResponse>;
+  readonly recordOutcomes: UnaryHandler<RecordOutcomesRequest, RecordOutcomesResponse>;
 }
 
 export function instanceInput(msg: DecodedInstance, field: string): InstanceInput {
@@ -110,8 +115,9 @@ function predictStream(core: InferenceCore, log: Logger): PredictionHandlers['pr
     try {
       const decoded = ensureDecoded(msg);
       if (decoded.request === undefined) throw invalidArgument('request: required');
-      id = decoded.request.id;
-      return { result: await core.predict(predictInput(decoded.request), ctx), id };
+      // Generated here rather than in the core, so that an item's error carries it too.
+      id = decoded.request.id === '' ? newPredictionId() : decoded.request.id;
+      return { result: await core.predict({ ...predictInput(decoded.request), id }, ctx), id };
     } catch (err) {
       const error = toQuiverError(err);
       if (error.code === 'QUIVER_ERR_INTERNAL') log.error({ err }, 'PredictStream item failed');
@@ -171,7 +177,12 @@ function predictStream(core: InferenceCore, log: Logger): PredictionHandlers['pr
   };
 }
 
-export function predictionHandlers(core: InferenceCore, log: Logger, stats: (modelName: string) => GetStatsResponse): PredictionHandlers {
+export function predictionHandlers(
+  core: InferenceCore,
+  log: Logger,
+  stats: (modelName: string) => GetStatsResponse,
+  feedback: Feedback | undefined,
+): PredictionHandlers {
   return {
     predict: (req, ctx) => core.predict(predictInput(req), ctx),
     batchPredict: async (req, ctx) => {
@@ -205,5 +216,12 @@ export function predictionHandlers(core: InferenceCore, log: Logger, stats: (mod
       })),
     }),
     getStats: (req) => stats(req.modelName),
+    recordOutcomes: (req) => {
+      if (feedback === undefined)
+        throw failedPrecondition(
+          "outcomes join the prediction log, which is kept in the registry's database: this server runs without a registry (--no-registry)",
+        );
+      return feedback.recordOutcomes(req);
+    },
   };
 }

@@ -29,7 +29,15 @@ import type {
   UpdateModelRequest,
   UpdateVersionRequest,
   CreateModelRequest,
+  AbortRolloutRequest,
+  GetRolloutRequest,
+  PromoteRolloutRequest,
+  Rollout,
+  StartRolloutRequest,
 } from '../gen/quiver/v1/registry.js';
+import { startInputOf, toWireRollout } from '../contract/rollout-messages.js';
+import { abortNow, disagreementRatio, promoteNow, rolloutOf, startRollout } from '../rollouts/rollouts.js';
+import type { RolloutRecord } from '../rollouts/types.js';
 import type { SyncReport } from '../registry/follower.js';
 import type { Registry } from '../registry/registry.js';
 import type { StageName } from '../registry/types.js';
@@ -66,6 +74,10 @@ export interface RegistryHandlers {
   readonly downloadArtifact: ServerStreamHandler<DownloadArtifactRequest, DownloadArtifactResponse>;
   readonly getAuditLog: UnaryHandler<GetAuditLogRequest, Page<'entries', AuditEntry>>;
   readonly reloadModel: UnaryHandler<ReloadModelRequest, ReloadModelResponse>;
+  readonly startRollout: UnaryHandler<StartRolloutRequest, { rollout: Rollout }>;
+  readonly getRollout: UnaryHandler<GetRolloutRequest, { rollout: Rollout }>;
+  readonly promoteRollout: UnaryHandler<PromoteRolloutRequest, { rollout: Rollout }>;
+  readonly abortRollout: UnaryHandler<AbortRolloutRequest, { rollout: Rollout }>;
 }
 
 /**
@@ -183,6 +195,12 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
       const page = await registry.auditLog(req.modelName, req.pageSize, req.pageToken);
       return { entries: page.items.map(toWireAudit), nextPageToken: page.nextPageToken };
     },
+    startRollout: async (req, ctx) => ({
+      rollout: await wireRollout(registry, await startRollout(registry, startInputOf(req), actorOf(ctx))),
+    }),
+    getRollout: async (req) => ({ rollout: await wireRollout(registry, await rolloutOf(registry, req.modelName)) }),
+    promoteRollout: async (req, ctx) => ({ rollout: await wireRollout(registry, await promoteNow(registry, req.modelName, actorOf(ctx))) }),
+    abortRollout: async (req, ctx) => ({ rollout: await wireRollout(registry, await abortNow(registry, req.modelName, actorOf(ctx))) }),
     reloadModel: async (req) => {
       if (req.modelName !== '') await registry.getModel(req.modelName);
       const report = await deps.reload(req.modelName);
@@ -194,6 +212,10 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
   };
   return deps.onStoreUnavailable === undefined ? handlers : markingUnavailable(handlers, deps.onStoreUnavailable);
 }
+
+/** A rollout as the contract shows it, with the shadow disagreement summed over every replica's tally. */
+const wireRollout = async (registry: Registry, r: RolloutRecord): Promise<Rollout> =>
+  toWireRollout(r, await disagreementRatio(registry, r));
 
 /** The handlers with their UNAVAILABLE answers (the store did not answer) reported at once. */
 function markingUnavailable(handlers: RegistryHandlers, onUnavailable: () => void): RegistryHandlers {

@@ -1,9 +1,19 @@
 /** The GetStats answer (and /stats) from the per-version telemetry and the loaded models. */
 import type { ModelManager } from '../core/model-manager.js';
 import type { GetStatsResponse, VersionStats } from '../gen/quiver/v1/prediction.js';
+import type { LiveFigure } from '../feedback/live-quality.js';
 import type { ServingMetrics } from './metrics.js';
 
-export function statsResponse(metrics: ServingMetrics, models: ModelManager, modelName: string): GetStatsResponse {
+/**
+ * @param live a version's live quality (src/feedback/live-quality.ts), when outcomes arrived
+ *   for it; none without a registry.
+ */
+export function statsResponse(
+  metrics: ServingMetrics,
+  models: ModelManager,
+  modelName: string,
+  live: (name: string, version: number) => LiveFigure | undefined = () => undefined,
+): GetStatsResponse {
   const versions: VersionStats[] = [];
   for (const t of metrics.telemetry()) {
     if (modelName !== '' && t.name !== modelName) continue;
@@ -12,6 +22,7 @@ export function statsResponse(metrics: ServingMetrics, models: ModelManager, mod
     const s = t.stats.snapshot();
     const drift = t.drift?.snapshot();
     const lineage = loaded.lineage;
+    const figure = live(t.name, t.version);
     versions.push({
       modelName: t.name,
       modelVersion: String(t.version),
@@ -53,6 +64,17 @@ export function statsResponse(metrics: ServingMetrics, models: ModelManager, mod
       batchRows: s.batchRows,
       inlineRuns: s.inlineRuns,
       dropped: new Map(Object.entries(s.dropped)),
+      live:
+        figure === undefined
+          ? undefined
+          : {
+              metric: figure.metric,
+              value: figure.value,
+              samples: figure.samples,
+              ciLow: figure.ciLow,
+              ciHigh: figure.ciHigh,
+              sufficient: figure.sufficient,
+            },
     });
   }
   versions.sort((a, b) => a.modelName.localeCompare(b.modelName) || Number(a.modelVersion) - Number(b.modelVersion));

@@ -10,6 +10,9 @@
  * other failures are retried with exponential backoff (1 s doubling to 5 min), never once per
  * request.
  *
+ * A model's running rollout (src/rollouts/) loads its baseline and candidate too, and is handed
+ * to the rollout engine after each sync, so every replica applies the registry's split.
+ *
  * It hears of changes from this process's registry at once (`change` events) and from other
  * processes sharing the store through a poll of the audit log.
  */
@@ -20,6 +23,7 @@ import { DEFAULT_ALIAS, type LoadFailureInfo, type LoadFailureSource, type Model
 import type { Registry } from './registry.js';
 import { TrialRefused } from './trial-gate.js';
 import { CATCH_UP } from './types.js';
+import type { RolloutRecord } from '../rollouts/types.js';
 
 export interface LoadFailure {
   readonly modelName: string;
@@ -56,6 +60,7 @@ export class RegistryFollower implements LoadFailureSource {
   /** Versions loaded by number, most recently used last. */
   private readonly onDemand = new Map<string, number[]>();
   private lastAuditId = 0;
+  private onRollout: (model: string, rollout: RolloutRecord | undefined) => Promise<void> = async () => undefined;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private polling = false;
@@ -154,6 +159,9 @@ export class RegistryFollower implements LoadFailureSource {
     const model = await this.registry.store.getModel(name);
     const wanted = new Map<number, string[]>();
     for (const [alias, version] of Object.entries(model?.aliases ?? {})) wanted.set(version, [...(wanted.get(version) ?? []), alias]);
+    // A running rollout's two versions are served too (the candidate under no alias).
+    const rollout = model === undefined ? undefined : await this.registry.rollouts.running(name);
+    for (const v of rollout === undefined ? [] : [rollout.baselineVersion, rollout.candidateVersion]) if (!wanted.has(v)) wanted.set(v, []);
     const aliases = new Map<string, number>();
     const failedAliases = new Map<string, number>();
     const keepAliases = this.models.aliasesOf(name);
@@ -178,7 +186,11 @@ export class RegistryFollower implements LoadFailureSource {
         this.failures.delete(key);
     }
     // Release versions nothing needs: not aliased, not recently asked for by number.
-    const keep = new Set([...aliases.values(), ...(model === undefined ? [] : (this.onDemand.get(name) ?? []))]);
+    const keep = new Set([
+      ...aliases.values(),
+      ...(model === undefined ? [] : (this.onDemand.get(name) ?? [])),
+      ...(rollout === undefined ? [] : [rollout.baselineVersion, rollout.candidateVersion].filter((v) => this.models.isLoaded(name, v))),
+    ]);
     for (const v of this.models.versionsOf(name)) {
       if (!keep.has(v.version) || (model !== undefined && (await this.registry.store.getVersion(name, v.version)) === undefined)) {
         await this.models.unload(name, v.version).catch(() => undefined);
@@ -188,7 +200,13 @@ export class RegistryFollower implements LoadFailureSource {
         );
       }
     }
+    await this.onRollout(name, rollout);
     return this.report(name);
+  }
+
+  /** Hears each model's running rollout after its sync, once its versions are loaded (the rollout engine). */
+  setRolloutListener(listener: (model: string, rollout: RolloutRecord | undefined) => Promise<void>): void {
+    this.onRollout = listener;
   }
 
   private report(name: string): SyncReport {

@@ -12,6 +12,7 @@ import { subscribe } from './pg-notify.js';
 import { PgStorage } from './pg-store.js';
 import { SqlRegistryStore } from './sql-store.js';
 import { SqliteStorage } from './sqlite-store.js';
+import type { Storage } from './storage.js';
 import type { RegistryStore } from './types.js';
 
 export interface StoreOptions {
@@ -32,6 +33,10 @@ export type ExternalChanges = (listener: (model: string) => void, onError: (err:
 
 export interface OpenedStores {
   readonly store: RegistryStore;
+  /** The database under `store`, which also keeps the prediction log (src/feedback/). */
+  readonly storage: Storage;
+  /** The database file, when it is SQLite. */
+  readonly sqlitePath?: string;
   /** Opened. */
   readonly artifacts: ArtifactBackend;
   /** Set for a shared (PostgreSQL) registry; SQLite is polled. */
@@ -54,10 +59,12 @@ export async function openStores(options: StoreOptions): Promise<OpenedStores> {
   if (url === '') {
     const artifacts = artifactUrl === '' ? new ArtifactStore(localDir, options.maxUploadBytes) : await s3();
     await artifacts.open();
-    return { store: new SqlRegistryStore(new SqliteStorage(join(dataDir, 'registry.db'))), artifacts };
+    const sqlitePath = join(dataDir, 'registry.db');
+    const storage = new SqliteStorage(sqlitePath);
+    return { store: new SqlRegistryStore(storage), storage, sqlitePath, artifacts };
   }
   const storage = await PgStorage.open(url);
   const artifacts = artifactUrl === '' ? new PgArtifactStore(storage, localDir, options.maxUploadBytes) : await s3();
   await artifacts.open();
-  return { store: new SqlRegistryStore(storage), artifacts, external: (listener, onError) => subscribe(url, listener, onError) };
+  return { store: new SqlRegistryStore(storage), storage, artifacts, external: (listener, onError) => subscribe(url, listener, onError) };
 }

@@ -17,6 +17,7 @@ const SCHEMA = `${registrySchema({
   time: 'TIMESTAMPTZ',
   bigint: 'BIGINT',
   serial: 'BIGSERIAL PRIMARY KEY',
+  double: 'DOUBLE PRECISION',
 })}
 CREATE TABLE IF NOT EXISTS quiver_artifacts (
   sha256 TEXT PRIMARY KEY,
@@ -45,6 +46,26 @@ const UNREACHABLE = new Set([
   '57P02',
   '57P03',
 ]);
+
+/**
+ * A checked-out client's connection can break between two queries (the server restarts, an
+ * administrator ends the session); pg then emits `error` on the client, which would crash the
+ * process without a listener (the pool listens only while the client is idle). The error
+ * surfaces anyway on the next query; release() hands the client back, destroying it if it broke.
+ */
+function watchCheckedOut(client: pg.PoolClient): { release(): void } {
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken = err;
+  };
+  client.on('error', onError);
+  return {
+    release() {
+      client.off('error', onError);
+      client.release(broken);
+    },
+  };
+}
 
 /** Connection failures (the server down, restarting, unreachable) become UNAVAILABLE, a full disk RESOURCE_EXHAUSTED; the rest pass through. */
 function mapError(err: unknown): unknown {
@@ -125,6 +146,7 @@ export class PgStorage implements Storage {
     } catch (err) {
       throw mapError(err);
     }
+    const lost = watchCheckedOut(client);
     const tx: Transaction = {
       ...statements(client),
       changed: async (model) => void (await client.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, model])),
@@ -138,7 +160,7 @@ export class PgStorage implements Storage {
       await client.query('ROLLBACK').catch(() => undefined);
       throw mapError(err);
     } finally {
-      client.release();
+      lost.release();
     }
   }
 
@@ -146,6 +168,7 @@ export class PgStorage implements Storage {
     const client = await this.pool.connect().catch((err: unknown) => {
       throw mapError(err);
     });
+    const lost = watchCheckedOut(client);
     try {
       await client.query('SELECT pg_advisory_lock(hashtext($1))', [`quiver:${key}`]);
       try {
@@ -154,7 +177,7 @@ export class PgStorage implements Storage {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`quiver:${key}`]);
       }
     } finally {
-      client.release();
+      lost.release();
     }
   }
 

@@ -14,6 +14,8 @@ import { invalidArgument, notFound } from '../core/errors.js';
 import { deriveSignature, type ServingSignature } from '../core/signature.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
 import { readOnnxModelInfo } from '../onnx/model-info.js';
+import { PredictionStore } from '../feedback/prediction-store.js';
+import { RolloutStore } from '../rollouts/rollout-store.js';
 import type { ArtifactBackend } from './artifacts.js';
 import { type ExternalChanges, openStores, type StoreOptions } from './open-store.js';
 import type { TrialLimits } from './trial.js';
@@ -83,6 +85,10 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
   private constructor(
     readonly store: RegistryStore,
     readonly artifacts: ArtifactBackend,
+    /** The prediction log's table, in the same database. */
+    readonly predictions: PredictionStore,
+    /** The rollouts, in the same database. */
+    readonly rollouts: RolloutStore,
     /** Undefined when trial loads are off. */
     trial: TrialLimits | undefined,
     /** Set for a shared (PostgreSQL) registry: hears of other processes' changes at once. */
@@ -97,8 +103,15 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
    * default, PostgreSQL (metadata and chunked artifacts) when `url` is postgres://...
    */
   static async open(options: RegistryOptions): Promise<Registry> {
-    const { store, artifacts, external } = await openStores(options);
-    return new Registry(store, artifacts, trialLimits(options), external);
+    const { store, storage, sqlitePath, artifacts, external } = await openStores(options);
+    return new Registry(
+      store,
+      artifacts,
+      new PredictionStore(storage, sqlitePath),
+      new RolloutStore(storage),
+      trialLimits(options),
+      external,
+    );
   }
 
   /** Changes committed by other processes, as they commit (PostgreSQL only; SQLite is polled). */

@@ -30,6 +30,27 @@ const MODEL_SELECT =
 /** The largest version number the INTEGER column holds (PostgreSQL refuses a larger parameter). */
 const MAX_VERSION = 2 ** 31 - 1;
 
+/**
+ * Writes an audit row in the write transaction `tx` and tells the other processes sharing the
+ * database that the model changed (the followers re-read it). `now` is the dialect's time.
+ * The registry's writes and the rollouts' (src/rollouts/rollout-store.ts) all audit through it.
+ */
+export async function insertAuditRow(
+  tx: Transaction,
+  now: string,
+  row: { actor: string; action: string; model: string; version: number | null; alias: string | null; detail: object },
+): Promise<void> {
+  await tx.run(`INSERT INTO quiver_audit (at, actor, action, model_name, version, alias, detail) VALUES (${now}, ?, ?, ?, ?, ?, ?)`, [
+    row.actor,
+    row.action,
+    row.model,
+    row.version,
+    row.alias,
+    JSON.stringify(row.detail),
+  ]);
+  await tx.changed(row.model);
+}
+
 export class SqlRegistryStore implements RegistryStore {
   readonly exclusive?: RegistryStore['exclusive'];
 
@@ -41,7 +62,7 @@ export class SqlRegistryStore implements RegistryStore {
     return this.storage.dialect.now;
   }
 
-  private async auditRow(
+  private auditRow(
     tx: Transaction,
     actor: string,
     action: string,
@@ -50,11 +71,7 @@ export class SqlRegistryStore implements RegistryStore {
     alias: string | null,
     detail: object = {},
   ): Promise<void> {
-    await tx.run(
-      `INSERT INTO quiver_audit (at, actor, action, model_name, version, alias, detail) VALUES (${this.now}, ?, ?, ?, ?, ?, ?)`,
-      [actor, action, model, version, alias, JSON.stringify(detail)],
-    );
-    await tx.changed(model);
+    return insertAuditRow(tx, this.now, { actor, action, model, version, alias, detail });
   }
 
   private async modelRecord(q: Statements, row: ModelRow): Promise<ModelRecord> {

@@ -17,6 +17,7 @@ const SCHEMA = registrySchema({
   time: 'TEXT',
   bigint: 'INTEGER',
   serial: 'INTEGER PRIMARY KEY AUTOINCREMENT',
+  double: 'REAL',
 });
 
 /** The tables' names before they were the same as PostgreSQL's, and their indexes' (renamed on open). */

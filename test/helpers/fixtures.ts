@@ -216,3 +216,69 @@ export function unknownOpModel(): Uint8Array {
     metadata: { 'quiver.task': 'regression' },
   });
 }
+
+/**
+ * The demo model's twin for rollouts: `invert` swaps its answers (every label flipped);
+ * `failAbove` makes a batch fail in onnxruntime (a Reshape that cannot be done) whenever one
+ * of its rows has feature_0 above it; `tag` only changes the bytes (a distinct artifact).
+ */
+export function demoVariant(options: { invert?: boolean; failAbove?: number; tag?: string } = {}): Uint8Array {
+  const features = Array.from({ length: 10 }, (_, i) => `feature_${i}`);
+  const weights = [1, 1, 0.5, 0, 0, 0, 0, 0, 0, 0].map((w) => w * 4 * (options.invert === true ? -1 : 1));
+  const guard = options.failAbove !== undefined;
+  return buildOnnxModel({
+    graphName: `demo_variant_${options.tag ?? 'x'}`,
+    inputs: [{ name: 'features', dtype: 'float32', dims: ['batch', 10] }],
+    outputs: [
+      { name: 'label', dtype: 'int64', dims: ['batch'] },
+      { name: 'probabilities', dtype: 'float32', dims: ['batch', 2] },
+    ],
+    initializers: [
+      { name: 'W', dtype: 'float32', dims: [10, 1], values: weights },
+      { name: 'B', dtype: 'float32', dims: [1], values: [0] },
+      { name: 'one', dtype: 'float32', dims: [1], values: [1] },
+      ...(guard
+        ? [
+            { name: 'col0', dtype: 'int64' as const, dims: [1], values: [0] },
+            { name: 'threshold', dtype: 'float32' as const, dims: [1], values: [options.failAbove as number] },
+            { name: 'two', dtype: 'int64' as const, dims: [1], values: [2] },
+            // 10 x rows is never a multiple of 10,007 (a prime) for the batch sizes served.
+            { name: 'big', dtype: 'int64' as const, dims: [1], values: [10_005] },
+            { name: 'minus1', dtype: 'int64' as const, dims: [1], values: [-1] },
+            { name: 'zero', dtype: 'float32' as const, dims: [1], values: [0] },
+          ]
+        : []),
+    ],
+    nodes: [
+      { opType: 'MatMul', inputs: ['features', 'W'], outputs: ['xw'] },
+      { opType: 'Add', inputs: ['xw', 'B'], outputs: ['logit'] },
+      { opType: 'Sigmoid', inputs: ['logit'], outputs: ['p1'] },
+      { opType: 'Sub', inputs: ['one', 'p1'], outputs: ['p0'] },
+      { opType: 'Concat', inputs: ['p0', 'p1'], outputs: [guard ? 'probs' : 'probabilities'], attributes: { axis: { i: 1 } } },
+      ...(guard
+        ? [
+            { opType: 'Gather', inputs: ['features', 'col0'], outputs: ['x0'], attributes: { axis: { i: 1 } } },
+            { opType: 'ReduceMax', inputs: ['x0'], outputs: ['max0'], attributes: { keepdims: { i: 0 } } },
+            { opType: 'Greater', inputs: ['max0', 'threshold'], outputs: ['over'] },
+            { opType: 'Cast', inputs: ['over'], outputs: ['overi'], attributes: { to: { i: 7 } } },
+            { opType: 'Mul', inputs: ['overi', 'big'], outputs: ['extra'] },
+            { opType: 'Add', inputs: ['two', 'extra'], outputs: ['width'] },
+            { opType: 'Concat', inputs: ['minus1', 'width'], outputs: ['shape'], attributes: { axis: { i: 0 } } },
+            { opType: 'Reshape', inputs: ['features', 'shape'], outputs: ['reshaped'] },
+            { opType: 'ReduceSum', inputs: ['reshaped'], outputs: ['total'], attributes: { keepdims: { i: 0 } } },
+            { opType: 'Mul', inputs: ['total', 'zero'], outputs: ['nothing'] },
+            { opType: 'Add', inputs: ['probs', 'nothing'], outputs: ['probabilities'] },
+          ]
+        : []),
+      { opType: 'ArgMax', inputs: ['probabilities'], outputs: ['label'], attributes: { axis: { i: 1 }, keepdims: { i: 0 } } },
+    ],
+    metadata: {
+      'quiver.feature_names': features.join(','),
+      'quiver.task': 'classification',
+      'quiver.class_labels': '0,1',
+      'quiver.probability_output': 'probabilities',
+      'quiver.label_output': 'label',
+      description: `demo variant ${options.tag ?? ''}`,
+    },
+  });
+}
