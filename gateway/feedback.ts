@@ -33,7 +33,13 @@ function outcomeOf(v: unknown, where: string): Outcome {
 /** The request of a `POST /feedback` body; `maxOutcomes` bounds the list before any per-item work. */
 export function feedbackRequest(body: unknown, maxOutcomes: number): RecordOutcomesRequest {
   if (!isObject(body)) throw invalidArgument('request body: expected a JSON object like {"id": "...", "label": 1}');
-  if (body.outcomes === undefined) return { outcomes: [outcomeOf(body, '')] };
+  if (body.outcomes === undefined) {
+    const one = outcomeOf(body, '');
+    // The single form's own words: no `outcomes[0]` in its errors.
+    if (one.label === undefined && one.value === undefined)
+      throw invalidArgument('label: required, the true class (or value, the true value, for a regressor)');
+    return { outcomes: [one] };
+  }
   for (const k in body) if (Object.hasOwn(body, k) && k !== 'outcomes') throw invalidArgument(`${echo(k)}: unknown field next to outcomes`);
   if (!Array.isArray(body.outcomes)) throw invalidArgument('outcomes: expected an array of {"id": "...", "label": 1}');
   if (body.outcomes.length > maxOutcomes)

@@ -142,6 +142,9 @@ test('outcomes join logged predictions: RecordOutcomes and POST /feedback, the l
     t.is(wrongType.status, 400);
     t.regex(String(wrongType.body.message), /^label: expected a number, got a string$/);
     t.is((await postJson(`${srv.http}/feedback`, { outcomes: [{ id: 'p-0', lable: 1 }] })).status, 400);
+    const noLabel = await postJson(`${srv.http}/feedback`, { id: 'p-0' });
+    t.is(noLabel.status, 400);
+    t.regex(String(noLabel.body.message), /^label: required/);
     t.is((await liveOf(srv.http))?.value, 0.75);
   } finally {
     await srv.close();
