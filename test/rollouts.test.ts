@@ -14,11 +14,11 @@ import test from 'ava';
 
 import type { RecordOutcomesResponse } from '../src/gen/quiver/v1/prediction.js';
 import { Stage, type StartRolloutRequest, type Rollout } from '../src/gen/quiver/v1/registry.js';
-import { accuracyCheck, errorRateCheck, latencyCheck, proportionExcessTest } from '../src/rollouts/analysis.js';
+import { accuracyCheck, errorRateCheck, latencyCheck, maeCheck, proportionExcessTest } from '../src/rollouts/analysis.js';
 import { rolloutPolicy } from '../src/rollouts/rollouts.js';
 import { LatencyTally } from '../src/rollouts/tally.js';
 import { POSTGRES } from './helpers/backends.js';
-import { blueprintFeatures, demoVariant, tmp } from './helpers/fixtures.js';
+import { blueprintFeatures, demoVariant, regressorModel, tmp } from './helpers/fixtures.js';
 import { ROOT } from './helpers/process.js';
 import { Registry } from './helpers/registry.js';
 import { grpcError, type Running, startServer } from './helpers/server.js';
@@ -341,6 +341,16 @@ test('shadow: the candidate answers copies after the callers, is compared, and i
     t.is(traffic.failed, 0, traffic.errors.join('; '));
     t.is(after.disagreementRatio, 1, 'an inverted candidate disagrees with every answer');
     if (disagreement !== '') t.is(Number(disagreement), 1);
+    // The shadow's copies joined the outcomes (its live accuracy), but they are no training rows of their own.
+    const rows = await (srv.server.registry as NonNullable<typeof srv.server.registry>).predictions.exportRows(
+      MODEL,
+      undefined,
+      0,
+      0,
+      1_000_000,
+    );
+    t.true(rows.length > 0);
+    t.true(rows.every((r) => r.version === 1));
   });
 });
 
@@ -381,7 +391,61 @@ test('a canary split is sticky per x-quiver-route-key, over gRPC metadata and th
   });
 });
 
-test('refusals: no Production baseline, a second rollout, bad steps, unknown models; promote and abort with none running', async (t) => {
+test('a regressor canary whose errors grow is rolled back on its live MAE (Welch), outcomes flowing', async (t) => {
+  await withServer(async (srv, registry) => {
+    await registry.upload({ modelName: 'eta' }, regressorModel());
+    await registry.call('transitionStage', { modelName: 'eta', version: 1, stage: Stage.STAGE_PRODUCTION });
+    // The truth is version 1's answer plus noise; version 2 is off by about 2.
+    await registry.upload({ modelName: 'eta' }, regressorModel([2, -1], 2.5));
+    await registry.call('startRollout', {
+      modelName: 'eta',
+      version: 2,
+      strategy: 'canary',
+      policy: {
+        steps: [50, 100],
+        intervalSeconds: 1,
+        minSamples: 20,
+        minOutcomes: 20,
+        checks: ['error_rate', 'live_mae'],
+        requireOutcomes: true,
+      },
+    });
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const a = normal();
+        const b = normal();
+        const r = await srv.client.predict({
+          modelName: 'eta',
+          features: new Map([
+            ['a', a],
+            ['b', b],
+          ]),
+        });
+        await new Promise((resolve, reject) =>
+          srv.client.raw.recordOutcomes({ outcomes: [{ id: r.id, value: 2 * a - b + 0.5 + 0.1 * normal() }] }, (err, res) =>
+            err ? reject(err) : resolve(res),
+          ),
+        );
+      }
+    })();
+    try {
+      await eventually(
+        async () => (await registry.call<{ rollout: Rollout }>('getRollout', { modelName: 'eta' })).rollout.state !== 'running',
+        'the rollout to end',
+        90_000,
+      );
+    } finally {
+      running = false;
+      await loop;
+    }
+    const after = (await registry.call<{ rollout: Rollout }>('getRollout', { modelName: 'eta' })).rollout;
+    t.is(after.state, 'rolled_back');
+    t.regex(after.reason, /^live_mae: live MAE [12]\.\d+ against 0\.\d+ \(margin \+10\.00%, p=/);
+  });
+});
+
+test('refusals: no Production baseline, a second rollout, bad steps, unknown models, other inputs; promote and abort with none running; Production moved by hand ends a rollout', async (t) => {
   await withServer(async (_srv, registry) => {
     await registry.upload({ modelName: MODEL }, demoVariant({ tag: 'one' }));
     await registry.upload({ modelName: MODEL }, demoVariant({ tag: 'two' }));
@@ -407,6 +471,16 @@ test('refusals: no Production baseline, a second rollout, bad steps, unknown mod
     const aborted = (await registry.call<{ rollout: Rollout }>('abortRollout', { modelName: MODEL })).rollout;
     t.like(aborted, { state: 'aborted', weight: 0, reason: 'aborted by hand' });
     t.is((await grpcError(registry.call('abortRollout', { modelName: MODEL }))).code, grpc.status.FAILED_PRECONDITION);
+    // A candidate that takes other inputs than Production cannot be compared with it.
+    await registry.upload({ modelName: MODEL }, regressorModel());
+    const otherInputs = await grpcError(start(registry, { strategy: 'canary', version: 3 }));
+    t.is(otherInputs.code, grpc.status.FAILED_PRECONDITION);
+    t.regex(otherInputs.details, /version 3 takes other inputs than Production version 1/);
+    // Production moved by hand during a rollout ends it: the comparison no longer holds.
+    await start(registry, { strategy: 'canary', policy: { intervalSeconds: 3600 } as never });
+    await registry.call('transitionStage', { modelName: MODEL, version: 2, stage: Stage.STAGE_PRODUCTION });
+    await eventually(async () => (await rolloutOf(registry)).state === 'aborted', 'the rollout to end');
+    t.regex((await rolloutOf(registry)).reason, /^Production moved to version 2 outside the rollout$/);
   });
 });
 
@@ -485,6 +559,10 @@ test('the checks: one-sided tests with minimum samples, margins and significance
   const slower = latencyCheck(base, slow, policy);
   t.is(slower.status, 'fail');
   t.regex(slower.detail, /of the candidate's calls over/);
+  // Live MAE (regressors): 2.0 against 1.0 on 50 outcomes each, small spread, fails; 1.05 against 1.0 passes the 10% margin.
+  t.is(maeCheck({ n: 50, absSum: 50, sqSum: 51 }, { n: 50, absSum: 100, sqSum: 201 }, policy).status, 'fail');
+  t.is(maeCheck({ n: 50, absSum: 50, sqSum: 51 }, { n: 50, absSum: 52.5, sqSum: 56 }, policy).status, 'pass');
+  t.is(maeCheck({ n: 10, absSum: 10, sqSum: 11 }, { n: 50, absSum: 100, sqSum: 201 }, policy).status, 'waiting');
   // The tallies add up across replicas.
   const sum = LatencyTally.fromJSON(base.toJSON());
   sum.add(LatencyTally.fromJSON(slow.toJSON()));

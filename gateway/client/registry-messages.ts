@@ -245,6 +245,7 @@ export interface RolloutPolicy {
   alpha?: number;
   checks?: string[];
   requireOutcomes?: boolean;
+  maxMaeIncrease?: number;
 }
 
 export interface ServedVersion {

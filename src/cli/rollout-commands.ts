@@ -58,6 +58,7 @@ async function summary(registry: Registry, r: RolloutRecord): Promise<Record<str
       max_error_rate_increase: w.policy?.maxErrorRateIncrease,
       max_latency_increase: w.policy?.maxLatencyIncrease,
       max_accuracy_drop: w.policy?.maxAccuracyDrop,
+      max_mae_increase: w.policy?.maxMaeIncrease,
       alpha: w.policy?.alpha,
       checks: w.policy?.checks,
       require_outcomes: w.policy?.requireOutcomes,
@@ -87,8 +88,9 @@ export function addRolloutCommands(program: Command): void {
       .option('--max-error-rate-increase <x>', "how far the candidate's error rate may exceed the baseline's, absolute (default 0.01)")
       .option('--max-latency-increase <x>', "how far the candidate's p99 may exceed the baseline's, relative (default 0.25)")
       .option('--max-accuracy-drop <x>', "how far the candidate's live accuracy may fall below the baseline's, absolute (default 0.02)")
+      .option('--max-mae-increase <x>', "regressors: how far the candidate's live MAE may exceed the baseline's, relative (default 0.1)")
       .option('--alpha <x>', "the checks' significance level (default 0.01)")
-      .option('--checks <names>', 'the checks to run: error_rate,latency_p99,drift,live_accuracy (default all)')
+      .option('--checks <names>', 'the checks to run: error_rate,latency_p99,drift,live_accuracy,live_mae (default all)')
       .option('--require-outcomes', 'a step waits for the live accuracy check to have its outcomes'),
     REGISTRY_FLAGS,
   ).action(async (v: Record<string, unknown>) => {
@@ -111,6 +113,7 @@ export function addRolloutCommands(program: Command): void {
         maxErrorRateIncrease: num('max-error-rate-increase', v.maxErrorRateIncrease) ?? 0,
         maxLatencyIncrease: num('max-latency-increase', v.maxLatencyIncrease) ?? 0,
         maxAccuracyDrop: num('max-accuracy-drop', v.maxAccuracyDrop) ?? 0,
+        maxMaeIncrease: num('max-mae-increase', v.maxMaeIncrease) ?? 0,
         alpha: num('alpha', v.alpha) ?? 0,
         checks:
           v.checks === undefined

@@ -70,8 +70,14 @@ export const upsertSql = (rows: number): string =>
    ON CONFLICT (id) DO UPDATE SET model_name = excluded.model_name, version = excluded.version, prediction = excluded.prediction,
      features = excluded.features, at_ms = excluded.at_ms, outcome = NULL, outcome_at_ms = NULL`;
 
-/** Deletes the rows logged before a time (epoch ms). */
-export const PRUNE_AGE_SQL = 'DELETE FROM quiver_predictions WHERE at_ms < ?';
+/**
+ * Deletes the rows logged before a time (epoch ms). Rows go in about in time order, so this
+ * deletes up to the first row (in insertion order) logged at or after it: a walk of the rows'
+ * own order that stops there, where a filter on the time would scan the whole table.
+ */
+export const PRUNE_AGE_SQL = `DELETE FROM quiver_predictions WHERE seq < COALESCE(
+  (SELECT seq FROM quiver_predictions WHERE at_ms >= ? ORDER BY seq LIMIT 1),
+  (SELECT MAX(seq) + 1 FROM quiver_predictions))`;
 
 /** Keeps about the newest N rows: sequence numbers only grow, and gaps only make the rows fewer. */
 export const PRUNE_ROWS_SQL = 'DELETE FROM quiver_predictions WHERE seq <= (SELECT MAX(seq) FROM quiver_predictions) - ?';
@@ -110,7 +116,8 @@ export class PredictionStore {
            WHERE quiver_predictions.id = o.column1 RETURNING quiver_predictions.id`,
           params,
         );
-        for (const r of rows) found.add(r.id);
+        // A shadow's row alone (its caller's answer was not logged) still joins the outcome.
+        for (const r of rows) found.add(r.id.endsWith(SHADOW_ID_SUFFIX) ? r.id.slice(0, -SHADOW_ID_SUFFIX.length) : r.id);
       }
     });
     return latest.filter((o) => !found.has(o.id)).map((o) => o.id);
@@ -142,11 +149,15 @@ export class PredictionStore {
     return (await this.storage.run(PRUNE_AGE_SQL, [cutoffMs])) + (await this.storage.run(PRUNE_ROWS_SQL, [maxRows]));
   }
 
-  /** Rows logged since `sinceMs` that have an outcome, in log order after `afterSeq` (a page of `limit`). */
+  /**
+   * Rows logged since `sinceMs` that have an outcome, in log order after `afterSeq` (a page of
+   * `limit`); a shadow's copies of requests are not rows of their own.
+   */
   async exportRows(modelName: string, version: number | undefined, sinceMs: number, afterSeq: number, limit: number): Promise<ExportRow[]> {
     const rows = await this.storage.all<Record<string, unknown>>(
       `SELECT seq, version, features, outcome FROM quiver_predictions
        WHERE model_name = ?${version === undefined ? '' : ' AND version = ?'} AND outcome IS NOT NULL AND at_ms >= ? AND seq > ?
+         AND id NOT LIKE '%${SHADOW_ID_SUFFIX}'
        ORDER BY seq LIMIT ?`,
       version === undefined ? [modelName, sinceMs, afterSeq, limit] : [modelName, version, sinceMs, afterSeq, limit],
     );

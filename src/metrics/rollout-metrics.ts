@@ -35,7 +35,7 @@ export function registerRolloutMetrics(registry: Registry, source: () => Feedbac
   });
   new Counter({
     name: 'quiver_rollouts_total',
-    help: 'Rollouts this replica ended, by result: promoted, rolled_back (a check failed) or failed (a version could not be loaded)',
+    help: 'Rollouts this replica ended, by result: promoted, rolled_back (a check failed), failed (the candidate failed its trial load) or aborted (Production moved outside the rollout)',
     labelNames: ['model', 'result'],
     registers,
     collect() {

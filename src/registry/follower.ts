@@ -84,7 +84,8 @@ export class RegistryFollower implements LoadFailureSource {
   private readonly onChange = (model: string): void => {
     // The notification channel (re)connected, and changes may have been missed meanwhile.
     if (model === CATCH_UP) void this.poll();
-    else void this.sync(model);
+    else
+      this.sync(model).catch((err: unknown) => this.log.warn({ err, model }, 'registry sync failed; the next change or poll tries again'));
   };
 
   /** Loads what the registry says, then follows it. */

@@ -4,12 +4,14 @@
  * the data show, beyond chance, that the candidate is worse by more than the policy's margin;
  * until both versions have their minimum samples it is `waiting`.
  *
- * - error_rate: the two-proportion z-test (pooled) of candidate failures over baseline ones.
+ * - error_rate: the two-proportion z-test of candidate failures over baseline ones.
  * - latency_p99: the share of the candidate's calls slower than the baseline's p99 grown by the
  *   margin, against the 1% a version no slower than the baseline would show (a one-sample
  *   proportion z-test).
  * - live_accuracy: the two-proportion z-test of the baseline's accuracy over the candidate's,
- *   on outcomes joined to logged predictions.
+ *   on outcomes joined to logged predictions (classifiers).
+ * - live_mae: Welch's z-test of the candidate's mean absolute error over the baseline's grown by
+ *   the margin, on the same outcomes (regressors).
  * - drift: the candidate's inputs drifted from its training profile (the drift detector's
  *   Kolmogorov-Smirnov and PSI test) while the baseline's did not.
  */
@@ -17,7 +19,7 @@ import { errorFunction } from 'simple-statistics';
 
 import type { LatencyTally } from './tally.js';
 
-export type CheckName = 'error_rate' | 'latency_p99' | 'live_accuracy' | 'drift';
+export type CheckName = 'error_rate' | 'latency_p99' | 'live_accuracy' | 'live_mae' | 'drift';
 export type CheckStatus = 'pass' | 'fail' | 'waiting';
 
 export interface CheckResult {
@@ -45,6 +47,8 @@ export interface CheckPolicy {
   readonly maxLatencyIncrease: number;
   /** Absolute: the candidate's live accuracy may fall below the baseline's by this much. */
   readonly maxAccuracyDrop: number;
+  /** Relative: the candidate's live mean absolute error may exceed the baseline's by this share. */
+  readonly maxMaeIncrease: number;
   /** The tests' significance level. */
   readonly alpha: number;
 }
@@ -59,15 +63,16 @@ export interface Proportion {
 const pValueOf = (z: number): number => (Number.isFinite(z) ? Math.max(0, 0.5 * (1 - errorFunction(z / Math.SQRT2))) : z > 0 ? 0 : 1);
 
 /**
- * One-sided two-proportion z-test of H0: worse - better <= margin, pooled. Returns z and its
- * p-value; `worse` is the proportion that the check fears is larger.
+ * One-sided two-proportion z-test of H0: worse - better <= margin. The standard error is the
+ * unpooled one, each proportion's own variance: pooling assumes the two are equal, which a
+ * test with a margin does not. Returns z and its p-value; `worse` is the proportion that the
+ * check fears is larger.
  */
 export function proportionExcessTest(worse: Proportion, better: Proportion, margin: number): { z: number; pValue: number } {
   if (worse.n === 0 || better.n === 0) return { z: -Infinity, pValue: 1 };
   const pw = worse.events / worse.n;
   const pb = better.events / better.n;
-  const pooled = (worse.events + better.events) / (worse.n + better.n);
-  const se = Math.sqrt(pooled * (1 - pooled) * (1 / worse.n + 1 / better.n));
+  const se = Math.sqrt((pw * (1 - pw)) / worse.n + (pb * (1 - pb)) / better.n);
   const excess = pw - pb - margin;
   // No spread at all (both 0% or both 100%): only an excess beyond the margin is evidence.
   const z = se === 0 ? (excess > 0 ? Infinity : -Infinity) : excess / se;
@@ -167,6 +172,38 @@ export const accuracyCheck = (base: Proportion, cand: Proportion, policy: CheckP
     cand,
     policy.alpha,
   );
+
+/** A version's absolute errors on its outcomes, summed: count, sum and sum of squares. */
+export interface ErrorSums {
+  readonly n: number;
+  readonly absSum: number;
+  readonly sqSum: number;
+}
+
+export function maeCheck(base: ErrorSums, cand: ErrorSums, policy: CheckPolicy): CheckResult {
+  const mean = (e: ErrorSums): number => (e.n === 0 ? 0 : e.absSum / e.n);
+  const variance = (e: ErrorSums): number => (e.n < 2 ? 0 : Math.max(0, (e.sqSum - e.n * mean(e) ** 2) / (e.n - 1)));
+  const figures = {
+    name: 'live_mae' as const,
+    baseline: mean(base),
+    candidate: mean(cand),
+    baselineSamples: base.n,
+    candidateSamples: cand.n,
+  };
+  if (base.n < policy.minOutcomes || cand.n < policy.minOutcomes)
+    return { ...figures, status: 'waiting', pValue: 1, detail: `waiting for ${policy.minOutcomes} outcomes per version` };
+  const allowed = figures.baseline * (1 + policy.maxMaeIncrease);
+  const se = Math.sqrt(variance(base) / base.n + variance(cand) / cand.n);
+  const excess = figures.candidate - allowed;
+  const z = se === 0 ? (excess > 0 ? Infinity : -Infinity) : excess / se;
+  const pValue = pValueOf(z);
+  return {
+    ...figures,
+    status: verdict(pValue, policy.alpha),
+    pValue,
+    detail: `live MAE ${figures.candidate.toPrecision(4)} against ${figures.baseline.toPrecision(4)} (margin +${pct(policy.maxMaeIncrease)}, p=${pValue.toPrecision(3)})`,
+  };
+}
 
 /** The drift detector's verdicts; undefined: not evaluated yet (too few rows, or no training profile). */
 export function driftCheck(base: boolean | undefined, cand: boolean | undefined): CheckResult {

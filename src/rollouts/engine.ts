@@ -17,7 +17,8 @@ import type { Logger } from 'pino';
 
 import type { PredictionStore } from '../feedback/prediction-store.js';
 import type { Registry } from '../registry/registry.js';
-import { accuracyCheck, type CheckResult, driftCheck, errorRateCheck, latencyCheck } from './analysis.js';
+import { STAGE_ALIASES } from '../registry/types.js';
+import { accuracyCheck, type CheckResult, driftCheck, errorRateCheck, latencyCheck, maeCheck } from './analysis.js';
 import type { RolloutRouter } from './router.js';
 import { promoteRollout } from './rollouts.js';
 import { LatencyTally, VersionTally } from './tally.js';
@@ -32,6 +33,8 @@ export interface EngineDeps {
   readonly router: RolloutRouter;
   /** Whether this server has the version loaded. */
   readonly isLoaded: (model: string, version: number) => boolean;
+  /** Why the version can never be loaded (its trial load failed); undefined while it may still load. */
+  readonly neverLoads: (model: string, version: number) => string | undefined;
   /** Whether the version is a classifier (undefined: not loaded here). */
   readonly classifier: (model: string, version: number) => boolean | undefined;
   /** This replica's drift verdict: true/false, undefined before one, null without a training profile. */
@@ -86,10 +89,12 @@ export class RolloutEngine {
       return;
     }
     if (!this.deps.isLoaded(model, r.candidateVersion) || !this.deps.isLoaded(model, r.baselineVersion)) {
+      // Not here yet (a load that failed is retried with backoff): this replica serves the
+      // baseline meanwhile. Only a failed trial load, which is final, fails the rollout.
       router.set(model, undefined);
       this.rollouts.delete(model);
-      const which = this.deps.isLoaded(model, r.candidateVersion) ? r.baselineVersion : r.candidateVersion;
-      await this.end(r, 'failed', `version ${which} cannot be loaded (see /stats load_failures)`, r.checks);
+      const never = this.deps.neverLoads(model, r.candidateVersion);
+      if (never !== undefined) await this.end(r, 'failed', `version ${r.candidateVersion} cannot be served: ${never}`, r.checks);
       return;
     }
     this.rollouts.set(model, r);
@@ -170,10 +175,16 @@ export class RolloutEngine {
     return out;
   }
 
-  /** The checks of a rollout now, over every replica's tallies and outcomes since it started. */
+  /**
+   * The checks of a rollout now, over every replica's tallies and outcomes since it started.
+   * They are tested as the data arrive, once a tick: each look tests at alpha divided by the
+   * looks a step takes (a Bonferroni correction), so that a candidate no worse than its margin
+   * is rolled back with at most about alpha's chance per step, not once per look.
+   */
   async checks(r: RolloutRecord): Promise<CheckResult[]> {
     const { baseline, candidate } = await this.sums(r);
-    const policy = r.policy;
+    const looks = Math.max(1, Math.ceil(r.policy.intervalMs / (this.deps.tickMs ?? TICK_MS)));
+    const policy = { ...r.policy, alpha: r.policy.alpha / looks };
     const out: CheckResult[] = [];
     if (policy.checks.includes('error_rate'))
       out.push(
@@ -186,25 +197,39 @@ export class RolloutEngine {
           ? { ...driftCheck(false, false), detail: 'no training profile to detect drift against' }
           : driftCheck(baseline.drifted, candidate.drifted),
       );
-    if (policy.checks.includes('live_accuracy') && this.deps.classifier(r.modelName, r.candidateVersion) === true) {
+    const classifier = this.deps.classifier(r.modelName, r.candidateVersion);
+    const live = classifier === true ? 'live_accuracy' : classifier === false ? 'live_mae' : undefined;
+    if (live !== undefined && policy.checks.includes(live)) {
       const quality = await this.deps.predictions.quality(r.startedAt.getTime(), r.modelName);
-      const of = (v: number) => {
-        const q = quality.find((x) => x.version === v);
-        return { events: q?.correct ?? 0, n: q?.samples ?? 0 };
-      };
-      out.push(accuracyCheck(of(r.baselineVersion), of(r.candidateVersion), policy));
+      const of = (v: number) => quality.find((x) => x.version === v);
+      const [b, c] = [of(r.baselineVersion), of(r.candidateVersion)];
+      out.push(
+        live === 'live_accuracy'
+          ? accuracyCheck({ events: b?.correct ?? 0, n: b?.samples ?? 0 }, { events: c?.correct ?? 0, n: c?.samples ?? 0 }, policy)
+          : maeCheck(
+              { n: b?.samples ?? 0, absSum: b?.absErrorSum ?? 0, sqSum: b?.sqErrorSum ?? 0 },
+              { n: c?.samples ?? 0, absSum: c?.absErrorSum ?? 0, sqSum: c?.sqErrorSum ?? 0 },
+              policy,
+            ),
+      );
     }
     return out;
   }
 
   private async analyse(r: RolloutRecord): Promise<void> {
+    // Production moved by hand (quiver promote): the comparison no longer holds.
+    const production = (await this.deps.registry.store.getModel(r.modelName))?.aliases[STAGE_ALIASES.Production];
+    if (production !== r.baselineVersion) {
+      await this.end(r, 'aborted', `Production moved to version ${production ?? 'none'} outside the rollout`, r.checks);
+      return;
+    }
     const checks = await this.checks(r);
     const failed = checks.filter((c) => c.status === 'fail');
     if (failed.length > 0) {
       await this.end(r, 'rolled_back', failed.map((c) => `${c.name}: ${c.detail}`).join('; '), checks);
       return;
     }
-    const blocking = checks.filter((c) => c.status === 'waiting' && (c.name !== 'live_accuracy' || r.policy.requireOutcomes));
+    const blocking = checks.filter((c) => c.status === 'waiting' && (!c.name.startsWith('live_') || r.policy.requireOutcomes));
     const due = Date.now() - r.stepStartedAt.getTime() >= r.policy.intervalMs;
     const store = this.deps.registry.rollouts;
     if (!due || blocking.length > 0) {
@@ -224,16 +249,26 @@ export class RolloutEngine {
     }
   }
 
-  /** Ends a rollout (rolled back or failed): weight 0 here at once, audited once. */
-  private async end(r: RolloutRecord, state: 'rolled_back' | 'failed', reason: string, checks: readonly CheckResult[]): Promise<void> {
+  /**
+   * Ends a rollout (rolled back, failed, or aborted by a change of Production): weight 0 here at
+   * once, audited once. Until the registry has the end, the engine keeps the rollout and the
+   * next tick tries again.
+   */
+  private async end(
+    r: RolloutRecord,
+    state: 'rolled_back' | 'failed' | 'aborted',
+    reason: string,
+    checks: readonly CheckResult[],
+  ): Promise<void> {
     this.deps.router.set(r.modelName, undefined);
-    this.rollouts.delete(r.modelName);
-    if (!(await this.deps.registry.rollouts.finish(r, state, reason, checks, ENGINE_ACTOR))) return;
+    const written = await this.deps.registry.rollouts.finish(r, state, reason, checks, ENGINE_ACTOR);
+    if (this.rollouts.get(r.modelName)?.id === r.id) this.rollouts.delete(r.modelName);
+    if (!written) return;
     this.count(r.modelName, state);
     this.deps.registry.emit('change', r.modelName);
     this.deps.log.error(
       { model: r.modelName, version: r.candidateVersion, baseline: r.baselineVersion, reason, checks },
-      state === 'rolled_back' ? 'rollout rolled back: the candidate failed a check' : 'rollout failed',
+      state === 'rolled_back' ? 'rollout rolled back: the candidate failed a check' : `rollout ${state.replace('_', ' ')}`,
     );
   }
 

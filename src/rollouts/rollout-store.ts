@@ -77,6 +77,10 @@ export class RolloutStore {
         throw alreadyExists(
           `model '${r.modelName}' already has a rollout running (version ${running.candidateVersion}, ${running.strategy}): promote or abort it first`,
         );
+      // The tallies of the model's earlier rollouts are read no more (their figures stay in the audit rows).
+      await tx.run('DELETE FROM quiver_rollout_tallies WHERE rollout_id IN (SELECT id FROM quiver_rollouts WHERE model_name = ?)', [
+        r.modelName,
+      ]);
       const at = Date.now();
       const weight = r.policy.steps[0] ?? 0;
       await tx.run(
@@ -187,11 +191,14 @@ export class RolloutStore {
     ]);
   }
 
-  /** This replica's tally of a version in a rollout, replacing its previous one. */
+  /**
+   * This replica's tally of a version in a rollout, replacing its previous one; only while the
+   * rollout runs (a replica slow to hear that it ended adds nothing after it).
+   */
   async saveTally(rolloutId: number, t: TallyRecord): Promise<void> {
     await this.storage.run(
       `INSERT INTO quiver_rollout_tallies (rollout_id, replica, version, requests, failures, latency, drifted, compared, disagreed, updated_at_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM quiver_rollouts WHERE id = ? AND state = 'running')
        ON CONFLICT (rollout_id, replica, version) DO UPDATE SET requests = excluded.requests, failures = excluded.failures,
          latency = excluded.latency, drifted = excluded.drifted, compared = excluded.compared, disagreed = excluded.disagreed,
          updated_at_ms = excluded.updated_at_ms`,
@@ -206,6 +213,7 @@ export class RolloutStore {
         t.compared,
         t.disagreed,
         Date.now(),
+        rolloutId,
       ],
     );
   }

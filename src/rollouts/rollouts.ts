@@ -12,7 +12,7 @@ import type { CheckResult } from './analysis.js';
 import type { RolloutPolicy, RolloutRecord, RolloutStrategy } from './types.js';
 
 /** The checks a rollout can run. */
-export const CHECK_NAMES = ['error_rate', 'latency_p99', 'drift', 'live_accuracy'] as const;
+export const CHECK_NAMES = ['error_rate', 'latency_p99', 'drift', 'live_accuracy', 'live_mae'] as const;
 
 /** Canary steps when none are given: the candidate's share, percent. */
 export const DEFAULT_CANARY_STEPS = [10, 25, 50, 100] as const;
@@ -24,6 +24,7 @@ export const DEFAULT_POLICY = {
   maxErrorRateIncrease: 0.01,
   maxLatencyIncrease: 0.25,
   maxAccuracyDrop: 0.02,
+  maxMaeIncrease: 0.1,
   alpha: 0.01,
   requireOutcomes: false,
 } as const;
@@ -38,6 +39,7 @@ export interface PolicyInput {
   readonly maxErrorRateIncrease?: number;
   readonly maxLatencyIncrease?: number;
   readonly maxAccuracyDrop?: number;
+  readonly maxMaeIncrease?: number;
   readonly alpha?: number;
   readonly requireOutcomes?: boolean;
   readonly checks?: readonly string[];
@@ -101,6 +103,7 @@ export function rolloutPolicy(strategy: RolloutStrategy, input: PolicyInput): Ro
       100,
     ),
     maxAccuracyDrop: fraction('max_accuracy_drop', given(input.maxAccuracyDrop) ? input.maxAccuracyDrop : DEFAULT_POLICY.maxAccuracyDrop),
+    maxMaeIncrease: fraction('max_mae_increase', given(input.maxMaeIncrease) ? input.maxMaeIncrease : DEFAULT_POLICY.maxMaeIncrease, 100),
     alpha: fraction('alpha', given(input.alpha) ? input.alpha : DEFAULT_POLICY.alpha, 0.5),
     requireOutcomes: input.requireOutcomes ?? DEFAULT_POLICY.requireOutcomes,
     checks,
@@ -126,6 +129,13 @@ export async function startRollout(registry: Registry, input: StartInput, actor:
   if (input.version === baseline) throw invalidArgument(`version: ${input.version} is the Production version already`);
   const candidate = await registry.store.getVersion(input.modelName, input.version);
   if (candidate === undefined) throw notFound(`model '${input.modelName}' has no version ${input.version}`);
+  // A canary's requests are checked against the version they reach, and a shadow gets the baseline's: the inputs must be the same.
+  const base = await registry.store.getVersion(input.modelName, baseline);
+  const inputsOf = (v: typeof candidate) => JSON.stringify({ inputs: v?.signature.inputs, features: v?.signature.featureNames });
+  if (base !== undefined && inputsOf(base) !== inputsOf(candidate))
+    throw failedPrecondition(
+      `version ${input.version} takes other inputs than Production version ${baseline} (their input names, types, shapes or features differ): a rollout compares versions that answer the same requests`,
+    );
   // Nothing serves a share of traffic before it passed a trial load.
   await registry.admit(candidate);
   const r = await registry.rollouts.start(

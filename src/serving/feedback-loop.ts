@@ -53,6 +53,8 @@ export function startFeedbackLoop(
     predictions: registry.predictions,
     router,
     isLoaded: (name, version) => models.isLoaded(name, version),
+    neverLoads: (name, version) =>
+      follower.currentFailures().find((f) => f.modelName === name && f.version === version && f.trialFailed)?.message,
     classifier,
     drifted: (name, version) => {
       const t = metrics.telemetry().find((x) => x.name === name && x.version === version);

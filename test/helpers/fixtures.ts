@@ -18,13 +18,13 @@ export function writeModel(dir: string, name: string, bytes: Uint8Array): string
 export const demoModel = buildDemoModel;
 
 /** A regressor y = 2*a - b + 0.5 over FP64 features named in metadata. */
-export function regressorModel(): Uint8Array {
+export function regressorModel(weights: readonly [number, number] = [2, -1], bias = 0.5): Uint8Array {
   return buildOnnxModel({
     inputs: [{ name: 'x', dtype: 'float64', dims: ['N', 2] }],
     outputs: [{ name: 'y', dtype: 'float64', dims: ['N', 1] }],
     initializers: [
-      { name: 'W', dtype: 'float64', dims: [2, 1], values: [2, -1] },
-      { name: 'B', dtype: 'float64', dims: [1], values: [0.5] },
+      { name: 'W', dtype: 'float64', dims: [2, 1], values: [...weights] },
+      { name: 'B', dtype: 'float64', dims: [1], values: [bias] },
     ],
     nodes: [
       { opType: 'MatMul', inputs: ['x', 'W'], outputs: ['xw'] },
