@@ -144,7 +144,7 @@ export class InferenceCore {
   async predict(req: PredictInput, ctx: CallContext): Promise<PredictResult> {
     // A canary takes its share of the requests for the model's default version.
     const canary = req.modelVersion === '' ? this.router?.canaryFor(req.modelName, ctx) : undefined;
-    const resolved = this.resolve(req.modelName, canary === undefined ? req.modelVersion : String(canary));
+    const resolved = this.resolve(req.modelName, canary === undefined ? req.modelVersion : String(canary.candidate));
     const v = resolved instanceof Promise ? await resolved : resolved;
     const started = performance.now();
     let inputs: ModelInputs;
@@ -167,11 +167,11 @@ export class InferenceCore {
         setImmediate(() => void this.shadowRun(v.name, shadow, { tensors: spare, rows: inputs.rows }, result));
       return result;
     } catch (err) {
-      const route = canary === undefined ? undefined : this.router?.get(v.name);
-      if (route === undefined || spare === undefined || !isServerFault(toQuiverError(err)) || ctx.cancelled || ctx.expired()) throw err;
+      // The route as it was when the request was routed: it may have ended since (a rollback).
+      if (canary === undefined || spare === undefined || !isServerFault(toQuiverError(err)) || ctx.cancelled || ctx.expired()) throw err;
       // The candidate failed (counted against it): the caller gets the baseline's answer.
       return this.run(
-        this.models.resolve(v.name, String(route.baseline)),
+        this.models.resolve(v.name, String(canary.baseline)),
         { tensors: spare, rows: inputs.rows },
         id,
         ctx,
@@ -225,7 +225,7 @@ export class InferenceCore {
   ): Promise<BatchResult> {
     const started = performance.now();
     const canary = modelVersion === '' ? this.router?.canaryFor(modelName, ctx) : undefined;
-    const resolved = this.resolve(modelName, canary === undefined ? modelVersion : String(canary));
+    const resolved = this.resolve(modelName, canary === undefined ? modelVersion : String(canary.candidate));
     const v = resolved instanceof Promise ? await resolved : resolved;
     if (instances.length === 0) throw invalidArgument('requests: empty batch; send at least one instance');
     if (instances.length > this.options.maxRequestRows) {
@@ -306,7 +306,7 @@ export class InferenceCore {
   async batchPredictDense(modelName: string, modelVersion: string, dense: HostTensor, ctx: CallContext): Promise<DenseResult> {
     const started = performance.now();
     const canary = modelVersion === '' ? this.router?.canaryFor(modelName, ctx) : undefined;
-    const resolved = this.resolve(modelName, canary === undefined ? modelVersion : String(canary));
+    const resolved = this.resolve(modelName, canary === undefined ? modelVersion : String(canary.candidate));
     const v = resolved instanceof Promise ? await resolved : resolved;
     let rows = dense.dims[0] ?? 1;
     try {

@@ -58,10 +58,13 @@ export class RolloutRouter {
     return [...this.routes];
   }
 
-  /** Canary: the candidate's version for this request for the model's default version, or undefined (the default serves it). */
-  canaryFor(model: string, ctx: CallContext): number | undefined {
+  /**
+   * Canary: the route when this request for the model's default version goes to its candidate,
+   * else undefined (the default serves it). The caller keeps it: the route may end meanwhile.
+   */
+  canaryFor(model: string, ctx: CallContext): Route | undefined {
     const r = this.routes.get(model);
-    return r !== undefined && r.strategy === 'canary' && drawn(r.weight, ctx) ? r.candidate : undefined;
+    return r !== undefined && r.strategy === 'canary' && drawn(r.weight, ctx) ? r : undefined;
   }
 
   /** Shadow: the candidate to copy this answer of `version` to, or undefined. */
