@@ -42,6 +42,9 @@ COPY src ./src
 COPY gateway ./gateway
 COPY training ./training
 COPY bin ./bin
+# The web console's sources and the script that bundles them into dist/ui.
+COPY ui ./ui
+COPY scripts/build-ui.mjs ./scripts/build-ui.mjs
 RUN npm ci \
  && npm prune --omit=dev \
  && npm cache clean --force

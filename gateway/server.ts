@@ -19,6 +19,7 @@ import type { CallContext } from '../src/core/context.js';
 import { REQUEST_ID_KEY, requestIdOf } from '../src/core/request-id.js';
 import type { OipRestResult } from './oip.js';
 import { type PredictBackend } from './prediction.js';
+import { isConsoleRead, redirectToConsole, registerConsole } from './console.js';
 import { loadRoot, rpcDescriptors } from './descriptors.js';
 import { installErrorHandlers } from './error-handlers.js';
 import { capPredictRoutes } from './inflight-cap.js';
@@ -104,12 +105,14 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
   const jsonLimits: JsonLimits = { ...DEFAULT_JSON_LIMITS, maxRepeatedMessages: maxRequestRows };
   const rpcs = rpcDescriptors(loadRoot());
   const router = new Router(rpcs);
-  const registryRouter = new Router(rpcs.filter(isRegistryRpc));
+  // The registry plane: the registry's routes, and the console's live figures (console.ts).
+  const registryRpcs = rpcs.filter((r) => isRegistryRpc(r) || isConsoleRead(r));
+  const registryRouter = new Router(registryRpcs);
   const registryOnMain = options.registryRoutesOnMain ?? options.registry === undefined;
   // Each port describes the routes it serves.
   const openapi = {
     inference: openApiDocument(registryOnMain ? rpcs : rpcs.filter((r) => !isRegistryRpc(r))),
-    registry: openApiDocument(rpcs.filter(isRegistryRpc), 'registry'),
+    registry: openApiDocument(registryRpcs, 'registry'),
   };
   const inflight = new Inflight();
   // Known once the registry listener is up; the inference port's 404s name it.
@@ -168,6 +171,9 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
 
     registerBlueprintRoutes(app, plane, routes, maxRequestRows);
     app.get('/openapi.json', async () => openapi[plane]);
+    // The console lives with the registry's routes (console.ts).
+    if (plane === 'registry' || registryOnMain) registerConsole(app);
+    else redirectToConsole(app, () => registryPort, options.tls !== undefined);
     registerOipAndHttpBindings(app, plane, routes, { router: plane === 'registry' ? registryRouter : router, registryOnMain, jsonLimits });
 
     return app;

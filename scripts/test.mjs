@@ -9,6 +9,7 @@ const checks = [
   ['contracts (buf lint)', 'npx', ['buf', 'lint', 'proto']],
   ['build (buf generate + tsc)', 'npm', ['run', '--silent', 'build']],
   ['typecheck tests and benchmarks (tsc)', 'npx', ['tsc', '-p', 'tsconfig.check.json']],
+  ['typecheck the console (tsc)', 'npx', ['tsc', '-p', 'ui/tsconfig.json']],
   ['import cycles (madge)', 'npx', ['madge', '--circular', '--extensions', 'js', 'dist/']],
 ];
 

@@ -17,7 +17,7 @@ import {
   resolveDriftOptions,
   validateDriftOptions,
 } from '../src/monitoring/drift.js';
-import { ksCriticalValue, profileCdf } from '../src/monitoring/drift-statistics.js';
+import { binIndex, ksCriticalValue, profileCdf } from '../src/monitoring/drift-statistics.js';
 import { featureNames, generateDataset } from '../training/data/generate.js';
 import { type TrainingProfile, trainingProfile } from '../training/profile.js';
 import { Random } from '../training/random.js';
@@ -492,6 +492,62 @@ test('snapshots are cached until the next observe and frozen; NaN counts as belo
   t.is(after.samples, 41);
   t.is(after.features[0]!.outOfRange, 1 / 41);
   t.false(Number.isNaN(after.features[0]!.psi) || Number.isNaN(after.features[0]!.ks));
+});
+
+test("snapshots carry each feature's training histogram and the window's counts over its bins, copied", (t) => {
+  const window = 50;
+  const m = new DriftMonitor(PROFILE, NAMES, { window });
+  const empty = m.snapshot();
+  for (const f of empty.features) {
+    t.deepEqual(f.edges, feature(f.name).histogramEdges);
+    t.deepEqual(f.trainingCounts, feature(f.name).histogramCounts);
+    t.deepEqual(f.liveCounts, new Array<number>(f.edges.length - 1).fill(0));
+  }
+  const rng = new Random(21);
+  const rows: number[][] = [];
+  for (let i = 0; i < 70; i++) {
+    const row = normalRow(rng);
+    // Outside the training range: above it, below it, NaN; and exactly on the outer edges.
+    if (i % 7 === 0) row[0] = 999;
+    if (i % 11 === 0) row[1] = -999;
+    if (i % 13 === 0) row[2] = NaN;
+    if (i % 5 === 0) row[3] = feature('feature_3').histogramEdges[10]!;
+    if (i % 6 === 0) row[4] = feature('feature_4').histogramEdges[0]!;
+    rows.push(row);
+    m.observe(row);
+  }
+  const s = m.snapshot();
+  const live = rows.slice(-window);
+  s.features.forEach((f, j) => {
+    const edges = feature(f.name).histogramEdges;
+    t.deepEqual(f.edges, edges, f.name);
+    t.deepEqual(f.trainingCounts, feature(f.name).histogramCounts, f.name);
+    // binIndex's bins: values outside the range (and NaN) in the outer bins, so every row counts.
+    const expected = new Array<number>(edges.length - 1).fill(0);
+    for (const row of live) expected[binIndex(edges, row[j]!)]!++;
+    t.deepEqual(f.liveCounts, expected, f.name);
+    t.is(
+      f.liveCounts.reduce((a, b) => a + b, 0),
+      s.samples,
+      f.name,
+    );
+    t.true(Object.isFrozen(f.edges) && Object.isFrozen(f.trainingCounts) && Object.isFrozen(f.liveCounts), f.name);
+  });
+  const last = (xs: readonly number[]): number => xs[xs.length - 1]!;
+  const outside = (j: number, test: (v: number) => boolean): number => live.filter((r) => test(r[j]!)).length;
+  t.true(outside(0, (v) => v === 999) > 0);
+  t.true(last(s.features[0]!.liveCounts) >= outside(0, (v) => v === 999), '999 in the last bin');
+  t.true(s.features[1]!.liveCounts[0]! >= outside(1, (v) => v === -999), '-999 in the first bin');
+  t.true(s.features[2]!.liveCounts[0]! >= outside(2, Number.isNaN), 'NaN in the first bin');
+  // The snapshot keeps its counts while the window moves on (they are copies).
+  const before = s.features.map((f) => [...f.liveCounts]);
+  for (let i = 0; i < window; i++) m.observe(NAMES.map(() => 999));
+  t.deepEqual(
+    s.features.map((f) => [...f.liveCounts]),
+    before,
+  );
+  const after = m.snapshot();
+  for (const f of after.features) t.is(last(f.liveCounts), window, f.name);
 });
 
 // observe() cost is not timed here (no timing tests): it is O(features x bins) and writes only into

@@ -2,13 +2,16 @@ import * as grpc from '@grpc/grpc-js';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import test from 'ava';
 
-import { Stage } from '../src/gen/quiver/v1/registry.js';
+import { GetStatsResponse } from '../src/gen/quiver/v1/prediction.js';
+import { Stage, type TrainingProfile } from '../src/gen/quiver/v1/registry.js';
+import { BATCH_SIZE_HISTOGRAM_BOUNDS, LATENCY_HISTOGRAM_BOUNDS_MS, VersionStats } from '../src/metrics/version-stats.js';
 import { registerTraining } from '../src/registry/register-training.js';
 import { Registry as LocalRegistry } from '../src/registry/registry.js';
 import { generateDataset } from '../training/data/generate.js';
 import { Random } from '../training/random.js';
 import { trainModel } from '../training/train.js';
-import { BLUEPRINT_ROW, blueprintFeatures, demoModel, tmp, writeModel } from './helpers/fixtures.js';
+import { DataType, Tensor } from '../src/gen/quiver/v1/tensor.js';
+import { BLUEPRINT_ROW, BLUEPRINT_ROW_2, blueprintFeatures, demoModel, tmp, writeModel } from './helpers/fixtures.js';
 import { grpcError, type Running, startServer } from './helpers/server.js';
 import { eventually } from './helpers/wait.js';
 
@@ -64,12 +67,31 @@ test('metrics move with traffic, per status, on /metrics and on the metrics port
   }
 });
 
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
+/** GetStats over gRPC. */
+function getStats(srv: Running): Promise<GetStatsResponse> {
+  return new Promise((resolve, reject) => srv.client.raw.getStats({ modelName: '' }, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+interface StatsHistogram {
+  upper_bounds: number[];
+  counts: number[];
+}
+
 test('/stats and GetStats agree with the traffic sent', async (t) => {
   const srv = await startServer({ models: [`production-model=${demoPath}`] });
   try {
     for (let i = 0; i < 7; i++)
       await srv.client.predict({ features: blueprintFeatures(i < 5 ? BLUEPRINT_ROW : BLUEPRINT_ROW.map((v) => -v)) });
     for (let i = 0; i < 3; i++) await grpcError(srv.client.predict({ features: new Map([['feature_0', 1]]) }));
+    // One call at a time, so no two share a run: 7 runs of 1 row above, then runs of 4 and 8.
+    for (const rows of [4, 8]) {
+      const data = Array.from({ length: rows }, (_, r) => (r % 2 === 0 ? BLUEPRINT_ROW : BLUEPRINT_ROW_2)).flat();
+      await srv.client.batchPredict({
+        dense: Tensor.fromPartial({ datatype: DataType.DATA_TYPE_FP32, shape: [rows, 10], fp32Data: data }),
+      });
+    }
     const res = await fetch(`${srv.http}/stats`);
     const stats = (await res.json()) as {
       uptime_seconds: number;
@@ -83,26 +105,107 @@ test('/stats and GetStats agree with the traffic sent', async (t) => {
         latency_ms: { p50: number; p95: number; p99: number; samples: number };
         predictions: { counts: Record<string, number>; n: number };
         drift: { evaluated?: boolean };
+        batches: number;
+        batch_rows: number;
+        latency_histogram_ms: StatsHistogram;
+        batch_size_histogram: StatsHistogram;
       }>;
     };
     t.true(stats.uptime_seconds >= 0);
     const v = stats.versions.find((x) => x.model_name === 'production-model')!;
     t.is(v.model_version, '1');
-    t.is(v.requests, 10);
+    t.is(v.requests, 22);
     t.is(v.errors, 3);
-    t.is(v.error_rate, 0.3);
+    t.is(v.error_rate, 3 / 22);
     t.deepEqual(v.errors_by_code, { INVALID_ARGUMENT: 3 });
+    // The dense form answers with raw outputs: it adds no predicted values to the mix.
     t.deepEqual(v.predictions.counts, { '0': 2, '1': 5 });
-    t.is(v.latency_ms.samples, 10);
+    t.is(v.latency_ms.samples, 12);
     t.true(v.latency_ms.p50 > 0 && v.latency_ms.p50 <= v.latency_ms.p95 && v.latency_ms.p95 <= v.latency_ms.p99);
     t.falsy(v.drift.evaluated, 'a model without a training profile has no drift verdict');
+
+    // The latency histogram covers the same calls as the percentiles, over the fixed bounds
+    // (plus a bucket above 10 s only if a call took that long).
+    const lat = v.latency_histogram_ms;
+    t.is(lat.counts.length, lat.upper_bounds.length);
+    t.deepEqual(lat.upper_bounds.slice(0, LATENCY_HISTOGRAM_BOUNDS_MS.length), [...LATENCY_HISTOGRAM_BOUNDS_MS]);
+    t.true(lat.upper_bounds.every((b) => typeof b === 'number' && Number.isFinite(b)));
+    t.is(sum(lat.counts), v.latency_ms.samples);
+    // Rows per run: every run `batches` counts, each in the bucket of its exact size here.
+    const size = v.batch_size_histogram;
+    t.deepEqual(size.upper_bounds, [...BATCH_SIZE_HISTOGRAM_BOUNDS], 'no run above 4096 rows: no overflow bucket');
+    t.is(v.batches, 9);
+    t.is(v.batch_rows, 19);
+    t.is(sum(size.counts), v.batches);
+    t.is(sum(size.counts.map((c, i) => c * size.upper_bounds[i]!)), v.batch_rows);
+    t.deepEqual(Object.fromEntries(size.counts.flatMap((c, i) => (c === 0 ? [] : [[String(size.upper_bounds[i]), c]]))), {
+      '1': 7,
+      '4': 1,
+      '8': 1,
+    });
+
+    // The same figures in GetStats and in /v1/stats' proto3 JSON (lowerCamelCase).
+    const grpcStats = (await getStats(srv)).versions.find((x) => x.modelName === 'production-model')!;
+    t.deepEqual(grpcStats.batchSizeHistogram, { upperBounds: size.upper_bounds, counts: size.counts });
+    t.is(sum(grpcStats.latencyHistogramMs!.counts), grpcStats.latencyMs!.samples);
+    const v1 = (await (await fetch(`${srv.http}/v1/stats`)).json()) as {
+      versions: Array<{
+        batches: number;
+        latencyMs: { samples: number };
+        latencyHistogramMs: { upperBounds: number[]; counts: number[] };
+        batchSizeHistogram: { upperBounds: number[]; counts: number[] };
+      }>;
+    };
+    const v1v = v1.versions[0]!;
+    t.deepEqual(v1v.batchSizeHistogram, { upperBounds: size.upper_bounds, counts: size.counts });
+    t.is(sum(v1v.latencyHistogramMs.counts), v1v.latencyMs.samples);
+    t.deepEqual(v1v.latencyHistogramMs.upperBounds.slice(0, LATENCY_HISTOGRAM_BOUNDS_MS.length), [...LATENCY_HISTOGRAM_BOUNDS_MS]);
   } finally {
     await srv.close();
   }
 });
 
+test('VersionStats histograms: bucket edges are inclusive, a bucket above the last bound appears only when used, bounded by the largest value', (t) => {
+  const stats = new VersionStats();
+  const none = stats.snapshot();
+  t.deepEqual(none.latencyHistogramMs, { upperBounds: [...LATENCY_HISTOGRAM_BOUNDS_MS], counts: LATENCY_HISTOGRAM_BOUNDS_MS.map(() => 0) });
+  t.deepEqual(none.batchSizeHistogram, { upperBounds: [...BATCH_SIZE_HISTOGRAM_BOUNDS], counts: BATCH_SIZE_HISTOGRAM_BOUNDS.map(() => 0) });
+
+  // Rows: 1 and 2 on their bounds, 3 in (2, 4], 4096 on the last bound, 4097 above it.
+  for (const [rows, inline] of [
+    [1, true],
+    [2, false],
+    [3, false],
+    [4096, false],
+    [4097, false],
+    [5000, false],
+  ] as const)
+    stats.batch(rows, inline);
+  // Seconds: 0.05 ms on the first bound, 0.3 ms in (0.25, 0.5], 10 s on the last bound, 12 s above it.
+  for (const seconds of [0.00005, 0.0003, 10, 12]) stats.request(0, seconds, 1);
+  stats.request(0, null, 1);
+  const s = stats.snapshot();
+  t.is(s.batches, 6);
+  t.is(s.batchRows, 1 + 2 + 3 + 4096 + 4097 + 5000);
+  t.is(s.inlineRuns, 1);
+  const size = s.batchSizeHistogram;
+  t.deepEqual(size.upperBounds, [...BATCH_SIZE_HISTOGRAM_BOUNDS, 5000]);
+  t.deepEqual(size.counts, [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]);
+  t.is(sum(size.counts), s.batches);
+  const lat = s.latencyHistogramMs;
+  t.is(s.latencyMs.samples, 4);
+  t.deepEqual(lat.upperBounds, [...LATENCY_HISTOGRAM_BOUNDS_MS, 12000]);
+  t.deepEqual(lat.counts, [1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+  t.is(sum(lat.counts), s.latencyMs.samples);
+});
+
 /** A server with production-model trained on the blueprint data (so it has a training profile). */
 async function trainedServer(): Promise<Running> {
+  return (await trainedServerWithProfile()).srv;
+}
+
+/** trainedServer, with the training profile its version was registered with. */
+async function trainedServerWithProfile(): Promise<{ srv: Running; profile: TrainingProfile }> {
   const dataDir = tmp('quiver-drift-');
   const registry = await LocalRegistry.open({ dataDir, maxUploadBytes: 1 << 24 });
   const result = await trainModel({ dataset: generateDataset({ rows: 1000, seed: 42 }), algorithm: 'logistic' });
@@ -114,7 +217,7 @@ async function trainedServer(): Promise<Running> {
   });
   await registry.transitionStage('production-model', v.version, 'Production', true, undefined, 'test');
   await registry.close();
-  return startServer({ dataDir });
+  return { srv: await startServer({ dataDir }), profile: v.lineage.profile! };
 }
 
 interface DriftStats {
@@ -143,6 +246,58 @@ test("the blueprint's Scenario 1 (features 0-4 set to 999) is flagged within 50 
     t.is(metrics('ml_drift_detected', { model: 'production-model', version: '1' }), 1);
     t.true((metrics('ml_drift_score', { model: 'production-model', version: '1', feature: 'feature_0' }) ?? 0) > 0.25);
     t.true((metrics('ml_model_accuracy', { model: 'production-model', version: '1' }) ?? 0) > 0.9);
+  } finally {
+    await srv.close();
+  }
+});
+
+test("/stats' drift features carry the training histogram and the window's counts over the same bins", async (t) => {
+  const { srv, profile } = await trainedServerWithProfile();
+  try {
+    const rng = new Random(5);
+    // 40 rows: feature_0 at 999 (above the training range) in 6, at -999 (below) in 4.
+    for (let i = 0; i < 40; i++) {
+      const row = Array.from({ length: 10 }, () => rng.normal(0, 1));
+      if (i % 4 === 0 && i < 24) row[0] = 999;
+      if (i % 4 === 2 && i < 16) row[0] = -999;
+      await srv.client.predict({ features: new Map(row.map((x, j) => [`feature_${j}`, x])) });
+    }
+    const stats = (await (await fetch(`${srv.http}/stats`)).json()) as {
+      versions: Array<{
+        drift: {
+          samples: number;
+          features: Array<{ feature: string; edges: number[]; training_counts: number[]; live_counts: number[] }>;
+        };
+      }>;
+    };
+    const drift = stats.versions[0]!.drift;
+    t.is(drift.samples, 40);
+    t.is(drift.features.length, 10);
+    for (const f of drift.features) {
+      const trained = profile.features.find((p) => p.name === f.feature)!;
+      t.deepEqual(f.edges, trained.histogramEdges, f.feature);
+      t.deepEqual(f.training_counts, trained.histogramCounts, f.feature);
+      t.is(f.live_counts.length, f.edges.length - 1, f.feature);
+      // Out-of-range values count in the outer bins, so every window row is in some bin.
+      t.is(sum(f.live_counts), drift.samples, f.feature);
+    }
+    const f0 = drift.features.find((f) => f.feature === 'feature_0')!;
+    t.true(f0.live_counts[f0.live_counts.length - 1]! >= 6, 'the 999s in the last bin');
+    t.true(f0.live_counts[0]! >= 4, 'the -999s in the first bin');
+    // The same in GetStats and /v1/stats.
+    const grpcF0 = (await getStats(srv)).versions[0]!.drift!.features.find((f) => f.feature === 'feature_0')!;
+    t.deepEqual(
+      { edges: grpcF0.edges, trainingCounts: grpcF0.trainingCounts, liveCounts: grpcF0.liveCounts },
+      { edges: f0.edges, trainingCounts: f0.training_counts, liveCounts: f0.live_counts },
+    );
+    const v1 = (await (await fetch(`${srv.http}/v1/stats`)).json()) as {
+      versions: Array<{ drift: { features: Array<{ feature: string; edges: number[]; trainingCounts: number[]; liveCounts: number[] }> } }>;
+    };
+    const v1f0 = v1.versions[0]!.drift.features.find((f) => f.feature === 'feature_0')!;
+    t.deepEqual(
+      { edges: v1f0.edges, trainingCounts: v1f0.trainingCounts, liveCounts: v1f0.liveCounts },
+      { edges: f0.edges, trainingCounts: f0.training_counts, liveCounts: f0.live_counts },
+    );
   } finally {
     await srv.close();
   }

@@ -99,7 +99,10 @@ test('the registry REST routes are on registryHttpPort; on httpPort they answer 
     // The registry port serves the registry plane only.
     const predict = await fetch(`${srv.registryHttp}/predict`, { method: 'POST', body: JSON.stringify({ features }) });
     t.is(predict.status, 404);
-    t.is((await fetch(`${srv.registryHttp}/v1/models`)).status, 404);
+    t.is((await fetch(`${srv.registryHttp}/v1/models/m:predict`, { method: 'POST', body: '{}' })).status, 404);
+    // Except the console's two read-only inference routes (the model list and the live figures), under their own rule.
+    t.is((await fetch(`${srv.registryHttp}/v1/models`)).status, 200);
+    t.is((await fetch(`${srv.registryHttp}/v1/stats`)).status, 200);
     t.is((await fetch(`${srv.registryHttp}/v2/health/ready`)).status, 404);
     // /reload-model, the blueprint's route, is on both.
     for (const base of [srv.http, srv.registryHttp]) t.is((await fetch(`${base}/reload-model`, { method: 'POST' })).status, 200, base);

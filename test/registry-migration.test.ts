@@ -255,12 +255,13 @@ test('[postgres] a registry made by the old code opens and keeps its models, ver
     });
     const after = new pg.Client({ connectionString: db.url });
     await after.connect();
-    // The same tables, and the prediction log's and the rollouts', which the old code did not have.
+    // The same tables, and the evaluations', the prediction log's and the rollouts', which the old code did not have.
     t.deepEqual(
       (await after.query<{ tablename: string }>(tables)).rows,
-      [...before, ...['quiver_predictions', 'quiver_rollout_tallies', 'quiver_rollouts'].map((tablename) => ({ tablename }))].sort((a, b) =>
-        a.tablename.localeCompare(b.tablename),
-      ),
+      [
+        ...before,
+        ...['quiver_evaluations', 'quiver_predictions', 'quiver_rollout_tallies', 'quiver_rollouts'].map((tablename) => ({ tablename })),
+      ].sort((a, b) => a.tablename.localeCompare(b.tablename)),
     );
     await after.end();
   } finally {
@@ -317,6 +318,7 @@ test('[sqlite] a registry made with the old table names opens under the shared n
       names.filter((n) => n.type === 'index').map((n) => n.name),
       [
         'quiver_audit_model',
+        'quiver_evaluations_version',
         'quiver_predictions_outcomes',
         'quiver_rollouts_model',
         'quiver_rollouts_running',

@@ -25,6 +25,10 @@ writeCsv(newPath, generateDataset(SHIFTED));
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
+/** The trapezoid area under a curve. */
+const areaUnder = (c: { x: number[]; y: number[] }): number =>
+  c.x.slice(1).reduce((sum, x, i) => sum + ((x - c.x[i]!) * ((c.y[i + 1] as number) + c.y[i]!)) / 2, 0);
+
 for (const algorithm of ALGORITHM_NAMES) {
   test(`trainModel(${algorithm}) on a CSV: lineage, holdout metrics, parity, profile; the ONNX scores the holdout the same`, async (t) => {
     const progress: number[] = [];
@@ -60,8 +64,14 @@ for (const algorithm of ALGORITHM_NAMES) {
     // The same split, scored by the exported ONNX in onnxruntime.
     const { X, y } = toMatrix(readCsv(samplePath));
     const split = splitIndices(1000, { holdout: 0.2, seed: 42, stratify: y });
-    const evaluation = await evaluateOnnx(result.onnx, takeRows(X, split.holdout), takeRows(y, split.holdout));
+    const evaluation = await evaluateOnnx(result.onnx, takeRows(X, split.holdout), takeRows(y, split.holdout), result.featureNames);
     t.deepEqual(evaluation.confusionMatrix, result.confusionMatrix);
+    // The curves of the ONNX's scores are those of the trainer's, within parity.
+    t.is(evaluation.curves.roc.x.at(-1), 1);
+    // (101 points of up to 200 thresholds: the trapezoids are within 0.01 of the exact AUC.)
+    t.true(Math.abs(areaUnder(evaluation.curves.roc) - result.metrics.rocAuc) < 0.01);
+    t.true(Math.abs(areaUnder(result.curves.roc) - result.metrics.rocAuc) < 0.01);
+    t.deepEqual(evaluation.curves.featureImportance.map((f) => f.feature).sort(), [...result.featureNames].sort());
     t.is(evaluation.metrics.accuracy, result.metrics.accuracy);
     t.true(Math.abs(evaluation.metrics.logLoss - result.metrics.logLoss) < 1e-5);
     t.true(Math.abs(evaluation.metrics.rocAuc - result.metrics.rocAuc) < 1e-3);
@@ -143,7 +153,7 @@ test('evaluateOnnx reads models from elsewhere: another input name, a single sig
     [2, 1, 0],
     [-1, -1, 0],
   ];
-  const evaluation = await evaluateOnnx(bytes, X, [1, 0, 1, 1]);
+  const evaluation = await evaluateOnnx(bytes, X, [1, 0, 1, 1], ['a', 'b', 'c']);
   t.deepEqual(evaluation.confusionMatrix, [
     [1, 0],
     [1, 2],

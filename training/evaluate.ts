@@ -3,6 +3,15 @@
  * what is in production? Works on any binary classifier ONNX (see onnx-run.ts for how the
  * probability output is found), including models trained elsewhere.
  */
+import {
+  type CalibrationBin,
+  type Curve,
+  type FeatureImportance,
+  calibrationBins,
+  permutationImportance,
+  prCurve,
+  rocCurve,
+} from './curves.js';
 import { type CsvTable, toMatrix } from './data/csv.js';
 import type { TableLike } from './data/generate.js';
 import { type Matrix, assertBinaryLabels } from './matrix.js';
@@ -25,17 +34,52 @@ export interface Evaluation {
   readonly metrics: ClassificationMetrics;
   /** [[tn, fp], [fn, tp]] at threshold 0.5 (the label the server answers). */
   readonly confusionMatrix: ConfusionMatrix;
+  readonly curves: EvaluationCurves;
 }
 
-export async function evaluateOnnx(onnxBytes: Uint8Array, X: Matrix, y: readonly number[]): Promise<Evaluation> {
+/** What the console and `quiver evaluate --html` plot, stored with the version in the registry. */
+export interface EvaluationCurves {
+  readonly roc: Curve;
+  readonly pr: Curve;
+  readonly calibration: CalibrationBin[];
+  readonly featureImportance: FeatureImportance[];
+}
+
+/**
+ * The curves of P(class 1) `proba` against labels `y`, and the permutation importance of the
+ * columns of X under `predict` (which must give `proba` for X itself).
+ */
+export async function evaluationCurves(
+  X: Matrix,
+  y: readonly number[],
+  proba: readonly number[],
+  featureNames: readonly string[],
+  predict: (X: Matrix) => number[] | Promise<number[]>,
+): Promise<EvaluationCurves> {
+  return {
+    roc: rocCurve(y, proba),
+    pr: prCurve(y, proba),
+    calibration: calibrationBins(y, proba),
+    featureImportance: await permutationImportance(X, y, featureNames, predict),
+  };
+}
+
+export async function evaluateOnnx(
+  onnxBytes: Uint8Array,
+  X: Matrix,
+  y: readonly number[],
+  featureNames: readonly string[],
+): Promise<Evaluation> {
   // A test set of one class is allowed: metrics are defined, except ROC AUC (NaN).
   assertBinaryLabels(X, y, true);
-  const proba = await onnxProbabilities(onnxBytes, X);
+  const predict = (rows: Matrix): Promise<number[]> => onnxProbabilities(onnxBytes, rows);
+  const proba = await predict(X);
   return {
     rows: y.length,
     positives: y.reduce((a, b) => a + b, 0),
     metrics: classificationMetrics(y, proba),
     confusionMatrix: confusionMatrix(y, labelsFromProba(proba)),
+    curves: await evaluationCurves(X, y, proba, featureNames, predict),
   };
 }
 
@@ -51,7 +95,7 @@ export async function evaluateOnnxOnTable(
 ): Promise<Evaluation & { readonly featureNames: string[] }> {
   const { featureNames } = classifierIo(onnxBytes);
   const m = toMatrix(table, { ...options, ...(featureNames === null ? {} : { features: featureNames }) });
-  return { ...(await evaluateOnnx(onnxBytes, m.X, m.y)), featureNames: m.featureNames };
+  return { ...(await evaluateOnnx(onnxBytes, m.X, m.y, m.featureNames)), featureNames: m.featureNames };
 }
 
 export interface Comparison {

@@ -13,6 +13,7 @@ import { parseCsv, toMatrix } from './data/csv.js';
 import { type TableLike, formatCsv } from './data/generate.js';
 import { takeRows } from './matrix.js';
 import { type ClassificationMetrics, type ConfusionMatrix, classificationMetrics, confusionMatrix, labelsFromProba } from './metrics.js';
+import { type EvaluationCurves, evaluationCurves } from './evaluate.js';
 import { type ParityResult, checkParity } from './parity.js';
 import { type TrainingProfile, trainingProfile } from './profile.js';
 import { splitIndices } from './split.js';
@@ -56,6 +57,8 @@ export interface TrainResult {
   /** Holdout metrics of the trainer's own predictions (the ONNX gives the same within parity). */
   readonly metrics: ClassificationMetrics;
   readonly confusionMatrix: ConfusionMatrix;
+  /** The holdout's ROC and PR curves, calibration and permutation importance (the trainer's predictions). */
+  readonly curves: EvaluationCurves;
   /** ONNX vs trainer on every row; a run whose parity did not pass must not be registered. */
   readonly parity: ParityResult;
   /** Profile of the training split (not the holdout). */
@@ -125,6 +128,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
     },
     metrics: classificationMetrics(yhold, holdoutProba),
     confusionMatrix: confusionMatrix(yhold, labelsFromProba(holdoutProba)),
+    curves: await evaluationCurves(Xhold, yhold, holdoutProba, featureNames, (rows) => trainer.predictProba(model, rows)),
     parity,
     profile: trainingProfile(featureNames, Xtrain),
     onnx,

@@ -35,6 +35,9 @@ export interface FeatureDrift {
   psi?: number;
   ks?: number;
   drifted?: boolean;
+  edges?: number[];
+  trainingCounts?: number[];
+  liveCounts?: number[];
 }
 
 export interface GetModelMetadataRequest {
@@ -77,6 +80,11 @@ export interface google_rpc_Status {
   code?: number;
   message?: string;
   details?: google_protobuf_Any[];
+}
+
+export interface Histogram {
+  upperBounds?: number[];
+  counts?: number[];
 }
 
 export interface Instance {
@@ -223,4 +231,6 @@ export interface VersionStats {
   inlineRuns?: number;
   dropped?: Record<string, number>;
   live?: LiveQuality;
+  latencyHistogramMs?: Histogram;
+  batchSizeHistogram?: Histogram;
 }

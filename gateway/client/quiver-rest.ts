@@ -40,6 +40,8 @@ import type {
   GetRolloutResponse,
   GetVersionRequest,
   GetVersionResponse,
+  ListEvaluationsRequest,
+  ListEvaluationsResponse,
   ListRegisteredModelsRequest,
   ListRegisteredModelsResponse,
   ListVersionsRequest,
@@ -212,6 +214,13 @@ export class RegistryService {
     const path = renderPath('/v1/registry/audit', req as Record<string, unknown>, used);
     used.add('');
     return call<GetAuditLogResponse>('GET', path + query(req as Record<string, unknown>, used), undefined, init, false);
+  }
+  /** GET /v1/registry/models/{model_name}/versions/{version}/evaluations */
+  static ListEvaluations(req: ListEvaluationsRequest, init: InitReq): Promise<ListEvaluationsResponse> {
+    const used = new Set<string>();
+    const path = renderPath('/v1/registry/models/{model_name}/versions/{version}/evaluations', req as Record<string, unknown>, used);
+    used.add('');
+    return call<ListEvaluationsResponse>('GET', path + query(req as Record<string, unknown>, used), undefined, init, false);
   }
   /** POST /v1/registry/reload */
   static ReloadModel(req: ReloadModelRequest, init: InitReq): Promise<ReloadModelResponse> {

@@ -27,6 +27,12 @@ export interface AuditEntry {
   detail?: string;
 }
 
+export interface CalibrationBin {
+  meanPredicted?: number;
+  fractionPositive?: number;
+  count?: number;
+}
+
 export interface CreateModelRequest {
   name?: string;
   description?: string;
@@ -44,6 +50,12 @@ export interface CreateVersionRequest {
 
 export interface CreateVersionResponse {
   version?: ModelVersion;
+}
+
+export interface Curve {
+  x?: number[];
+  y?: number[];
+  thresholds?: number[];
 }
 
 export interface DeleteAliasRequest {
@@ -68,6 +80,29 @@ export interface DownloadArtifactRequest {
 export interface DownloadArtifactResponse {
   info?: ArtifactInfo;
   chunk?: string;
+}
+
+export interface Evaluation {
+  id?: number;
+  modelName?: string;
+  version?: number;
+  datasetName?: string;
+  datasetSha256?: string;
+  rows?: number;
+  positives?: number;
+  metrics?: Record<string, number>;
+  roc?: Curve;
+  pr?: Curve;
+  confusionMatrix?: number[];
+  calibration?: CalibrationBin[];
+  featureImportance?: FeatureImportance[];
+  createdBy?: string;
+  createdAt?: string;
+}
+
+export interface FeatureImportance {
+  feature?: string;
+  importance?: number;
 }
 
 export interface FeatureProfile {
@@ -129,6 +164,15 @@ export interface Lineage {
   experimentName?: string;
   runId?: string;
   profile?: TrainingProfile;
+}
+
+export interface ListEvaluationsRequest {
+  modelName?: string;
+  version?: string;
+}
+
+export interface ListEvaluationsResponse {
+  evaluations?: Evaluation[];
 }
 
 export interface ListRegisteredModelsRequest {

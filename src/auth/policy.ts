@@ -21,6 +21,7 @@ export const REGISTRY_METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   ListVersions: 'registry:read',
   DownloadArtifact: 'registry:read',
   GetAuditLog: 'registry:read',
+  ListEvaluations: 'registry:read',
   GetRollout: 'registry:read',
   CreateModel: 'registry:write',
   UpdateModel: 'registry:write',

@@ -18,7 +18,11 @@ export function readInput(flag: string, path: string): Buffer {
 
 /** A CSV input: a file that is not there and one that is not CSV both name the flag. */
 export function readCsvInput(flag: string, path: string): CsvTable {
-  const bytes = readInput(flag, path);
+  return parseCsvInput(flag, path, readInput(flag, path));
+}
+
+/** The CSV in `bytes`, read from `path` for `flag`; a parse error names both. */
+export function parseCsvInput(flag: string, path: string, bytes: Buffer): CsvTable {
   try {
     return parseCsv(bytes);
   } catch (err) {

@@ -2,6 +2,7 @@
  * The blueprint's training flow from the command line: `quiver data generate|validate`,
  * `quiver train`, `quiver evaluate` (promotion is `quiver promote`, in registry-commands.ts).
  */
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 
 import { SingleBar } from 'cli-progress';
@@ -16,9 +17,10 @@ import { type MetricName, METRIC_NAMES } from '../../training/metrics.js';
 import { trainModel, trainingReport } from '../../training/train.js';
 import { invalidArgument } from '../core/errors.js';
 import { exportTrainingTable, parseSince } from '../feedback/export.js';
-import { registerTraining } from '../registry/register-training.js';
+import { registerTraining, wireEvaluation } from '../registry/register-training.js';
 import { CliExit } from './exit.js';
-import { aboutInput, readCsvInput, writeJsonOutput, writeOutput } from './files.js';
+import { evaluationReportHtml } from './evaluation-report.js';
+import { aboutInput, parseCsvInput, readCsvInput, readInput, writeJsonOutput, writeOutput } from './files.js';
 import { actor, versionSummary, withRegistry } from './registry-commands.js';
 import { addOptionFlags } from './serve.js';
 
@@ -190,7 +192,8 @@ export function addTrainingCommands(program: Command): void {
       )
       .requiredOption('--model-uri <name:version|name@alias>', 'the candidate')
       .requiredOption('--test-data <file>', 'CSV with the features and `target`')
-      .requiredOption('--output-report <file>', 'JSON report to write')
+      .option('--output-report <file>', 'JSON report to write')
+      .option('--html <file>', 'self-contained HTML report with the plots (ROC, precision-recall, confusion, calibration, importance)')
       .option('--metric <name>', METRIC_NAMES.join(' | '), 'accuracy')
       .option('--margin <x>', 'how much better the candidate must be', '0'),
     ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle'],
@@ -199,16 +202,34 @@ export function addTrainingCommands(program: Command): void {
     const metric = v.metric as MetricName;
     if (!METRIC_NAMES.includes(metric)) throw invalidArgument(`--metric: '${metric}' is not one of ${METRIC_NAMES.join(', ')}`);
     const margin = num('margin', v.margin as string, 0);
+    if (v.outputReport === undefined && v.html === undefined)
+      throw invalidArgument('give --output-report FILE (the JSON report) or --html FILE (the plots), or both');
     const testData = v.testData as string;
-    const table = readCsvInput('--test-data', testData);
+    const testBytes = readInput('--test-data', testData);
+    const table = parseCsvInput('--test-data', testData, testBytes);
+    const dataset = { name: basename(testData), sha256: createHash('sha256').update(testBytes).digest('hex') };
     const evaluate = (bytes: Uint8Array): ReturnType<typeof evaluateOnnxOnTable> =>
       aboutInput('--test-data', testData, () => evaluateOnnxOnTable(bytes, table));
     const report = await withRegistry(v, async (r) => {
       const candidate = await r.artifact(name, version);
       const production = await r.resolveVersion(name, 'production').catch(() => undefined);
       const candidateEval = await evaluate(candidate.bytes);
-      const productionEval = production === undefined ? undefined : await evaluate(await r.artifacts.readVerified(production.sha256));
+      const same = production?.version === candidate.version.version;
+      const productionEval =
+        production === undefined ? undefined : same ? candidateEval : await evaluate(await r.artifacts.readVerified(production.sha256));
+      // Each version's evaluation on this data is recorded with it (once): the console plots it.
+      const candidateRecord = await r.addEvaluation(name, candidate.version.version, wireEvaluation(candidateEval, dataset), actor());
+      const recorded = {
+        candidate: candidateRecord,
+        production:
+          production === undefined || productionEval === undefined
+            ? null
+            : same
+              ? candidateRecord
+              : await r.addEvaluation(name, production.version, wireEvaluation(productionEval, dataset), actor()),
+      };
       return {
+        recorded,
         model: name,
         candidate: { version: candidate.version.version, ...candidateEval },
         production: production === undefined ? null : { version: production.version, ...productionEval },
@@ -216,8 +237,20 @@ export function addTrainingCommands(program: Command): void {
         test_data: v.testData,
       };
     });
-    writeJsonOutput('--output-report', v.outputReport as string, report);
+    const { recorded, ...json } = report;
     const c = report.comparison;
+    if (v.outputReport !== undefined) writeJsonOutput('--output-report', v.outputReport as string, json);
+    if (v.html !== undefined) {
+      const verdict =
+        c.production === null
+          ? `No Production version to compare with: version ${report.candidate.version} passes.`
+          : `Version ${report.candidate.version} ${c.beats ? 'beats' : 'does not beat'} Production (version ${report.production?.version}) on ${c.metric}: ${c.candidate.toFixed(4)} against ${c.production.toFixed(4)}, margin ${c.margin}.`;
+      writeOutput(
+        '--html',
+        v.html as string,
+        evaluationReportHtml({ model: name, candidate: recorded.candidate, production: recorded.production, verdict }),
+      );
+    }
     print({
       model: name,
       candidate_version: report.candidate.version,
@@ -228,7 +261,8 @@ export function addTrainingCommands(program: Command): void {
       improvement: c.improvement,
       margin: c.margin,
       beats: c.beats,
-      report: v.outputReport,
+      report: v.outputReport ?? null,
+      html: v.html ?? null,
     });
     if (!report.comparison.beats)
       throw new CliExit(1, `version ${report.candidate.version} does not beat production by ${margin} on ${metric}`);

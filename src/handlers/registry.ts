@@ -16,6 +16,8 @@ import type {
   DownloadArtifactRequest,
   DownloadArtifactResponse,
   GetAuditLogRequest,
+  Evaluation,
+  ListEvaluationsRequest,
   GetModelRequest,
   GetVersionRequest,
   ListRegisteredModelsRequest,
@@ -73,6 +75,7 @@ export interface RegistryHandlers {
   readonly transitionStage: UnaryHandler<TransitionStageRequest, { version: ModelVersion }>;
   readonly downloadArtifact: ServerStreamHandler<DownloadArtifactRequest, DownloadArtifactResponse>;
   readonly getAuditLog: UnaryHandler<GetAuditLogRequest, Page<'entries', AuditEntry>>;
+  readonly listEvaluations: UnaryHandler<ListEvaluationsRequest, { evaluations: Evaluation[] }>;
   readonly reloadModel: UnaryHandler<ReloadModelRequest, ReloadModelResponse>;
   readonly startRollout: UnaryHandler<StartRolloutRequest, { rollout: Rollout }>;
   readonly getRollout: UnaryHandler<GetRolloutRequest, { rollout: Rollout }>;
@@ -195,6 +198,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
       const page = await registry.auditLog(req.modelName, req.pageSize, req.pageToken);
       return { entries: page.items.map(toWireAudit), nextPageToken: page.nextPageToken };
     },
+    listEvaluations: async (req) => ({ evaluations: await registry.evaluations(req.modelName, req.version) }),
     startRollout: async (req, ctx) => ({
       rollout: await wireRollout(registry, await startRollout(registry, startInputOf(req), actorOf(ctx))),
     }),

@@ -21,7 +21,16 @@ export interface DriftTracker {
   observeRows(data: ArrayLike<number>, rows: number): void;
   /** The current verdict. Sorts the window: call it on scrape or on /stats, not per request. */
   snapshot(): {
-    readonly features: ReadonlyArray<{ readonly name: string; readonly psi: number; readonly ks: number; readonly drifted: boolean }>;
+    readonly features: ReadonlyArray<{
+      readonly name: string;
+      readonly psi: number;
+      readonly ks: number;
+      readonly drifted: boolean;
+      /** The training histogram's bin edges, its rows per bin, and the window's rows per bin (same bins). */
+      readonly edges: readonly number[];
+      readonly trainingCounts: readonly number[];
+      readonly liveCounts: readonly number[];
+    }>;
     readonly drifted: boolean;
     readonly samples: number;
     readonly evaluated: boolean;
@@ -257,9 +266,7 @@ export class ServingMetrics {
         stats.prediction(value);
       },
       batch(rows, runSeconds, inline) {
-        stats.batches++;
-        stats.batchRows += rows;
-        if (inline) stats.inlineRuns++;
+        stats.batch(rows, inline);
         if (!on) return;
         batchSize.observe(rows);
         (inline ? inlineTime : workerTime).observe(runSeconds);

@@ -47,7 +47,15 @@ export function statsResponse(
               evaluated: drift.evaluated,
               drifted: drift.drifted,
               samples: drift.samples,
-              features: drift.features.map((f) => ({ feature: f.name, psi: f.psi, ks: f.ks, drifted: f.drifted })),
+              features: drift.features.map((f) => ({
+                feature: f.name,
+                psi: f.psi,
+                ks: f.ks,
+                drifted: f.drifted,
+                edges: [...f.edges],
+                trainingCounts: [...f.trainingCounts],
+                liveCounts: [...f.liveCounts],
+              })),
             },
       lineage:
         lineage === undefined
@@ -64,6 +72,8 @@ export function statsResponse(
       batchRows: s.batchRows,
       inlineRuns: s.inlineRuns,
       dropped: new Map(Object.entries(s.dropped)),
+      latencyHistogramMs: { upperBounds: [...s.latencyHistogramMs.upperBounds], counts: [...s.latencyHistogramMs.counts] },
+      batchSizeHistogram: { upperBounds: [...s.batchSizeHistogram.upperBounds], counts: [...s.batchSizeHistogram.counts] },
       live:
         figure === undefined
           ? undefined

@@ -14,7 +14,8 @@
  *
  * Cost: `observe` is O(features x bins) with no allocation (rings of bin indices and values
  * in preallocated typed arrays, running bin counts); `snapshot` sorts each feature's window
- * (O(window log window) per feature) and is cached until the next `observe`.
+ * (O(window log window) per feature) and is cached until the next `observe`; it also copies
+ * each feature's live bin counts, so a snapshot taken stays as it was.
  */
 import type { TrainingProfile } from '../gen/quiver/v1/registry.js';
 import { binIndex, histogramProblem, ksCriticalValue, ksStatistic, psi } from './drift-statistics.js';
@@ -97,6 +98,16 @@ export interface FeatureDrift {
   readonly outOfRange: number;
   /** Both tests fire and the window holds at least minSamples rows. */
   readonly drifted: boolean;
+  /** The training histogram's bin edges (one more than the bins), from the profile. */
+  readonly edges: readonly number[];
+  /** Training rows per bin, from the profile. */
+  readonly trainingCounts: readonly number[];
+  /**
+   * Window rows per bin, binned as `binIndex` does (drift-statistics.ts): values outside the
+   * training range count in the outer bins (below the first edge and NaN in the first, above
+   * the last edge in the last), so these sum to the snapshot's `samples`.
+   */
+  readonly liveCounts: readonly number[];
 }
 
 export interface SkippedFeature {
@@ -126,6 +137,9 @@ interface Monitored {
   /** Column of this feature in an observed row. */
   readonly column: number;
   readonly edges: number[];
+  /** Frozen copies of the profile's edges and counts, shared by every snapshot. */
+  readonly frozenEdges: readonly number[];
+  readonly trainCounts: readonly number[];
   readonly trainShares: Float64Array;
   /** Training rows behind the histogram (the sum of its counts). */
   readonly trainRows: number;
@@ -185,6 +199,8 @@ export class DriftMonitor {
         name,
         column,
         edges: [...f.histogramEdges],
+        frozenEdges: Object.freeze([...f.histogramEdges]),
+        trainCounts: Object.freeze([...f.histogramCounts]),
         trainShares: Float64Array.from(f.histogramCounts, (c) => c / total),
         trainRows: total,
         counts: new Int32Array(bins),
@@ -273,7 +289,9 @@ export class DriftMonitor {
     // Bonferroni: each feature's test runs at ksAlpha / m.
     const alpha = ksAlpha / Math.max(m, 1);
     const features: FeatureDrift[] = this.monitored.map((f, k) => {
-      if (n === 0) return { name: f.name, psi: 0, ks: 0, ksCritical: 1, score: 0, outOfRange: 0, drifted: false };
+      // Copies: the cached snapshot must not change with the window.
+      const histograms = { edges: f.frozenEdges, trainingCounts: f.trainCounts, liveCounts: Object.freeze(Array.from(f.counts)) };
+      if (n === 0) return { name: f.name, psi: 0, ks: 0, ksCritical: 1, score: 0, outOfRange: 0, drifted: false, ...histograms };
       const critical = ksCriticalValue(alpha, n, f.trainRows);
       for (let b = 0; b < f.counts.length; b++) f.liveShares[b] = (f.counts[b] as number) / n;
       const p = psi(f.trainShares, f.liveShares);
@@ -290,6 +308,7 @@ export class DriftMonitor {
         score,
         outOfRange: (this.outside[k] as number) / n,
         drifted: evaluated && p > psiThreshold && d > critical,
+        ...histograms,
       };
     });
     const driftedFeatures = features.filter((f) => f.drifted).map((f) => f.name);

@@ -8,8 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { Lineage, TrainingProfile as WireProfile } from '../gen/quiver/v1/registry.js';
+import { Evaluation as WireEvaluation, Lineage, TrainingProfile as WireProfile } from '../gen/quiver/v1/registry.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import type { Evaluation } from '../../training/evaluate.js';
+import type { ClassificationMetrics } from '../../training/metrics.js';
 import type { TrainResult } from '../../training/train.js';
 import type { Registry } from './registry.js';
 import type { VersionRecord } from './types.js';
@@ -26,6 +28,52 @@ export function codeVersion(): string {
     const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
     return `quiver@${pkg.version}`;
   }
+}
+
+/** snake_case names, as MLflow records them (accuracy, f1, roc_auc, log_loss, ...); NaN ones (AUC of one class) left out. */
+function metricsMap(metrics: ClassificationMetrics): Map<string, number> {
+  const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return new Map<string, number>(
+    Object.entries(metrics)
+      .filter(([, v]) => Number.isFinite(v))
+      .map(([k, v]) => [snake(k), v as number]),
+  );
+}
+
+/** An evaluation (training/evaluate.ts) as the registry stores it, curves included. */
+export function wireEvaluation(
+  evaluation: Pick<Evaluation, 'rows' | 'positives' | 'metrics' | 'confusionMatrix' | 'curves'>,
+  dataset: { name: string; sha256: string },
+): WireEvaluation {
+  const [[tn, fp], [fn, tp]] = evaluation.confusionMatrix;
+  const { roc, pr, calibration, featureImportance } = evaluation.curves;
+  return WireEvaluation.fromPartial({
+    datasetName: dataset.name,
+    datasetSha256: dataset.sha256,
+    rows: evaluation.rows,
+    positives: evaluation.positives,
+    metrics: metricsMap(evaluation.metrics),
+    roc,
+    pr,
+    confusionMatrix: [tn, fp, fn, tp],
+    calibration,
+    featureImportance,
+  });
+}
+
+/** The holdout's evaluation of a training run, as `quiver train` records it with the version. */
+export function holdoutEvaluation(result: TrainResult): WireEvaluation {
+  const [, [fn, tp]] = result.confusionMatrix;
+  return wireEvaluation(
+    {
+      rows: result.dataset.holdoutRows,
+      positives: fn + tp,
+      metrics: result.metrics,
+      confusionMatrix: result.confusionMatrix,
+      curves: result.curves,
+    },
+    { name: 'holdout', sha256: result.dataset.sha256 },
+  );
 }
 
 export function lineageOf(result: TrainResult, experimentName: string, datasetName: string): Lineage {
@@ -47,13 +95,7 @@ export function lineageOf(result: TrainResult, experimentName: string, datasetNa
       };
     }),
   });
-  // snake_case names, as MLflow records them (accuracy, f1, roc_auc, log_loss, ...).
-  const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  const metrics = new Map<string, number>(
-    Object.entries(result.metrics)
-      .filter(([, v]) => Number.isFinite(v))
-      .map(([k, v]) => [snake(k), v as number]),
-  );
+  const metrics = metricsMap(result.metrics);
   metrics.set('parity_max_abs_diff', result.parity.maxAbsDiff);
   const params = new Map(Object.entries(result.params).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
   params.set('seed', String(result.seed));
@@ -76,7 +118,7 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
 
-/** Registers a run whose parity check passed; refuses one that did not. */
+/** Registers a run whose parity check passed, with its holdout evaluation; refuses one that did not. */
 export async function registerTraining(
   registry: Registry,
   modelName: string,
@@ -88,7 +130,7 @@ export async function registerTraining(
       `the exported ONNX does not match the trainer (max abs diff ${result.parity.maxAbsDiff} > ${result.parity.threshold}); not registering it`,
     );
   }
-  return registry.createVersion(
+  const version = await registry.createVersion(
     {
       modelName,
       description: meta.description,
@@ -99,4 +141,6 @@ export async function registerTraining(
     once(result.onnx),
     meta.actor,
   );
+  await registry.addEvaluation(modelName, version.version, holdoutEvaluation(result), meta.actor);
+  return version;
 }

@@ -12,11 +12,12 @@ import { readFile } from 'node:fs/promises';
 
 import { invalidArgument, notFound } from '../core/errors.js';
 import { deriveSignature, type ServingSignature } from '../core/signature.js';
-import { Lineage } from '../gen/quiver/v1/registry.js';
+import { type Evaluation, Lineage } from '../gen/quiver/v1/registry.js';
 import { readOnnxModelInfo } from '../onnx/model-info.js';
 import { PredictionStore } from '../feedback/prediction-store.js';
 import { RolloutStore } from '../rollouts/rollout-store.js';
 import type { ArtifactBackend } from './artifacts.js';
+import { EvaluationStore } from './evaluation-store.js';
 import { type ExternalChanges, openStores, type StoreOptions } from './open-store.js';
 import type { TrialLimits } from './trial.js';
 import { TrialGate, type TrialGateOptions, trialLimits } from './trial-gate.js';
@@ -89,6 +90,8 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     readonly predictions: PredictionStore,
     /** The rollouts, in the same database. */
     readonly rollouts: RolloutStore,
+    /** The versions' evaluations, in the same database. */
+    private readonly evaluationStore: EvaluationStore,
     /** Undefined when trial loads are off. */
     trial: TrialLimits | undefined,
     /** Set for a shared (PostgreSQL) registry: hears of other processes' changes at once. */
@@ -109,6 +112,7 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
       artifacts,
       new PredictionStore(storage, sqlitePath),
       new RolloutStore(storage),
+      new EvaluationStore(storage),
       trialLimits(options),
       external,
     );
@@ -254,6 +258,17 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     );
     this.changed(name);
     return v;
+  }
+
+  /** Records an evaluation of a version on labelled data (quiver train's holdout, quiver evaluate's test set). */
+  addEvaluation(name: string, version: number, evaluation: Evaluation, actor: string): Promise<Evaluation> {
+    return this.evaluationStore.add(checkName('model_name', name), checkVersion('version', version), evaluation, actor);
+  }
+
+  /** A version's evaluations, newest first; `spec` is a version number or an alias. */
+  async evaluations(name: string, spec: string): Promise<Evaluation[]> {
+    const v = await this.resolveVersion(name, spec);
+    return this.evaluationStore.list(v.modelName, v.version);
   }
 
   async deleteVersion(name: string, version: number, actor: string): Promise<void> {

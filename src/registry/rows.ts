@@ -3,7 +3,7 @@
  * types only: PostgreSQL returns JSONB parsed, booleans, Dates and BIGINTs as strings; SQLite
  * returns JSON text, 0/1, ISO-8601 text and numbers. Each column is read the same way from both.
  */
-import { Lineage } from '../gen/quiver/v1/registry.js';
+import { Evaluation, Lineage } from '../gen/quiver/v1/registry.js';
 import { stageOf } from './records.js';
 import type { AuditRecord, ModelRecord, SignatureRecord, TrialRecord, VersionRecord } from './types.js';
 
@@ -46,6 +46,15 @@ export interface AuditRow {
   version: number | null;
   alias: string | null;
   detail: unknown;
+}
+
+export interface EvaluationRow {
+  id: number | string;
+  model_name: string;
+  version: number;
+  evaluation: unknown;
+  created_by: string;
+  created_at: unknown;
 }
 
 export interface TrialRow {
@@ -106,4 +115,15 @@ export function toAudit(r: AuditRow): AuditRecord {
 
 export function toTrial(r: TrialRow): TrialRecord {
   return { modelName: r.model_name, version: r.version, sha256: r.sha256, outcome: r.outcome, reason: r.reason, at: date(r.at) };
+}
+
+export function toEvaluation(r: EvaluationRow): Evaluation {
+  return {
+    ...Evaluation.fromJSON(json(r.evaluation)),
+    id: Number(r.id),
+    modelName: r.model_name,
+    version: r.version,
+    createdBy: r.created_by,
+    createdAt: date(r.created_at),
+  };
 }

@@ -5,6 +5,9 @@
  * the PostgreSQL registry always had these names); SQLite registries created with the
  * un-prefixed names are renamed on open (sqlite-store.ts).
  *
+ * quiver_evaluations holds each version's evaluations on labelled data (the Evaluation message
+ * as JSON, curves included): quiver train's holdout and every quiver evaluate run.
+ *
  * quiver_predictions is the prediction log (src/feedback/): sampled answers and the outcomes
  * that arrive for them, kept here so that every replica's log and every replica's outcomes
  * meet. Its times are epoch milliseconds, compared as numbers in both dialects. Its one
@@ -81,6 +84,15 @@ CREATE TABLE IF NOT EXISTS quiver_trials (
   PRIMARY KEY (model_name, version, sha256)
 );
 CREATE INDEX IF NOT EXISTS quiver_trials_sha256 ON quiver_trials(sha256);
+CREATE TABLE IF NOT EXISTS quiver_evaluations (
+  id ${t.serial},
+  model_name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  evaluation ${t.json} NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at ${t.time} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quiver_evaluations_version ON quiver_evaluations(model_name, version, id);
 CREATE TABLE IF NOT EXISTS quiver_predictions (
   seq ${t.serial},
   id TEXT NOT NULL UNIQUE,

@@ -9,7 +9,7 @@
 import { alreadyExists, notFound } from '../core/errors.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
 import { deletionRefused, mergeTags } from './records.js';
-import { type ModelRow, tagsOf, toAudit, toModel, toTrial, toVersion, type TrialRow, type VersionRow, type AuditRow } from './rows.js';
+import { type AuditRow, type ModelRow, tagsOf, toAudit, toModel, toTrial, toVersion, type TrialRow, type VersionRow } from './rows.js';
 import type { Statements, Storage, Transaction } from './storage.js';
 import {
   type AuditRecord,
@@ -266,6 +266,7 @@ export class SqlRegistryStore implements RegistryStore {
       if (pointing.length > 0) throw deletionRefused(name, version, pointing);
       await tx.run('DELETE FROM quiver_versions WHERE model_name = ? AND version = ?', [name, version]);
       await tx.run('DELETE FROM quiver_trials WHERE model_name = ? AND version = ?', [name, version]);
+      await tx.run('DELETE FROM quiver_evaluations WHERE model_name = ? AND version = ?', [name, version]);
       await this.auditRow(tx, actor, 'delete_version', name, version, null);
     });
   }

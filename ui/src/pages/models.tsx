@@ -1,0 +1,150 @@
+/** The Models page: every registered model, what it serves by default, and how it is doing now. */
+import { useRef } from 'preact/hooks';
+
+import type { ModelSummary, VersionStats } from '../../../gateway/client/prediction-messages.js';
+import type { RegisteredModel } from '../../../gateway/client/registry-messages.js';
+import { LoadState } from '../action.js';
+import { PredictionService, init } from '../api.js';
+import { count, num, pct } from '../format.js';
+import { useLoad } from '../load.js';
+import { allModels } from '../registry-data.js';
+import { modelHref } from '../route.js';
+
+/** How often the live figures refresh. */
+const REFRESH_MS = 5000;
+
+export interface ModelLive {
+  readonly requests: number;
+  readonly errors: number;
+  readonly errorRate: number;
+  /** Some served version's drift verdict is "drifted"; undefined when no version was evaluated. */
+  readonly drifted: boolean | undefined;
+}
+
+/** A model's figures summed over its served versions (the rule the tests read back). */
+export function liveOf(stats: readonly VersionStats[], model: string): ModelLive {
+  const mine = stats.filter((s) => s.modelName === model);
+  const requests = mine.reduce((a, s) => a + (s.requests ?? 0), 0);
+  const errors = mine.reduce((a, s) => a + (s.errors ?? 0), 0);
+  const evaluated = mine.filter((s) => s.drift?.evaluated === true);
+  return {
+    requests,
+    errors,
+    errorRate: requests === 0 ? 0 : errors / requests,
+    drifted: evaluated.length === 0 ? undefined : evaluated.some((s) => s.drift?.drifted === true),
+  };
+}
+
+interface ModelsData {
+  readonly at: number;
+  readonly models: RegisteredModel[];
+  readonly served: Map<string, ModelSummary>;
+  readonly stats: VersionStats[];
+}
+
+export function ModelsPage() {
+  const previous = useRef<{ at: number; requests: Map<string, number> } | undefined>(undefined);
+  const current = useRef<{ at: number; requests: Map<string, number> } | undefined>(undefined);
+  const loaded = useLoad<ModelsData>(
+    async () => {
+      const [models, served, stats] = await Promise.all([
+        allModels(),
+        PredictionService.ListModels({}, init()),
+        PredictionService.GetStats({}, init()),
+      ]);
+      return {
+        at: performance.now(),
+        models,
+        served: new Map((served.models ?? []).map((m) => [m.name ?? '', m])),
+        stats: stats.versions ?? [],
+      };
+    },
+    'models',
+    REFRESH_MS,
+  );
+  const data = loaded.data;
+  // Requests per second: the change in requests between the last two refreshes.
+  if (data !== undefined && current.current?.at !== data.at) {
+    previous.current = current.current;
+    current.current = { at: data.at, requests: new Map(data.models.map((m) => [m.name ?? '', liveOf(data.stats, m.name ?? '').requests])) };
+  }
+  const rate = (name: string): string => {
+    const a = previous.current;
+    const b = current.current;
+    if (a === undefined || b === undefined || b.at <= a.at) return '—';
+    return num(Math.max(0, ((b.requests.get(name) ?? 0) - (a.requests.get(name) ?? 0)) / ((b.at - a.at) / 1000)), 1);
+  };
+  return (
+    <>
+      <h1 tabIndex={-1}>Models</h1>
+      <LoadState error={loaded.error} loading={data === undefined} />
+      {data !== undefined && (
+        <section class="card">
+          <table data-table="models">
+            <caption class="muted">Live figures since this server started, refreshed every {REFRESH_MS / 1000} s</caption>
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Default version</th>
+                <th scope="col">Aliases</th>
+                <th scope="col" class="num">
+                  Requests/s
+                </th>
+                <th scope="col" class="num">
+                  Requests
+                </th>
+                <th scope="col" class="num">
+                  Error rate
+                </th>
+                <th scope="col">Drift</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.models.map((m) => {
+                const name = m.name ?? '';
+                const live = liveOf(data.stats, name);
+                const served = data.served.get(name);
+                return (
+                  <tr key={name} data-model={name}>
+                    <th scope="row">
+                      <a href={modelHref(name)}>{name}</a>
+                    </th>
+                    <td data-field="default-version">{served?.defaultVersion || <span class="muted">not served</span>}</td>
+                    <td>
+                      {Object.entries(m.aliases ?? {})
+                        .sort(([a], [b]) => a.localeCompare(b))
+                        .map(([alias, v]) => (
+                          <span class="chip" key={alias}>
+                            {alias} → {v}
+                          </span>
+                        ))}
+                    </td>
+                    <td class="num" data-field="rate">
+                      {rate(name)}
+                    </td>
+                    <td class="num" data-field="requests">
+                      {count(live.requests)}
+                    </td>
+                    <td class="num" data-field="error-rate">
+                      {pct(live.errorRate)}
+                    </td>
+                    <td data-field="drift">
+                      {live.drifted === undefined ? (
+                        <span class="muted">not evaluated</span>
+                      ) : live.drifted ? (
+                        <span class="flag-bad">drifted</span>
+                      ) : (
+                        <span class="flag-ok">no drift</span>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+          {data.models.length === 0 && <p>No registered models yet: `quiver train` registers one.</p>}
+        </section>
+      )}
+    </>
+  );
+}
