@@ -402,6 +402,25 @@ test.serial('Rollouts: the running canary, its steps, every check with its figur
   await page.close();
 });
 
+test.serial('Rollouts: a promote token aborts the running canary from the console', async (t) => {
+  const w = await open(ctx, '#/rollouts', RELEASER);
+  const { page } = w;
+  const card = `[data-rollout="${MODEL}"]`;
+  await page.waitForSelector(`${card} button[data-action="rollout-abort-${MODEL}"]`);
+  await page.click(`${card} button[data-action="rollout-abort-${MODEL}"]`);
+  await page.waitForFunction(
+    (sel) => document.querySelector(sel)?.textContent?.startsWith('aborted') === true,
+    {},
+    `${card} [data-field="state"]`,
+  );
+  const { rollout } = await api<{ rollout: Rollout }>(ctx.base, `/v1/registry/models/${MODEL}/rollout`);
+  t.is(rollout.state, 'aborted');
+  t.is(rollout.weight ?? 0, 0);
+  t.regex(await textOf(page, `${card} [data-list="history"]`), /abort \(version 2\) by releaser/);
+  t.deepEqual(w.problems, []);
+  await page.close();
+});
+
 test.serial(
   'Promote: refused with a read-only token, done with the promote scope (by keyboard); the registry changes and the server follows',
   async (t) => {
@@ -449,6 +468,27 @@ test.serial(
     await page.close();
   },
 );
+
+test.serial('Aliases and stages: set and remove an alias, move a version to a stage, each as the registry then says', async (t) => {
+  const w = await open(ctx, `#/models/${MODEL}`, RELEASER);
+  const { page } = w;
+  await page.waitForSelector('button[data-action="alias-1"]');
+  await page.type('tr[data-version="1"] input', 'champion');
+  await page.click('button[data-action="alias-1"]');
+  await page.waitForSelector('button[data-action="unalias-champion"]');
+  const model = async (): Promise<{ aliases: Record<string, number> }> =>
+    (await api<{ model: { aliases: Record<string, number> } }>(ctx.base, `/v1/registry/models/${MODEL}`)).model;
+  t.is((await model()).aliases['champion'], 1);
+  await page.click('button[data-action="unalias-champion"]');
+  await page.waitForFunction(() => document.querySelector('button[data-action="unalias-champion"]') === null);
+  t.is((await model()).aliases['champion'], undefined);
+  await page.select('tr[data-version="1"] select', 'STAGE_STAGING');
+  await page.click('button[data-action="transition-1"]');
+  await page.waitForFunction(() => document.querySelector('tr[data-version="1"] [data-field="stage"]')?.textContent === 'Staging');
+  t.is((await api<{ version: ModelVersion }>(ctx.base, `/v1/registry/models/${MODEL}/versions/1`)).version.stage, 'STAGE_STAGING');
+  t.deepEqual(w.problems, []);
+  await page.close();
+});
 
 test('on a registry without tokens the console is read-only until a token is typed; the server then applies its local rule', async (t) => {
   const dataDir = tmp('quiver-console-open-');

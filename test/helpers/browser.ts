@@ -88,10 +88,12 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
+/** The visible part of the page (docs/console.md shows a few of these, copied from var/screenshots). */
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.evaluate(() => scrollTo(0, 0));
+  await page.screenshot({ path });
   return path;
 }
 
