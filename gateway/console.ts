@@ -11,12 +11,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { PREDICTION_SERVICE } from '../src/auth/policy.js';
-import { failedPrecondition } from '../src/core/errors.js';
+import { failedPrecondition, notFound } from '../src/core/errors.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import type { RpcDescriptor } from './descriptors.js';
+import { isRegistryPath } from './registry.js';
 
 /** Where `npm run build` (scripts/build-ui.mjs) writes the console. */
 export const CONSOLE_DIR = join(PACKAGE_ROOT, 'dist', 'ui');
@@ -62,12 +63,37 @@ export function registerConsole(app: FastifyInstance): void {
   });
 }
 
-/** On httpPort when the console is on the registry plane's port: /ui/ redirects there (same host name). */
-export function redirectToConsole(app: FastifyInstance, registryPort: () => number | undefined, https: boolean): void {
-  const redirect = (req: { hostname: string }, reply: { redirect(url: string, code: number): unknown }): unknown => {
-    const host = req.hostname.includes(':') && !req.hostname.startsWith('[') ? `[${req.hostname}]` : req.hostname;
-    return reply.redirect(`${https ? 'https' : 'http'}://${host}:${registryPort() ?? ''}${CONSOLE_PATH}`, 307);
+const isConsolePath = (path: string): boolean => path === '/ui' || path.startsWith(CONSOLE_PATH);
+
+/** The paths the registry plane's rules cover on a listener that serves them: its routes, the console, /reload-model. */
+export const isRegistryOrConsolePath = (path: string): boolean => isRegistryPath(path) || isConsolePath(path) || path === '/reload-model';
+
+/** A host name fit for a Location header: a DNS name or an IPv4 address, or an IPv6 literal in brackets. */
+const PLAIN_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
+
+/**
+ * On httpPort when the console is on the registry plane's port: /ui/ redirects there, to the
+ * host name the browser used (the registry's own address when that name is not a plain one).
+ */
+export function redirectToConsole(
+  app: FastifyInstance,
+  registryPort: () => number | undefined,
+  options: { readonly https: boolean; readonly host: string },
+): void {
+  const redirect = (req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const given = (req.headers.host ?? '').replace(/:\d+$/, '');
+    const host = PLAIN_HOST.test(given) ? given : options.host.includes(':') ? `[${options.host}]` : options.host;
+    return reply.redirect(`${options.https ? 'https' : 'http'}://${host}:${registryPort() ?? ''}${CONSOLE_PATH}`, 307);
   };
   app.get('/ui', redirect);
   app.get('/ui/*', redirect);
+}
+
+/** A server without a registry (it serves model files) has no console: /ui/ says so. */
+export function noConsole(app: FastifyInstance): void {
+  const none = (): never => {
+    throw notFound('this server has no registry (it serves model files), so it has no console: start it with the registry to use /ui/');
+  };
+  app.get('/ui', none);
+  app.get('/ui/*', none);
 }

@@ -13,13 +13,14 @@ import type { Tracer } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 
-import type { AccessPolicy } from '../src/auth/policy.js';
+import { AccessPolicy } from '../src/auth/policy.js';
 import type { InflightCap } from '../src/core/inflight-cap.js';
 import type { CallContext } from '../src/core/context.js';
 import { REQUEST_ID_KEY, requestIdOf } from '../src/core/request-id.js';
 import type { OipRestResult } from './oip.js';
 import { type PredictBackend } from './prediction.js';
-import { isConsoleRead, redirectToConsole, registerConsole } from './console.js';
+import { guardFromOtherSites } from './browser-guard.js';
+import { isConsoleRead, isRegistryOrConsolePath, noConsole, redirectToConsole, registerConsole } from './console.js';
 import { loadRoot, rpcDescriptors } from './descriptors.js';
 import { installErrorHandlers } from './error-handlers.js';
 import { capPredictRoutes } from './inflight-cap.js';
@@ -167,13 +168,26 @@ export async function startGateway(deps: GatewayDeps, options: GatewayOptions, l
       done();
     });
     if (plane === 'inference' && deps.inflightCap !== undefined) capPredictRoutes(app, deps.inflightCap);
+    // Other web pages in a local browser reach neither the registry nor the console (browser-guard.ts).
+    guardFromOtherSites(
+      app,
+      plane === 'registry' ? () => true : registryOnMain ? isRegistryOrConsolePath : (path) => path === '/reload-model',
+      {
+        https: options.tls !== undefined,
+        boundHost: plane === 'registry' ? (options.registry?.host ?? options.host) : options.host,
+        access: deps.access ?? AccessPolicy.OPEN,
+        log,
+      },
+    );
     installErrorHandlers(app, options.bodyLimit, noRoute, log);
 
     registerBlueprintRoutes(app, plane, routes, maxRequestRows);
     app.get('/openapi.json', async () => openapi[plane]);
-    // The console lives with the registry's routes (console.ts).
+    // The console lives with the registry's routes (console.ts); a server without a registry has none.
     if (plane === 'registry' || registryOnMain) registerConsole(app);
-    else redirectToConsole(app, () => registryPort, options.tls !== undefined);
+    else if (options.registry !== undefined)
+      redirectToConsole(app, () => registryPort, { https: options.tls !== undefined, host: options.registry.host });
+    else noConsole(app);
     registerOipAndHttpBindings(app, plane, routes, { router: plane === 'registry' ? registryRouter : router, registryOnMain, jsonLimits });
 
     return app;

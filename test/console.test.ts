@@ -8,6 +8,8 @@
  * console errors and failed requests, for keyboard access and with axe-core. Promotion is
  * refused without the scope and works with it, and the server follows.
  */
+import { request as httpRequest } from 'node:http';
+
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import type { Browser, Page } from 'puppeteer-core';
@@ -101,6 +103,23 @@ async function post<T>(base: string, path: string, body: unknown, token = RELEAS
   return (await res.json()) as T;
 }
 
+/** One HTTP request with exactly these headers (a Host of the caller's choosing too): status, headers, body. */
+function raw(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers ?? {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
 /** Opens a console page with the viewer's token typed into the header's form first. */
 async function open(ctx: Context, hash: string, token = VIEWER): Promise<Watched> {
   const w = await watchedPage(ctx.browser);
@@ -168,6 +187,12 @@ test.serial('the console is served with a CSP that admits no inline script, and 
   const redirect = await fetch(`${ctx.srv.http}/ui/`, { redirect: 'manual' });
   t.is(redirect.status, 307);
   t.is(redirect.headers.get('location'), `${ctx.base}/ui/`);
+  // A Host that is not a plain host name is not echoed: the redirect names the registry's own address.
+  const port = new URL(ctx.base).port;
+  const crafted = await raw(`${ctx.srv.http}/ui/`, { headers: { host: 'evil.example/x?' } });
+  t.is(crafted.status, 307);
+  t.is(crafted.headers.location, `http://127.0.0.1:${port}/ui/`);
+  t.is((await raw(`${ctx.srv.http}/ui/`, { headers: { host: 'localhost:1' } })).headers.location, `http://localhost:${port}/ui/`);
 });
 
 test.serial('without a token the console says how to read a registry that has tokens', async (t) => {
@@ -377,6 +402,12 @@ test.serial('Rollouts: the running canary, its steps, every check with its figur
   const w = await open(ctx, '#/rollouts');
   const { page } = w;
   const { rollout } = await api<{ rollout: Rollout }>(ctx.base, `/v1/registry/models/${MODEL}/rollout`);
+  // ListRollouts, which the page reads: each model's newest rollout, the same as GetRollout's.
+  const listed = (await api<{ rollouts: Rollout[] }>(ctx.base, '/v1/registry/rollouts')).rollouts;
+  t.deepEqual(
+    listed.map((r) => [r.modelName, r.id, r.state, r.weight]),
+    [[MODEL, rollout.id, rollout.state, rollout.weight]],
+  );
   const card = `[data-rollout="${MODEL}"]`;
   await page.waitForSelector(`${card} [data-table="checks"] tbody tr`);
   t.is(await textOf(page, `${card} [data-field="state"]`), 'running');
@@ -434,7 +465,8 @@ test.serial(
       await textOf(page, '[data-action-result="promote-2"]'),
       /^Refused: .*needs the registry:promote scope, which token 'viewer' does not have/,
     );
-    // Its only trace in the browser is that refused request.
+    // Its only trace in the browser is that refused request (its console line may come a moment later).
+    await eventually(() => w.problems.length >= 2, 'the refused request in the browser');
     t.is(w.problems.length, 2, w.problems.join('\n'));
     t.true(
       w.problems.every(
@@ -490,7 +522,7 @@ test.serial('Aliases and stages: set and remove an alias, move a version to a st
   await page.close();
 });
 
-test('on a registry without tokens the console is read-only until a token is typed; the server then applies its local rule', async (t) => {
+test('on a registry without tokens the console is read-only until a token is typed, and other sites cannot use the browser against the registry', async (t) => {
   const dataDir = tmp('quiver-console-open-');
   await trainedRegistry(dataDir);
   const srv = await startServer({ dataDir, defaultModel: MODEL });
@@ -509,6 +541,42 @@ test('on a registry without tokens the console is read-only until a token is typ
     );
     t.is(w.requests.length, sent, 'a refused action sends nothing');
     t.is((await api<{ version: ModelVersion }>(srv.registryHttp, `/v1/registry/models/${MODEL}/versions/production`)).version.version, 1);
+
+    // Another site's page in the same browser (here the inference port's origin: same host, another port)
+    // posts to the registry with no-cors, as a form would: the server refuses it, nothing changes.
+    const other = await browser.newPage();
+    await other.goto(`${srv.http}/health`);
+    const transition = `${srv.registryHttp}/v1/registry/models/${MODEL}/versions/2:transition`;
+    const statuses: number[] = [];
+    other.on('response', (r) => {
+      if (r.url() === transition) statuses.push(r.status());
+    });
+    await other.evaluate(
+      (url) =>
+        fetch(url, { method: 'POST', mode: 'no-cors', body: '{"stage":"STAGE_PRODUCTION","archive_existing":true}' }).then(() => undefined),
+      transition,
+    );
+    await eventually(() => statuses.length > 0, 'the cross-site request answered');
+    t.deepEqual(statuses, [403]);
+    await other.close();
+    t.is((await api<{ version: ModelVersion }>(srv.registryHttp, `/v1/registry/models/${MODEL}/versions/production`)).version.version, 1);
+    // The same checks without a browser: an Origin of another site, and a DNS name rebound to this host.
+    const models = `${srv.registryHttp}/v1/registry/models`;
+    const evil = await raw(transition, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', 'content-type': 'application/json' },
+      body: '{"stage":"STAGE_PRODUCTION"}',
+    });
+    t.is(evil.status, 403);
+    t.regex(evil.body, /another origin's page \(Origin http:\/\/evil\.example\)/);
+    const rebound = await raw(models, { headers: { host: `rebound.example:${new URL(srv.registryHttp).port}` } });
+    t.is(rebound.status, 403);
+    t.regex(rebound.body, /only requests addressed to a loopback host, not 'rebound\.example'/);
+    // Clients that are not browsers are unaffected: loopback names and addresses.
+    t.is((await raw(models, { headers: { host: `localhost:${new URL(srv.registryHttp).port}` } })).status, 200);
+    t.is((await raw(models)).status, 200);
+    t.is((await api<{ version: ModelVersion }>(srv.registryHttp, `/v1/registry/models/${MODEL}/versions/production`)).version.version, 1);
+
     await typeToken(page, 'a-local-operator-token');
     await page.waitForSelector(promote);
     await page.click(promote);

@@ -52,9 +52,10 @@ test('rocCurve takes a tie group in one step (the diagonal for all-equal scores)
   t.deepEqual(d.y, [0, 0.5, 1, 1]);
 });
 
-test('rocCurve on scores outside [0, 1] starts at the largest score', (t) => {
+test('rocCurve on scores outside [0, 1), or reaching 1, starts above the largest score', (t) => {
   const c = rocCurve([0, 1, 1], [-2, 3, 5]);
-  t.deepEqual(c.thresholds, [5, 5, 3, -2]);
+  t.deepEqual(c.thresholds, [6, 5, 3, -2]);
+  t.deepEqual(rocCurve([0, 1], [0.2, 1]).thresholds, [2, 1, 0.2]);
   t.deepEqual(c.x, [0, 0, 0, 1]);
   t.deepEqual(c.y, [0, 0.5, 1, 1]);
 });

@@ -57,7 +57,25 @@ test('quiver evaluate records both versions evaluations and --html writes a self
   t.true(evaluated.code === 0 || evaluated.code === 1, evaluated.stderr);
   t.is((JSON.parse(evaluated.stdout) as { html: string }).html, 'out/report.html');
 
-  // Recorded with each version: the holdout's at training, then test.csv's.
+  // --no-record writes its report and records nothing.
+  const unrecorded = await quiver(
+    [
+      'evaluate',
+      '--model-uri',
+      'churn:2',
+      '--test-data',
+      'test.csv',
+      '--output-report',
+      'unrecorded.json',
+      '--no-record',
+      '--data-dir',
+      'data',
+    ],
+    dir,
+  );
+  t.true(unrecorded.code === 0 || unrecorded.code === 1, unrecorded.stderr);
+
+  // Recorded with each version: the holdout's at training, then test.csv's (once each).
   const registry = await Registry.open(registryOptions(resolveOptions({ flags: { dataDir: join(dir, 'data') } })));
   const [v2, v1] = await Promise.all([registry.evaluations('churn', '2'), registry.evaluations('churn', '1')]).finally(() =>
     registry.close(),

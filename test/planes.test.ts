@@ -162,6 +162,10 @@ test('without a registry there is no registry HTTP port, and the registry routes
     const res = await fetch(`${srv.http}/v1/registry/models`);
     t.is(res.status, 404);
     t.is(((await res.json()) as { message: string }).message, 'no route for GET /v1/registry/models');
+    // No registry, no console: /ui/ says why.
+    const ui = await fetch(`${srv.http}/ui/`);
+    t.is(ui.status, 404);
+    t.regex(((await ui.json()) as { message: string }).message, /has no registry \(it serves model files\), so it has no console/);
   } finally {
     await srv.close();
   }

@@ -248,6 +248,20 @@ backendTest(
         pageToken: page1.nextPageToken,
       });
       t.is(page2.entries.length, 6);
+      // Newest first, paged downwards: the same entries in reverse, each page continuing the last.
+      type Entries = { entries: Array<{ id: number }>; nextPageToken: string };
+      const newest1 = await reg.call<Entries>('getAuditLog', { modelName: 'credit', pageSize: 4, newestFirst: true });
+      const newest2 = await reg.call<Entries>('getAuditLog', {
+        modelName: 'credit',
+        pageSize: 100,
+        pageToken: newest1.nextPageToken,
+        newestFirst: true,
+      });
+      t.deepEqual(
+        [...newest1.entries, ...newest2.entries].map((e) => Number(e.id)),
+        audit.entries.map((e) => Number((e as unknown as { id: number }).id)).reverse(),
+      );
+      t.is(newest2.nextPageToken, '');
     });
   },
 );

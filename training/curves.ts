@@ -84,8 +84,8 @@ function downsample(curve: Curve, maxPoints: number): Curve {
  * ROC curve: x = false positive rate, y = true positive rate, one point per distinct score
  * threshold (descending; a row is predicted positive when score >= threshold), starting at
  * (0, 0) and ending at (1, 1). The first point stands for threshold +Infinity and stores a
- * finite, JSON-safe stand-in that no score exceeds: 1 when every score lies in [0, 1]
- * (probabilities), otherwise the largest score. When the labels hold one class, the rate
+ * finite, JSON-safe stand-in above every score: 1 when every score lies in [0, 1) (the usual
+ * probabilities), otherwise the largest score plus 1. When the labels hold one class, the rate
  * whose denominator is 0 is reported as 0. More than maxPoints points are downsampled evenly
  * by index, always keeping both ends.
  */
@@ -97,7 +97,7 @@ export function rocCurve(yTrue: readonly number[], score: readonly number[], max
   const s = steps(yTrue, score);
   const top = s.thresholds[0] as number;
   const bottom = s.thresholds[s.thresholds.length - 1] as number;
-  const start = bottom >= 0 && top <= 1 ? 1 : top;
+  const start = bottom >= 0 && top < 1 ? 1 : top + 1;
   const rate = (count: number, total: number): number => (total === 0 ? 0 : count / total);
   const curve: Curve = {
     x: [0, ...s.fp.map((f) => rate(f, s.negatives))],

@@ -44,6 +44,8 @@ import type {
   ListEvaluationsResponse,
   ListRegisteredModelsRequest,
   ListRegisteredModelsResponse,
+  ListRolloutsRequest,
+  ListRolloutsResponse,
   ListVersionsRequest,
   ListVersionsResponse,
   PromoteRolloutRequest,
@@ -235,6 +237,13 @@ export class RegistryService {
     const path = renderPath('/v1/registry/models/{model_name}/rollout:start', req as Record<string, unknown>, used);
 
     return call<StartRolloutResponse>('POST', path, JSON.stringify(req), init, false);
+  }
+  /** GET /v1/registry/rollouts */
+  static ListRollouts(req: ListRolloutsRequest, init: InitReq): Promise<ListRolloutsResponse> {
+    const used = new Set<string>();
+    const path = renderPath('/v1/registry/rollouts', req as Record<string, unknown>, used);
+    used.add('');
+    return call<ListRolloutsResponse>('GET', path + query(req as Record<string, unknown>, used), undefined, init, false);
   }
   /** GET /v1/registry/models/{model_name}/rollout */
   static GetRollout(req: GetRolloutRequest, init: InitReq): Promise<GetRolloutResponse> {

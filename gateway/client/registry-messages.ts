@@ -121,6 +121,7 @@ export interface GetAuditLogRequest {
   modelName?: string;
   pageSize?: number;
   pageToken?: string;
+  newestFirst?: boolean;
 }
 
 export interface GetAuditLogResponse {
@@ -183,6 +184,12 @@ export interface ListRegisteredModelsRequest {
 export interface ListRegisteredModelsResponse {
   models?: RegisteredModel[];
   nextPageToken?: string;
+}
+
+export interface ListRolloutsRequest {}
+
+export interface ListRolloutsResponse {
+  rollouts?: Rollout[];
 }
 
 export interface ListVersionsRequest {

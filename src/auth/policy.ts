@@ -23,6 +23,7 @@ export const REGISTRY_METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   GetAuditLog: 'registry:read',
   ListEvaluations: 'registry:read',
   GetRollout: 'registry:read',
+  ListRollouts: 'registry:read',
   CreateModel: 'registry:write',
   UpdateModel: 'registry:write',
   CreateVersion: 'registry:write',

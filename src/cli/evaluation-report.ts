@@ -61,6 +61,7 @@ ${asset('console.css')}
 </head>
 <body>
 <div id="app"></div>
+<noscript>This report draws its plots with JavaScript: open it in a browser that runs scripts for local files.</noscript>
 <script type="application/json" id="quiver-report-data">${scriptJson(data)}</script>
 <script>
 ${script}

@@ -12,10 +12,11 @@ import { ALGORITHMS, ALGORITHM_NAMES, isAlgorithmName } from '../../training/alg
 import { resolveParams } from '../../training/algorithms/trainer.js';
 import { DEFAULT_WEIGHTS, formatCsv, generateDataset } from '../../training/data/generate.js';
 import { validateDataset } from '../../training/data/validate.js';
-import { compareModels, evaluateOnnxOnTable } from '../../training/evaluate.js';
+import { type Evaluation, compareModels, evaluateOnnxOnTable } from '../../training/evaluate.js';
 import { type MetricName, METRIC_NAMES } from '../../training/metrics.js';
 import { trainModel, trainingReport } from '../../training/train.js';
 import { invalidArgument } from '../core/errors.js';
+import type { Evaluation as WireEvaluation } from '../gen/quiver/v1/registry.js';
 import { exportTrainingTable, parseSince } from '../feedback/export.js';
 import { registerTraining, wireEvaluation } from '../registry/register-training.js';
 import { CliExit } from './exit.js';
@@ -194,6 +195,7 @@ export function addTrainingCommands(program: Command): void {
       .requiredOption('--test-data <file>', 'CSV with the features and `target`')
       .option('--output-report <file>', 'JSON report to write')
       .option('--html <file>', 'self-contained HTML report with the plots (ROC, precision-recall, confusion, calibration, importance)')
+      .option('--no-record', 'do not record the evaluations with the versions in the registry')
       .option('--metric <name>', METRIC_NAMES.join(' | '), 'accuracy')
       .option('--margin <x>', 'how much better the candidate must be', '0'),
     ['dataDir', 'registryUrl', 'artifactUrl', 's3Endpoint', 's3ForcePathStyle'],
@@ -217,8 +219,14 @@ export function addTrainingCommands(program: Command): void {
       const same = production?.version === candidate.version.version;
       const productionEval =
         production === undefined ? undefined : same ? candidateEval : await evaluate(await r.artifacts.readVerified(production.sha256));
-      // Each version's evaluation on this data is recorded with it (once): the console plots it.
-      const candidateRecord = await r.addEvaluation(name, candidate.version.version, wireEvaluation(candidateEval, dataset), actor());
+      // Each version's evaluation on this data is recorded with it (once), unless --no-record: the console plots it.
+      const record = (version: number, evaluation: Evaluation): Promise<WireEvaluation> => {
+        const wire = wireEvaluation(evaluation, dataset);
+        return v.record === false
+          ? Promise.resolve({ ...wire, modelName: name, version, createdBy: actor() })
+          : r.addEvaluation(name, version, wire, actor());
+      };
+      const candidateRecord = await record(candidate.version.version, candidateEval);
       const recorded = {
         candidate: candidateRecord,
         production:
@@ -226,7 +234,7 @@ export function addTrainingCommands(program: Command): void {
             ? null
             : same
               ? candidateRecord
-              : await r.addEvaluation(name, production.version, wireEvaluation(productionEval, dataset), actor()),
+              : await record(production.version, productionEval),
       };
       return {
         recorded,

@@ -33,6 +33,7 @@ import type {
   CreateModelRequest,
   AbortRolloutRequest,
   GetRolloutRequest,
+  ListRolloutsRequest,
   PromoteRolloutRequest,
   Rollout,
   StartRolloutRequest,
@@ -79,6 +80,7 @@ export interface RegistryHandlers {
   readonly reloadModel: UnaryHandler<ReloadModelRequest, ReloadModelResponse>;
   readonly startRollout: UnaryHandler<StartRolloutRequest, { rollout: Rollout }>;
   readonly getRollout: UnaryHandler<GetRolloutRequest, { rollout: Rollout }>;
+  readonly listRollouts: UnaryHandler<ListRolloutsRequest, { rollouts: Rollout[] }>;
   readonly promoteRollout: UnaryHandler<PromoteRolloutRequest, { rollout: Rollout }>;
   readonly abortRollout: UnaryHandler<AbortRolloutRequest, { rollout: Rollout }>;
 }
@@ -195,7 +197,7 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
     }),
     downloadArtifact: (req, ctx) => downloadArtifact(registry, req, ctx),
     getAuditLog: async (req) => {
-      const page = await registry.auditLog(req.modelName, req.pageSize, req.pageToken);
+      const page = await registry.auditLog(req.modelName, req.pageSize, req.pageToken, req.newestFirst);
       return { entries: page.items.map(toWireAudit), nextPageToken: page.nextPageToken };
     },
     listEvaluations: async (req) => ({ evaluations: await registry.evaluations(req.modelName, req.version) }),
@@ -203,6 +205,9 @@ export function registryHandlers(deps: RegistryServiceDeps): RegistryHandlers {
       rollout: await wireRollout(registry, await startRollout(registry, startInputOf(req), actorOf(ctx))),
     }),
     getRollout: async (req) => ({ rollout: await wireRollout(registry, await rolloutOf(registry, req.modelName)) }),
+    listRollouts: async () => ({
+      rollouts: await Promise.all((await registry.rollouts.newestOfEachModel()).map((r) => wireRollout(registry, r))),
+    }),
     promoteRollout: async (req, ctx) => ({ rollout: await wireRollout(registry, await promoteNow(registry, req.modelName, actorOf(ctx))) }),
     abortRollout: async (req, ctx) => ({ rollout: await wireRollout(registry, await abortNow(registry, req.modelName, actorOf(ctx))) }),
     reloadModel: async (req) => {

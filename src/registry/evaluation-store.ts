@@ -7,8 +7,42 @@
 import { notFound } from '../core/errors.js';
 import { Evaluation } from '../gen/quiver/v1/registry.js';
 import { type EvaluationRow, toEvaluation } from './rows.js';
-import { insertAuditRow } from './sql-store.js';
-import type { Storage } from './storage.js';
+import { insertAuditRow } from './audit-row.js';
+import type { Storage, Transaction } from './storage.js';
+
+/**
+ * Records an evaluation of a version in the write transaction `tx`, with its audit row
+ * (record_evaluation); returns it as stored. The version's creation and evaluation-store.ts use it.
+ */
+export async function insertEvaluationRow(
+  tx: Transaction,
+  now: string,
+  row: { model: string; version: number; evaluation: Evaluation; actor: string },
+): Promise<Evaluation> {
+  const { model, version, evaluation, actor } = row;
+  // The row's columns say whose and when; the document holds the rest.
+  const document = Evaluation.toJSON({ ...evaluation, id: 0, modelName: '', version: 0, createdBy: '', createdAt: undefined });
+  await tx.run(`INSERT INTO quiver_evaluations (model_name, version, evaluation, created_by, created_at) VALUES (?, ?, ?, ?, ${now})`, [
+    model,
+    version,
+    JSON.stringify(document),
+    actor,
+  ]);
+  const metrics = Object.fromEntries(evaluation.metrics);
+  await insertAuditRow(tx, now, {
+    actor,
+    action: 'record_evaluation',
+    model,
+    version,
+    alias: null,
+    detail: { dataset: evaluation.datasetName, rows: evaluation.rows, metrics },
+  });
+  const rows = await tx.all<EvaluationRow>(
+    'SELECT * FROM quiver_evaluations WHERE model_name = ? AND version = ? ORDER BY id DESC LIMIT 1',
+    [model, version],
+  );
+  return toEvaluation(rows[0] as EvaluationRow);
+}
 
 export class EvaluationStore {
   constructor(private readonly storage: Storage) {}
@@ -20,29 +54,7 @@ export class EvaluationStore {
       await tx.all(`SELECT name FROM quiver_models WHERE name = ?${this.storage.dialect.lockRow}`, [name]);
       const held = await tx.all('SELECT version FROM quiver_versions WHERE model_name = ? AND version = ?', [name, version]);
       if (held.length === 0) throw notFound(`model '${name}' has no version ${version}`);
-      // The row's columns say whose and when; the document holds the rest.
-      const document = Evaluation.toJSON({ ...evaluation, id: 0, modelName: '', version: 0, createdBy: '', createdAt: undefined });
-      await tx.run(
-        `INSERT INTO quiver_evaluations (model_name, version, evaluation, created_by, created_at) VALUES (?, ?, ?, ?, ${this.storage.dialect.now})`,
-        [name, version, JSON.stringify(document), actor],
-      );
-      await insertAuditRow(tx, this.storage.dialect.now, {
-        actor,
-        action: 'record_evaluation',
-        model: name,
-        version,
-        alias: null,
-        detail: {
-          dataset: evaluation.datasetName,
-          rows: evaluation.rows,
-          metrics: Object.fromEntries(evaluation.metrics),
-        },
-      });
-      const rows = await tx.all<EvaluationRow>(
-        'SELECT * FROM quiver_evaluations WHERE model_name = ? AND version = ? ORDER BY id DESC LIMIT 1',
-        [name, version],
-      );
-      return toEvaluation(rows[0] as EvaluationRow);
+      return insertEvaluationRow(tx, this.storage.dialect.now, { model: name, version, evaluation, actor });
     });
   }
 

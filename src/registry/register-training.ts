@@ -130,17 +130,16 @@ export async function registerTraining(
       `the exported ONNX does not match the trainer (max abs diff ${result.parity.maxAbsDiff} > ${result.parity.threshold}); not registering it`,
     );
   }
-  const version = await registry.createVersion(
+  return registry.createVersion(
     {
       modelName,
       description: meta.description,
       tags: { algorithm: result.algorithm, experiment: meta.experimentName },
       lineage: lineageOf(result, meta.experimentName, meta.datasetName),
       expectedSha256: result.onnxSha256,
+      evaluation: holdoutEvaluation(result),
     },
     once(result.onnx),
     meta.actor,
   );
-  await registry.addEvaluation(modelName, version.version, holdoutEvaluation(result), meta.actor);
-  return version;
 }

@@ -64,6 +64,8 @@ export interface UploadMetadata {
   readonly tags: Readonly<Record<string, string>>;
   readonly lineage: Lineage | undefined;
   readonly expectedSha256: string;
+  /** In process only (quiver train): an evaluation recorded with the version, atomically. */
+  readonly evaluation?: Evaluation;
 }
 
 export interface Page<T> {
@@ -208,6 +210,7 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
             lineage: meta.lineage ?? Lineage.fromPartial({}),
             description: meta.description,
             tags,
+            ...(meta.evaluation === undefined ? {} : { evaluation: meta.evaluation }),
           },
           actor,
         );
@@ -341,10 +344,10 @@ export class Registry extends EventEmitter<{ change: [model: string] }> {
     return { version, bytes: await this.artifacts.readVerified(version.sha256) };
   }
 
-  async auditLog(modelName: string, size: number, token: string): Promise<Page<AuditRecord>> {
+  async auditLog(modelName: string, size: number, token: string, newestFirst = false): Promise<Page<AuditRecord>> {
     if (modelName !== '') checkName('model_name', modelName);
     const limit = pageSize(size);
-    const items = await this.store.audit(modelName, decodeToken(token, 0), limit);
+    const items = await this.store.audit(modelName, decodeToken(token, 0), limit, newestFirst);
     return { items, nextPageToken: items.length === limit ? encodeToken((items[items.length - 1] as AuditRecord).id) : '' };
   }
 }

@@ -8,6 +8,8 @@
  */
 import { alreadyExists, notFound } from '../core/errors.js';
 import { Lineage } from '../gen/quiver/v1/registry.js';
+import { insertAuditRow } from './audit-row.js';
+import { insertEvaluationRow } from './evaluation-store.js';
 import { deletionRefused, mergeTags } from './records.js';
 import { type AuditRow, type ModelRow, tagsOf, toAudit, toModel, toTrial, toVersion, type TrialRow, type VersionRow } from './rows.js';
 import type { Statements, Storage, Transaction } from './storage.js';
@@ -29,27 +31,6 @@ const MODEL_SELECT =
 
 /** The largest version number the INTEGER column holds (PostgreSQL refuses a larger parameter). */
 const MAX_VERSION = 2 ** 31 - 1;
-
-/**
- * Writes an audit row in the write transaction `tx` and tells the other processes sharing the
- * database that the model changed (the followers re-read it). `now` is the dialect's time.
- * The registry's writes and the rollouts' (src/rollouts/rollout-store.ts) all audit through it.
- */
-export async function insertAuditRow(
-  tx: Transaction,
-  now: string,
-  row: { actor: string; action: string; model: string; version: number | null; alias: string | null; detail: object },
-): Promise<void> {
-  await tx.run(`INSERT INTO quiver_audit (at, actor, action, model_name, version, alias, detail) VALUES (${now}, ?, ?, ?, ?, ?, ?)`, [
-    row.actor,
-    row.action,
-    row.model,
-    row.version,
-    row.alias,
-    JSON.stringify(row.detail),
-  ]);
-  await tx.changed(row.model);
-}
 
 export class SqlRegistryStore implements RegistryStore {
   readonly exclusive?: RegistryStore['exclusive'];
@@ -212,6 +193,8 @@ export class SqlRegistryStore implements RegistryStore {
       );
       await tx.run(`UPDATE quiver_models SET next_version = ?, updated_at = ${this.now} WHERE name = ?`, [version + 1, name]);
       await this.auditRow(tx, actor, 'create_version', name, version, null, { sha256: input.sha256, size_bytes: input.sizeBytes });
+      if (input.evaluation !== undefined)
+        await insertEvaluationRow(tx, this.now, { model: name, version, evaluation: input.evaluation, actor });
       return this.reread(tx, name, version);
     });
   }
@@ -331,12 +314,15 @@ export class SqlRegistryStore implements RegistryStore {
     });
   }
 
-  async audit(modelName: string, afterId: number, limit: number): Promise<AuditRecord[]> {
+  async audit(modelName: string, afterId: number, limit: number, newestFirst = false): Promise<AuditRecord[]> {
+    // Newest first pages downwards from the token's id (0: from the top).
+    const [bound, order] = newestFirst ? [afterId === 0 ? 'id > 0' : 'id < ?', 'DESC'] : ['id > ?', 'ASC'];
+    const params = newestFirst && afterId === 0 ? [] : [afterId];
     const rows = await (modelName === ''
-      ? this.storage.all<AuditRow>('SELECT * FROM quiver_audit WHERE id > ? ORDER BY id LIMIT ?', [afterId, limit])
-      : this.storage.all<AuditRow>('SELECT * FROM quiver_audit WHERE model_name = ? AND id > ? ORDER BY id LIMIT ?', [
+      ? this.storage.all<AuditRow>(`SELECT * FROM quiver_audit WHERE ${bound} ORDER BY id ${order} LIMIT ?`, [...params, limit])
+      : this.storage.all<AuditRow>(`SELECT * FROM quiver_audit WHERE model_name = ? AND ${bound} ORDER BY id ${order} LIMIT ?`, [
           modelName,
-          afterId,
+          ...params,
           limit,
         ]));
     return rows.map(toAudit);

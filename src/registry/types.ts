@@ -1,6 +1,6 @@
 /** The registry's records, independent of storage and transport. */
 import type { DType } from '../core/tensor.js';
-import type { Lineage } from '../gen/quiver/v1/registry.js';
+import type { Evaluation, Lineage } from '../gen/quiver/v1/registry.js';
 
 export type StageName = 'None' | 'Staging' | 'Production' | 'Archived';
 
@@ -85,6 +85,8 @@ export interface NewVersion {
   readonly lineage: Lineage;
   readonly description: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** Recorded with the version, in its transaction (quiver train's holdout evaluation). */
+  readonly evaluation?: Evaluation;
 }
 
 export interface Patch {
@@ -124,7 +126,8 @@ export interface RegistryStore {
     description: string | undefined,
     actor: string,
   ): Promise<VersionRecord>;
-  audit(modelName: string, afterId: number, limit: number): Promise<AuditRecord[]>;
+  /** Entries after `afterId` in id order; newest first: entries before `afterId` (0: from the newest), descending. */
+  audit(modelName: string, afterId: number, limit: number, newestFirst?: boolean): Promise<AuditRecord[]>;
   /** The newest audit id, and the models changed after `afterId` (for followers). */
   changesSince(afterId: number): Promise<{ lastId: number; models: string[] }>;
   /** How many versions (of any model) use this artifact. */

@@ -7,7 +7,7 @@
  * the same verdict at once, exactly one of them writes it.
  */
 import { alreadyExists, notFound } from '../core/errors.js';
-import { insertAuditRow } from '../registry/sql-store.js';
+import { insertAuditRow } from '../registry/audit-row.js';
 import type { Storage, Transaction } from '../registry/storage.js';
 import type { CheckResult } from './analysis.js';
 import type { RolloutPolicy, RolloutRecord, RolloutState, RolloutStrategy, TallyRecord } from './types.js';
@@ -110,6 +110,14 @@ export class RolloutStore {
   /** The model's newest rollout, running or not. */
   latest(modelName: string): Promise<RolloutRecord | undefined> {
     return this.row(this.storage, 'SELECT * FROM quiver_rollouts WHERE model_name = ? ORDER BY id DESC LIMIT 1', [modelName]);
+  }
+
+  /** The newest rollout of every model that has had one, by model name. */
+  async newestOfEachModel(): Promise<RolloutRecord[]> {
+    const rows = await this.storage.all<Record<string, unknown>>(
+      'SELECT * FROM quiver_rollouts r WHERE r.id = (SELECT MAX(n.id) FROM quiver_rollouts n WHERE n.model_name = r.model_name) ORDER BY r.model_name',
+    );
+    return rows.map(toRollout);
   }
 
   /** Every running rollout. */

@@ -4,7 +4,7 @@
  * nothing; with one, the server checks its scope as it checks every client's.
  */
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 
 import { describeError, getToken } from './api.js';
 
@@ -23,8 +23,28 @@ export interface ActionProps {
   readonly compact?: boolean;
 }
 
+/** Says `message` through the page's one live region (main.tsx), which outlives any button. */
+export function announce(message: string): void {
+  const region = document.getElementById('announcer');
+  if (region !== null) region.textContent = message;
+}
+
+/**
+ * After the page re-renders: when `button` is gone (an alias removed) or disabled (a version
+ * promoted), the focus goes to the page's heading instead of being lost.
+ */
+function keepFocus(button: HTMLButtonElement | null): void {
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      if (button !== null && button.isConnected && !button.disabled) return;
+      document.querySelector<HTMLElement>('main h1')?.focus();
+    }),
+  );
+}
+
 export function ActionButton(props: ActionProps) {
   const [state, setState] = useState<{ kind: 'idle' | 'busy' | 'done' | 'error'; message: string }>({ kind: 'idle', message: '' });
+  const button = useRef<HTMLButtonElement>(null);
   const click = (): void => {
     if (getToken() === '') {
       setState({ kind: 'error', message: `Refused: the console is read-only. Type a registry token with the ${props.scope} scope above.` });
@@ -35,13 +55,16 @@ export function ActionButton(props: ActionProps) {
       .run()
       .then(() => {
         setState({ kind: 'done', message: 'done' });
+        announce(`${props.label ?? 'the action'}: done`);
         props.onDone();
+        keepFocus(button.current);
       })
       .catch((err: unknown) => setState({ kind: 'error', message: `Refused: ${describeError(err)}` }));
   };
   return (
     <span class="actions">
       <button
+        ref={button}
         type="button"
         class={props.compact === true ? 'inline' : 'primary'}
         aria-label={props.label}

@@ -255,8 +255,9 @@ export interface BarSeries {
   readonly values: readonly number[];
 }
 
-/** Bars per bin for one or more series (a histogram drawn over its bins' labels). */
+/** Bars per bin for one or more series (a histogram drawn over its bins' labels): counts, or shares of a total. */
 export function HistogramChart(props: {
+  kind: 'count' | 'share';
   title: string;
   label: string;
   bins: readonly string[];
@@ -292,11 +293,11 @@ export function HistogramChart(props: {
           </thead>
           <tbody>
             {props.bins.map((b, i) => (
-              <tr key={b}>
+              <tr key={i}>
                 <td>{b}</td>
                 {props.series.map((s) => (
                   <td class="num" key={s.label}>
-                    {Number.isInteger(s.values[i]) ? count(s.values[i]) : num(s.values[i])}
+                    {props.kind === 'count' ? count(s.values[i]) : num(s.values[i])}
                   </td>
                 ))}
               </tr>

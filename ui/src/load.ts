@@ -9,31 +9,45 @@ export interface Loaded<T> {
   readonly reload: () => void;
 }
 
-/** Runs `fetcher` when `key` changes (and every `refreshMs` when given); a newer answer replaces an older one. */
+/**
+ * Runs `fetcher` when `key` changes, on reload(), and every `refreshMs` when given. A refresh
+ * is skipped while a load is still out (a slow server is not sent more), and an answer is
+ * shown unless a newer one was shown already.
+ */
 export function useLoad<T>(fetcher: () => Promise<T>, key: string, refreshMs?: number): Loaded<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
-  const seq = useRef(0);
+  const started = useRef(0);
+  const shown = useRef(0);
+  const outstanding = useRef(0);
   const latest = useRef(fetcher);
   latest.current = fetcher;
   const reload = useCallback(() => {
-    const mine = ++seq.current;
+    const mine = ++started.current;
+    outstanding.current++;
     latest
       .current()
       .then((value) => {
-        if (mine !== seq.current) return;
+        if (mine < shown.current) return;
+        shown.current = mine;
         setData(value);
         setError(undefined);
       })
       .catch((err: unknown) => {
-        if (mine === seq.current) setError(describeError(err));
-      });
+        if (mine < shown.current) return;
+        shown.current = mine;
+        setError(describeError(err));
+      })
+      .finally(() => outstanding.current--);
   }, []);
   useEffect(() => {
     setData(undefined);
+    shown.current = started.current + 1;
     reload();
     if (refreshMs === undefined) return undefined;
-    const timer = setInterval(reload, refreshMs);
+    const timer = setInterval(() => {
+      if (outstanding.current === 0) reload();
+    }, refreshMs);
     return () => clearInterval(timer);
   }, [key, refreshMs, reload]);
   return { data, error, reload };

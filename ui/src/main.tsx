@@ -126,6 +126,7 @@ function App() {
       <main id="main" ref={main}>
         <Page key={`${route.key}#${generation}`} route={route} />
       </main>
+      <div id="announcer" class="visually-hidden" role="status" aria-live="polite" />
     </>
   );
 }

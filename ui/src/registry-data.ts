@@ -5,10 +5,13 @@ import { RegistryService, init } from './api.js';
 /** At most this many pages of 1,000 are read for one list. */
 const MAX_PAGES = 20;
 
-async function allPages<T>(page: (token: string) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
+async function allPages<T>(
+  page: (token: string) => Promise<{ items: T[] | undefined; next: string | undefined }>,
+  pages = MAX_PAGES,
+): Promise<T[]> {
   const out: T[] = [];
   let token = '';
-  for (let i = 0; i < MAX_PAGES; i++) {
+  for (let i = 0; i < pages; i++) {
     const { items, next } = await page(token);
     out.push(...(items ?? []));
     if (next === undefined || next === '') break;
@@ -29,12 +32,15 @@ export const allVersions = (modelName: string): Promise<ModelVersion[]> =>
     return { items: r.versions, next: r.nextPageToken };
   });
 
-/** The audit log (of one model, or all when empty), oldest first. */
-export const allAudit = (modelName: string): Promise<AuditEntry[]> =>
+/** The newest audit entries (of one model, or all when empty), newest first: at most MAX_PAGES pages. */
+export const newestAudit = (modelName: string, pages = MAX_PAGES): Promise<AuditEntry[]> =>
   allPages(async (pageToken) => {
-    const r = await RegistryService.GetAuditLog({ modelName, pageSize: 1000, pageToken }, init());
+    const r = await RegistryService.GetAuditLog({ modelName, pageSize: 1000, pageToken, newestFirst: true }, init());
     return { items: r.entries, next: r.nextPageToken };
-  });
+  }, pages);
+
+/** The most entries newestAudit reads. */
+export const AUDIT_LIMIT = MAX_PAGES * 1000;
 
 /** An audit entry's detail (JSON text) as an object. */
 export function detailOf(entry: AuditEntry): Record<string, unknown> {

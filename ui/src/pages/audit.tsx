@@ -4,16 +4,16 @@ import { useState } from 'preact/hooks';
 import { LoadState } from '../action.js';
 import { time } from '../format.js';
 import { useLoad } from '../load.js';
-import { allAudit } from '../registry-data.js';
+import { AUDIT_LIMIT, newestAudit } from '../registry-data.js';
 import { modelHref } from '../route.js';
 
 export function AuditPage({ model: initialModel }: { model: string }) {
-  const loaded = useLoad(() => allAudit(''), 'audit');
+  const loaded = useLoad(() => newestAudit(''), 'audit');
   const [model, setModel] = useState(initialModel);
   const [action, setAction] = useState('');
   const [actor, setActor] = useState('');
   const [version, setVersion] = useState('');
-  const entries = [...(loaded.data ?? [])].reverse();
+  const entries = loaded.data ?? [];
   const models = [...new Set(entries.map((e) => e.modelName ?? ''))].sort();
   const actions = [...new Set(entries.map((e) => e.action ?? ''))].sort();
   const shown = entries.filter(
@@ -66,7 +66,7 @@ export function AuditPage({ model: initialModel }: { model: string }) {
               />
             </label>
             <span role="status" data-field="shown">
-              {shown.length} of {entries.length} entries
+              {shown.length} of {entries.length === AUDIT_LIMIT ? `the newest ${entries.length}` : entries.length} entries
             </span>
           </form>
           <table data-table="audit">

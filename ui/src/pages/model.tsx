@@ -11,7 +11,7 @@ import { RegistryService, init } from '../api.js';
 import { EvaluationComparison, MetricsTable } from '../evaluation.js';
 import { count, shortSha, stageName, time } from '../format.js';
 import { useLoad } from '../load.js';
-import { allAudit, allVersions } from '../registry-data.js';
+import { allVersions, newestAudit } from '../registry-data.js';
 import { runsHref, versionHref } from '../route.js';
 
 const STAGES: ReadonlyArray<{ value: Stage; label: string }> = [
@@ -21,11 +21,8 @@ const STAGES: ReadonlyArray<{ value: Stage; label: string }> = [
   { value: 'STAGE_NONE', label: 'None' },
 ];
 
-/** The newest audit entry about a version: who last changed it, and when. */
-function lastChange(audit: readonly AuditEntry[], version: number): AuditEntry | undefined {
-  for (let i = audit.length - 1; i >= 0; i--) if (audit[i]?.version === version) return audit[i];
-  return undefined;
-}
+/** The newest audit entry about a version (`audit` is newest first): who last changed it, and when. */
+const lastChange = (audit: readonly AuditEntry[], version: number): AuditEntry | undefined => audit.find((e) => e.version === version);
 
 function VersionActions({ model, v, onDone }: { model: string; v: ModelVersion; onDone: () => void }) {
   const version = v.version ?? 0;
@@ -161,7 +158,7 @@ function Compare({ model, versions }: { model: string; versions: readonly ModelV
 
 export function ModelPage({ name }: { name: string }) {
   const loaded = useLoad(async () => {
-    const [model, versions, audit] = await Promise.all([RegistryService.GetModel({ name }, init()), allVersions(name), allAudit(name)]);
+    const [model, versions, audit] = await Promise.all([RegistryService.GetModel({ name }, init()), allVersions(name), newestAudit(name)]);
     return { model: model.model ?? {}, versions: [...versions].sort((x, y) => (y.version ?? 0) - (x.version ?? 0)), audit };
   }, name);
   const data = loaded.data;

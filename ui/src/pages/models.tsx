@@ -4,7 +4,7 @@ import { useRef } from 'preact/hooks';
 import type { ModelSummary, VersionStats } from '../../../gateway/client/prediction-messages.js';
 import type { RegisteredModel } from '../../../gateway/client/registry-messages.js';
 import { LoadState } from '../action.js';
-import { PredictionService, init } from '../api.js';
+import { PredictionService, describeError, init } from '../api.js';
 import { count, num, pct } from '../format.js';
 import { useLoad } from '../load.js';
 import { allModels } from '../registry-data.js';
@@ -40,6 +40,8 @@ interface ModelsData {
   readonly models: RegisteredModel[];
   readonly served: Map<string, ModelSummary>;
   readonly stats: VersionStats[];
+  /** Why the live figures are missing (their routes follow the inference rule: authInference needs the infer scope). */
+  readonly liveError: string | undefined;
 }
 
 export function ModelsPage() {
@@ -49,14 +51,16 @@ export function ModelsPage() {
     async () => {
       const [models, served, stats] = await Promise.all([
         allModels(),
-        PredictionService.ListModels({}, init()),
-        PredictionService.GetStats({}, init()),
+        PredictionService.ListModels({}, init()).catch((err: unknown) => err as Error),
+        PredictionService.GetStats({}, init()).catch((err: unknown) => err as Error),
       ]);
+      const refused = [served, stats].find((r) => r instanceof Error);
       return {
         at: performance.now(),
         models,
-        served: new Map((served.models ?? []).map((m) => [m.name ?? '', m])),
-        stats: stats.versions ?? [],
+        served: new Map((served instanceof Error ? [] : (served.models ?? [])).map((m) => [m.name ?? '', m])),
+        stats: stats instanceof Error ? [] : (stats.versions ?? []),
+        liveError: refused === undefined ? undefined : describeError(refused),
       };
     },
     'models',
@@ -78,6 +82,11 @@ export function ModelsPage() {
     <>
       <h1 tabIndex={-1}>Models</h1>
       <LoadState error={loaded.error} loading={data === undefined} />
+      {data?.liveError !== undefined && (
+        <p role="alert" class="alert">
+          No live figures: {data.liveError}
+        </p>
+      )}
       {data !== undefined && (
         <section class="card">
           <table data-table="models">

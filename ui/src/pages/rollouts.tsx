@@ -10,7 +10,7 @@ import { ActionButton, LoadState } from '../action.js';
 import { RegistryService, init } from '../api.js';
 import { count, num, time } from '../format.js';
 import { useLoad } from '../load.js';
-import { allAudit, allModels, detailOf } from '../registry-data.js';
+import { allModels, detailOf, newestAudit } from '../registry-data.js';
 import { modelHref, versionHref } from '../route.js';
 
 const REFRESH_MS = 2000;
@@ -194,24 +194,23 @@ function StartForm({ models, onDone }: { models: readonly RegisteredModel[]; onD
   );
 }
 
-/** A model's rollout entries from its newest rollout_start on (the audit log is oldest first). */
-function newestRolloutHistory(entries: readonly AuditEntry[], model: string): AuditEntry[] {
-  const mine = entries.filter((e) => e.modelName === model);
-  const start = mine.map((e) => e.action).lastIndexOf('rollout_start');
-  return mine.slice(Math.max(0, start));
+/** The rollout entries of a model's newest rollout, oldest first, from its audit (newest first). */
+function newestRolloutHistory(audit: readonly AuditEntry[]): AuditEntry[] {
+  const start = audit.findIndex((e) => e.action === 'rollout_start');
+  return audit
+    .slice(0, start < 0 ? audit.length : start + 1)
+    .filter((e) => (e.action ?? '').startsWith('rollout_'))
+    .reverse();
 }
 
 export function RolloutsPage() {
   const loaded = useLoad(
     async () => {
-      const [models, audit] = await Promise.all([allModels(), allAudit('')]);
-      const rolloutEntries = audit.filter((e) => (e.action ?? '').startsWith('rollout_'));
-      // Only models with a rollout in their history have one to show (GetRollout answers 404 otherwise).
-      const withRollouts = [...new Set(rolloutEntries.map((e) => e.modelName ?? ''))].sort();
-      const rollouts = await Promise.all(
-        withRollouts.map((m) => RegistryService.GetRollout({ modelName: m }, init()).then((r) => r.rollout ?? {})),
-      );
-      return { models, rollouts, rolloutEntries };
+      const [models, list] = await Promise.all([allModels(), RegistryService.ListRollouts({}, init())]);
+      const rollouts = list.rollouts ?? [];
+      // Each rollout's history: its model's newest audit entries, one page.
+      const histories = await Promise.all(rollouts.map((r) => newestAudit(r.modelName ?? '', 1).then(newestRolloutHistory)));
+      return { models, rollouts, histories };
     },
     'rollouts',
     REFRESH_MS,
@@ -224,8 +223,8 @@ export function RolloutsPage() {
       {data !== undefined && (
         <>
           {data.rollouts.length === 0 && <p>No rollout yet. Start one below, or with `quiver rollout start`.</p>}
-          {data.rollouts.map((r) => (
-            <RolloutCard key={r.id} r={r} history={newestRolloutHistory(data.rolloutEntries, r.modelName ?? '')} onDone={loaded.reload} />
+          {data.rollouts.map((r, i) => (
+            <RolloutCard key={r.id} r={r} history={data.histories[i] ?? []} onDone={loaded.reload} />
           ))}
           <StartForm models={data.models} onDone={loaded.reload} />
         </>

@@ -29,6 +29,7 @@ function FeatureDriftChart({ f }: { f: FeatureDrift }) {
   const name = f.feature ?? '';
   return (
     <HistogramChart
+      kind="share"
       testId={`drift-${name}`}
       title={`${name}: PSI ${num(f.psi)}, KS ${num(f.ks)}${f.drifted === true ? ' (drifted)' : ''}`}
       label={`Histogram of feature ${name}: share of training rows and of the live window per bin`}
@@ -96,6 +97,7 @@ function LiveSection({ stats }: { stats: VersionStats | undefined }) {
       </table>
       <div class="grid">
         <HistogramChart
+          kind="count"
           testId="latency"
           title="Latency of recent calls"
           label="Histogram of the server time of recent calls, in milliseconds"
@@ -104,6 +106,7 @@ function LiveSection({ stats }: { stats: VersionStats | undefined }) {
           series={[{ label: 'calls', values: stats.latencyHistogramMs?.counts ?? [] }]}
         />
         <HistogramChart
+          kind="count"
           testId="batch-sizes"
           title="Batch sizes"
           label="Histogram of the rows per model run"
