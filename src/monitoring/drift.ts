@@ -136,9 +136,8 @@ interface Monitored {
   readonly name: string;
   /** Column of this feature in an observed row. */
   readonly column: number;
-  readonly edges: number[];
   /** Frozen copies of the profile's edges and counts, shared by every snapshot. */
-  readonly frozenEdges: readonly number[];
+  readonly edges: readonly number[];
   readonly trainCounts: readonly number[];
   readonly trainShares: Float64Array;
   /** Training rows behind the histogram (the sum of its counts). */
@@ -161,7 +160,7 @@ export class DriftMonitor {
   private readonly monitored: readonly Monitored[];
   private readonly skipped: readonly SkippedFeature[];
   private readonly columns: Int32Array;
-  private readonly edges: readonly number[][];
+  private readonly edges: ReadonlyArray<readonly number[]>;
   private readonly counts: readonly Int32Array[];
   private readonly lows: Float64Array;
   private readonly highs: Float64Array;
@@ -198,8 +197,7 @@ export class DriftMonitor {
       monitored.push({
         name,
         column,
-        edges: [...f.histogramEdges],
-        frozenEdges: Object.freeze([...f.histogramEdges]),
+        edges: Object.freeze([...f.histogramEdges]),
         trainCounts: Object.freeze([...f.histogramCounts]),
         trainShares: Float64Array.from(f.histogramCounts, (c) => c / total),
         trainRows: total,
@@ -259,7 +257,7 @@ export class DriftMonitor {
       // too): binIndex puts it in bin 0, so it is stored as -Infinity to sort below
       // everything for KS as well, and counts as out of range.
       const v = raw === undefined || Number.isNaN(raw) ? -Infinity : raw;
-      const bin = binIndex(this.edges[k] as number[], v);
+      const bin = binIndex(this.edges[k] as readonly number[], v);
       this.values[slot] = v;
       this.bins[slot] = bin;
       counts[bin]!++;
@@ -290,7 +288,7 @@ export class DriftMonitor {
     const alpha = ksAlpha / Math.max(m, 1);
     const features: FeatureDrift[] = this.monitored.map((f, k) => {
       // Copies: the cached snapshot must not change with the window.
-      const histograms = { edges: f.frozenEdges, trainingCounts: f.trainCounts, liveCounts: Object.freeze(Array.from(f.counts)) };
+      const histograms = { edges: f.edges, trainingCounts: f.trainCounts, liveCounts: Object.freeze(Array.from(f.counts)) };
       if (n === 0) return { name: f.name, psi: 0, ks: 0, ksCritical: 1, score: 0, outOfRange: 0, drifted: false, ...histograms };
       const critical = ksCriticalValue(alpha, n, f.trainRows);
       for (let b = 0; b < f.counts.length; b++) f.liveShares[b] = (f.counts[b] as number) / n;

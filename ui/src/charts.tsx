@@ -77,6 +77,20 @@ export interface CurveSeries {
 const axis = (title: string) => ({ type: 'linear' as const, min: 0, max: 1, title: { display: true, text: title } });
 const points = (c: Curve | undefined) => (c?.x ?? []).map((x, i) => ({ x, y: c?.y?.[i] ?? 0 }));
 
+/** The reference line y = x (chance for ROC, perfect calibration). */
+const diagonalLine = (label: string) => ({
+  label,
+  data: [
+    { x: 0, y: 0 },
+    { x: 1, y: 1 },
+  ],
+  showLine: true,
+  borderColor: REFERENCE,
+  backgroundColor: REFERENCE,
+  pointRadius: 0,
+  borderWidth: 1,
+});
+
 function curveChart(series: readonly CurveSeries[], xTitle: string, yTitle: string, diagonal: boolean): ChartConfiguration {
   const datasets = series.map((s, i) => ({
     label: s.label,
@@ -87,19 +101,7 @@ function curveChart(series: readonly CurveSeries[], xTitle: string, yTitle: stri
     pointRadius: 0,
     borderWidth: 2,
   }));
-  if (diagonal)
-    datasets.push({
-      label: 'chance',
-      data: [
-        { x: 0, y: 0 },
-        { x: 1, y: 1 },
-      ],
-      showLine: true,
-      borderColor: REFERENCE,
-      backgroundColor: REFERENCE,
-      pointRadius: 0,
-      borderWidth: 1,
-    });
+  if (diagonal) datasets.push(diagonalLine('chance'));
   return { type: 'scatter', data: { datasets }, options: { scales: { x: axis(xTitle), y: axis(yTitle) } } };
 }
 
@@ -167,18 +169,7 @@ export function CalibrationChart({ bins }: { bins: readonly CalibrationBin[] }) 
           backgroundColor: COLORS[0],
           pointRadius: 3,
         },
-        {
-          label: 'perfectly calibrated',
-          data: [
-            { x: 0, y: 0 },
-            { x: 1, y: 1 },
-          ],
-          showLine: true,
-          borderColor: REFERENCE,
-          backgroundColor: REFERENCE,
-          pointRadius: 0,
-          borderWidth: 1,
-        },
+        diagonalLine('perfectly calibrated'),
       ],
     },
     options: { scales: { x: axis('Mean predicted probability'), y: axis('Fraction of positives') } },

@@ -36,17 +36,18 @@ export function liveOf(stats: readonly VersionStats[], model: string): ModelLive
 }
 
 interface ModelsData {
-  readonly at: number;
   readonly models: RegisteredModel[];
   readonly served: Map<string, ModelSummary>;
   readonly stats: VersionStats[];
   /** Why the live figures are missing (their routes follow the inference rule: authInference needs the infer scope). */
   readonly liveError: string | undefined;
+  /** Requests per second by model since the previous read; empty on the first. */
+  readonly rates: Map<string, number>;
 }
 
 export function ModelsPage() {
+  // The previous read's requests by model, for the rates.
   const previous = useRef<{ at: number; requests: Map<string, number> } | undefined>(undefined);
-  const current = useRef<{ at: number; requests: Map<string, number> } | undefined>(undefined);
   const loaded = useLoad<ModelsData>(
     async () => {
       const [models, served, stats] = await Promise.all([
@@ -55,11 +56,19 @@ export function ModelsPage() {
         PredictionService.GetStats({}, init()).catch((err: unknown) => err as Error),
       ]);
       const refused = [served, stats].find((r) => r instanceof Error);
+      const at = performance.now();
+      const versions = stats instanceof Error ? [] : (stats.versions ?? []);
+      const requests = new Map(models.map((m) => [m.name ?? '', liveOf(versions, m.name ?? '').requests]));
+      const before = previous.current;
+      previous.current = { at, requests };
+      const rates = new Map<string, number>();
+      if (before !== undefined && at > before.at)
+        for (const [name, n] of requests) rates.set(name, Math.max(0, (n - (before.requests.get(name) ?? 0)) / ((at - before.at) / 1000)));
       return {
-        at: performance.now(),
         models,
+        rates,
         served: new Map((served instanceof Error ? [] : (served.models ?? [])).map((m) => [m.name ?? '', m])),
-        stats: stats instanceof Error ? [] : (stats.versions ?? []),
+        stats: versions,
         liveError: refused === undefined ? undefined : describeError(refused),
       };
     },
@@ -67,16 +76,9 @@ export function ModelsPage() {
     REFRESH_MS,
   );
   const data = loaded.data;
-  // Requests per second: the change in requests between the last two refreshes.
-  if (data !== undefined && current.current?.at !== data.at) {
-    previous.current = current.current;
-    current.current = { at: data.at, requests: new Map(data.models.map((m) => [m.name ?? '', liveOf(data.stats, m.name ?? '').requests])) };
-  }
   const rate = (name: string): string => {
-    const a = previous.current;
-    const b = current.current;
-    if (a === undefined || b === undefined || b.at <= a.at) return '—';
-    return num(Math.max(0, ((b.requests.get(name) ?? 0) - (a.requests.get(name) ?? 0)) / ((b.at - a.at) / 1000)), 1);
+    const r = data?.rates.get(name);
+    return r === undefined ? '—' : num(r, 1);
   };
   return (
     <>
