@@ -245,13 +245,15 @@ test('(f) the loop closes: live traffic and its outcomes, quiver data export, qu
   let traffic: Load | undefined;
   try {
     traffic = load([srv], { outcomes: true, model });
-    await eventually(async () => ((await liveOf(srv.http)) ?? 0) >= 300, '300 outcomes of live traffic', 60_000);
+    // Enough rows that the retrained version is as good as the baseline within the check's 2%
+    // margin: trained on 300, it fell short now and then.
+    await eventually(async () => ((await liveOf(srv.http)) ?? 0) >= 2000, '2000 outcomes of live traffic', 120_000);
     await traffic.stop();
     const csv = join(tmp(), 'next.csv');
     const exported = JSON.parse((await quiver(['data', 'export', '--model-name', model, '--output', csv, ...flags])).stdout) as {
       rows: number;
     };
-    t.true(exported.rows >= 300);
+    t.true(exported.rows >= 2000);
     const trained = JSON.parse((await quiver(['train', '--data-path', csv, '--model-name', model, '--no-progress', ...flags])).stdout) as {
       version: number;
     };
