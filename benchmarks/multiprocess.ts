@@ -5,9 +5,9 @@
  * Predict (the demo model, one row) and dense BatchPredict (256 rows) under the same h2load
  * load (several connections, so that they spread over processes) against:
  *   - one `quiver serve` process with Quiver's defaults (workers = cores - 1);
- *   - one process with as many workers as the cluster below has in all (the same pool size);
- *   - N processes sharing the port through Node's `cluster` module (multiprocess/cluster-serve.ts),
- *     one worker each (and, where the machine's default is more than one, the default each).
+ *   - one process with as many workers as the processes below have in all (the same pool size);
+ *   - `quiver serve --processes N` (N server processes sharing the ports through Node's
+ *     `cluster` module), one worker each (and, where the default differs, the default each).
  * The shapes alternate within each round, so that a ratio compares runs minutes apart.
  * Writes benchmarks/results/<stamp>-multiprocess.md (the machine, each run's req/s, p50/p99
  * and the cores each process used) and the raw JSON under benchmarks/results/raw/.
@@ -16,8 +16,7 @@
  *          --concurrency 64 (calls in flight) --connections 4 (HTTP/2 connections)
  *          --checkout DIR (the checkout whose dist/ runs, e.g. a clean build of a commit; default this one)
  *
- * The parts under multiprocess/: cluster-serve.ts (the cluster primary), servers.ts (the
- * shapes), measure.ts (one run and its CPU), report.ts (the results). Needs h2load (Debian
+ * The parts under multiprocess/: servers.ts (the shapes), measure.ts (one run and its CPU), report.ts (the results). Needs h2load (Debian
  * package nghttp2-client) and dist/ (npm run build); the server runs from a snapshot of dist/.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -54,16 +53,17 @@ const { values: args } = parseArgs({
 const rounds = Number(args.rounds);
 const processes = Number(args.processes);
 
-/** The shapes compared, the first the reference; a cluster with the default pool only where that differs from one worker. */
+/** The shapes compared, the first the reference; `--processes` with its default pool only where that differs from one worker. */
 function shapes(): Shape[] {
-  const defaultWorkers = Math.max(1, availableParallelism() - 1);
+  const cores = availableParallelism();
+  const defaultWorkers = Math.max(1, cores - 1);
+  const perProcess = Math.max(1, Math.floor(cores / processes) - 1);
   const out: Shape[] = [
     { name: `1 process, default workers (${defaultWorkers})`, processes: 1, workers: undefined },
     { name: `1 process, ${processes} workers`, processes: 1, workers: processes },
-    { name: `${processes} processes (cluster), 1 worker each`, processes, workers: 1 },
+    { name: `--processes ${processes}, 1 worker each`, processes, workers: 1 },
   ];
-  if (defaultWorkers !== 1)
-    out.push({ name: `${processes} processes (cluster), default workers (${defaultWorkers}) each`, processes, workers: undefined });
+  if (perProcess !== 1) out.push({ name: `--processes ${processes}, default workers (${perProcess}) each`, processes, workers: undefined });
   return out;
 }
 

@@ -65,6 +65,8 @@ export interface LogEvent {
 export interface ServerProcess {
   readonly proc: ChildProcess;
   readonly pid: number;
+  /** The processes that serve: this one, or with --processes the primary's server processes. */
+  readonly servingPids: readonly number[];
   readonly grpcPort: number;
   readonly httpPort: number | null;
   readonly metricsPort: number | null;
@@ -78,7 +80,7 @@ export interface ServerProcess {
 
 /**
  * Starts `quiver serve <args>` (add --grpc-port 0 etc. yourself) and resolves once it logs
- * 'quiver serving', with the ports it picked.
+ * 'quiver serving' (with --processes, once every process serves), with the ports it picked.
  */
 export function startQuiver(build: QuiverBuild, args: readonly string[], env: Record<string, string> = {}): Promise<ServerProcess> {
   const proc = spawn(process.execPath, [...build.argv, 'serve', ...args], {
@@ -102,17 +104,25 @@ export function startQuiver(build: QuiverBuild, args: readonly string[], env: Re
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
         keep(line);
-        let entry: LogEvent & { grpcPort?: number; httpPort?: number | null; metricsPort?: number | null };
+        let entry: LogEvent & {
+          grpcPort?: number;
+          httpPort?: number | null;
+          metricsPort?: number | null;
+          process?: number;
+          pids?: number[];
+        };
         try {
           entry = JSON.parse(line) as typeof entry;
         } catch {
           continue;
         }
         events.push({ msg: entry.msg, ...(entry.model === undefined ? {} : { model: entry.model, version: entry.version }) });
-        if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined) {
+        // With --processes, each server process logs its own line (with `process`); the primary's comes last.
+        if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined && entry.process === undefined) {
           resolve({
             proc,
             pid: proc.pid as number,
+            servingPids: entry.pids ?? [proc.pid as number],
             grpcPort: entry.grpcPort,
             httpPort: entry.httpPort ?? null,
             metricsPort: entry.metricsPort ?? null,

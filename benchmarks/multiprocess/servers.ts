@@ -1,23 +1,17 @@
 /**
  * The server shapes the multiprocess benchmark compares, started from one snapshot of dist/
- * (lib/quiver-process.ts): one `quiver serve` process, or N of them sharing the port under a
- * `cluster` primary (cluster-serve.ts). Every shape serves the demo model as production-model
- * on loopback with the same flags; only the process count and `--workers` differ.
+ * (lib/quiver-process.ts): one `quiver serve` process, or `quiver serve --processes N` (a
+ * cluster primary and N server processes sharing the ports). Every shape serves the demo model
+ * as production-model on loopback with the same flags; only `--processes` and `--workers` differ.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import { type QuiverBuild, startQuiver, stopQuiver } from '../lib/quiver-process.js';
 import { freePort } from '../run/servers.js';
 
-const CLUSTER_SERVE = fileURLToPath(new URL('cluster-serve.ts', import.meta.url));
-
 export interface Shape {
   readonly name: string;
-  /** 1: a plain `quiver serve`; more: that many under a cluster primary. */
+  /** 1: a plain `quiver serve`; more: `--processes` that many. */
   readonly processes: number;
-  /** --workers per process; undefined: Quiver's default (cores - 1). */
+  /** --workers per process; undefined: Quiver's default (cores / processes - 1). */
   readonly workers: number | undefined;
 }
 
@@ -55,37 +49,11 @@ export async function startShape(build: QuiverBuild, modelPath: string, shape: S
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const args = serveArgs(modelPath, grpcPort, httpPort, shape.workers);
-  const address = `127.0.0.1:${grpcPort}`;
-  if (shape.processes === 1) {
-    const server = await startQuiver(build, args);
-    return { address, pids: [server.pid], quiverPids: [server.pid], stop: () => stopQuiver(server) };
-  }
-  const { primary, pids } = await startCluster(build, shape.processes, args);
-  return { address, pids: [primary.pid as number, ...pids], quiverPids: pids, stop: () => stopPrimary(primary) };
-}
-
-/** cluster-serve.ts with `processes` workers; resolves with their pids once all of them serve. */
-function startCluster(build: QuiverBuild, processes: number, args: string[]): Promise<{ primary: ChildProcess; pids: number[] }> {
-  const cli = join(build.root, 'dist/src/cli/bin.js');
-  const primary = spawn(process.execPath, ['--import', 'tsx', CLUSTER_SERVE, String(processes), cli, 'serve', ...args], {
-    cwd: build.root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    primary.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    primary.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = /^\{"msg":"cluster serving".*$/m.exec(out);
-      if (line !== null) resolve({ primary, pids: (JSON.parse(line[0]) as { pids: number[] }).pids });
-    });
-    primary.on('exit', (code, signal) => reject(new Error(`cluster-serve exited early (${code ?? signal}):\n${out.slice(-4000)}`)));
-  });
-}
-
-async function stopPrimary(primary: ChildProcess): Promise<void> {
-  if (primary.exitCode !== null || primary.signalCode !== null) return;
-  const exited = new Promise((r) => primary.once('exit', r));
-  primary.kill('SIGTERM');
-  await exited;
+  const server = await startQuiver(build, shape.processes === 1 ? args : [...args, '--processes', String(shape.processes)]);
+  return {
+    address: `127.0.0.1:${grpcPort}`,
+    pids: shape.processes === 1 ? [server.pid] : [server.pid, ...server.servingPids],
+    quiverPids: server.servingPids,
+    stop: () => stopQuiver(server),
+  };
 }

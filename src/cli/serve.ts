@@ -5,11 +5,14 @@ import { format } from 'node:util';
 
 import * as grpc from '@grpc/grpc-js';
 import { type Command, Option as CliOption } from 'commander';
+import type { Logger } from 'pino';
 
 import { envName, flagName, OPTION_DEFS, type Options, resolveOptions } from '../config/options.js';
 import { invalidConfig, QuiverError } from '../core/errors.js';
 import { createLogger } from '../log/logger.js';
 import { QuiverServer } from '../server.js';
+import { ClusterProcess, isClusterProcess } from '../serving/cluster-child.js';
+import { ClusterPrimary, ClusterStartFailed } from '../serving/cluster-primary.js';
 import { CliExit } from './exit.js';
 import { registryFailure } from './failures.js';
 
@@ -80,34 +83,85 @@ export async function serve(values: Record<string, unknown>): Promise<number> {
     info: (...args: unknown[]) => grpcLog.info(format(...args)),
     debug: (...args: unknown[]) => grpcLog.debug(format(...args)),
   });
+  if (isClusterProcess()) return serveOne(options, log, true);
+  return options.processes > 1 ? serveProcesses(options, log) : serveOne(options, log, false);
+}
+
+/**
+ * One server in this process, until a signal (or, as one of a multi-process server's
+ * processes, the primary) stops it.
+ */
+async function serveOne(options: Options, log: Logger, inCluster: boolean): Promise<number> {
+  let stop: ((reason: string, signal?: NodeJS.Signals) => void) | undefined;
+  let stopAsked: string | undefined;
+  const child = inCluster ? new ClusterProcess((reason) => (stop === undefined ? (stopAsked = reason) : stop(reason))) : undefined;
+  // A process of a cluster: the primary serves the metrics port, with every process's sum.
+  const processOptions = child === undefined ? options : { ...options, metricsServer: false };
+  const processLog = child === undefined ? log : log.child({ process: child.index });
   let server: QuiverServer;
   try {
-    server = await QuiverServer.start(options, log);
+    server = await QuiverServer.start(processOptions, processLog);
   } catch (err) {
     const failure = registryFailure(options, err);
+    const message = `could not start: ${(failure as Error).message}`;
     // An expected failure is logged as its one line (the stack is for --verbose, on stderr).
-    log.fatal(failure instanceof QuiverError ? { code: failure.code } : { err }, `could not start: ${(failure as Error).message}`);
-    throw new CliExit(1, `could not start: ${(failure as Error).message}`, { cause: failure });
+    processLog.fatal(failure instanceof QuiverError ? { code: failure.code } : { err }, message);
+    // In a cluster the primary says it, once for all processes.
+    child?.failed(message, 1);
+    throw new CliExit(1, child === undefined ? message : '', { cause: failure });
+  }
+  if (child !== undefined) {
+    server.metrics.aggregateWith(() => child.clusterMetrics());
+    const ports = {
+      grpcPort: server.grpcPort,
+      registryPort: server.registryPort ?? null,
+      httpPort: server.httpPort ?? null,
+      registryHttpPort: server.registryHttpPort ?? null,
+    };
+    child.serving(ports, server.metrics.registry);
   }
   return new Promise<number>((resolve) => {
     let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        log.warn({ signal }, 'second signal: exiting now');
+    stop = (reason: string, signal?: NodeJS.Signals): void => {
+      if (signal !== undefined && ++signals > 1) {
+        processLog.warn({ signal }, 'second signal: exiting now');
         resolve(1);
         return;
       }
-      log.info({ signal }, 'signal received');
+      processLog.info(signal === undefined ? { reason } : { signal }, signal === undefined ? `stopping: ${reason}` : 'signal received');
       server.shutdown().then(
         (clean) => resolve(clean ? 0 : 1),
         (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
+          processLog.error({ err }, 'shutdown failed');
           resolve(1);
         },
       );
     };
+    const onSignal = (signal: NodeJS.Signals): void => stop?.('signal', signal);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (stopAsked !== undefined) stop(stopAsked);
   });
+}
+
+/** A multi-process server: this process is the cluster primary (src/serving/cluster-primary.ts). */
+async function serveProcesses(options: Options, log: Logger): Promise<number> {
+  let primary: ClusterPrimary;
+  try {
+    primary = await ClusterPrimary.start(options, log);
+  } catch (err) {
+    if (err instanceof ClusterStartFailed) throw new CliExit(err.code, err.message);
+    const failure = registryFailure(options, err);
+    log.fatal(failure instanceof QuiverError ? { code: failure.code } : { err }, `could not start: ${(failure as Error).message}`);
+    throw new CliExit(1, `could not start: ${(failure as Error).message}`, { cause: failure });
+  }
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'signal received: draining every server process');
+    void primary.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const code = await primary.exited;
+  log.info({ code }, 'stopped');
+  return code;
 }

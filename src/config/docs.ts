@@ -7,8 +7,8 @@ import { Code, ERROR_CODES, ERROR_MEANINGS, grpcStatusOf, httpStatusOf } from '.
 import { envName, flagName, OPTION_DEFS } from './options.js';
 
 function defaultText(key: string, value: unknown): string {
-  if (key === 'workers') return 'cores - 1 (min 1)';
-  if (key === 'intraOpThreads') return '(cores - 1) / workers (min 1)';
+  if (key === 'workers') return 'cores / processes - 1 (min 1)';
+  if (key === 'intraOpThreads') return '(cores / processes - 1) / workers (min 1)';
   if (key === 'maxInflight') return 'maxQueueRows + workers x tasksPerWorker x maxBatchRows (min 1024)';
   if (key === 'registryPollMs') return '250 ms (embedded), 5000 ms (PostgreSQL)';
   if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.join(',');

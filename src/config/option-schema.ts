@@ -17,6 +17,7 @@ export interface Options {
   readonly models: readonly ModelSpec[];
   readonly modelRepository: string;
   readonly demo: boolean;
+  readonly processes: number;
   readonly workers: number;
   readonly intraOpThreads: number;
   readonly tasksPerWorker: number;

@@ -20,6 +20,7 @@ export function registerFeedbackMetrics(registry: Registry, source: () => Feedba
       help,
       labelNames: ['model', 'version'],
       registers,
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const f of figures()) if (f.figure.metric === metric) this.set({ model: f.name, version: String(f.version) }, f.figure.value);
@@ -31,6 +32,7 @@ export function registerFeedbackMetrics(registry: Registry, source: () => Feedba
     help: 'Logged predictions of a version that have an outcome (what its live accuracy or MAE covers)',
     labelNames: ['model', 'version'],
     registers,
+    aggregator: 'max',
     collect() {
       this.reset();
       for (const f of figures()) this.set({ model: f.name, version: String(f.version) }, f.figure.samples);
@@ -41,6 +43,7 @@ export function registerFeedbackMetrics(registry: Registry, source: () => Feedba
     help: 'Whether a version has liveQualityMinSamples outcomes: 1 when the alerts use its live accuracy instead of the registered one',
     labelNames: ['model', 'version'],
     registers,
+    aggregator: 'max',
     collect() {
       this.reset();
       for (const f of figures()) this.set({ model: f.name, version: String(f.version) }, f.figure.sufficient ? 1 : 0);

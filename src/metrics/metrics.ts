@@ -62,6 +62,7 @@ export class ServingMetrics {
   private readonly dropped: Counter<'model' | 'version' | 'reason'>;
   private readonly loads: Counter<'model' | 'result'>;
   private readonly versions = new Map<string, VersionTelemetry>();
+  private aggregated: (() => Promise<string>) | undefined;
   readonly started = Date.now();
 
   constructor(
@@ -97,6 +98,7 @@ export class ServingMetrics {
       help: 'Population stability index of the live input window against the training profile, per feature',
       labelNames: ['model', 'version', 'feature'],
       registers,
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const t of telemetry()) {
@@ -111,6 +113,7 @@ export class ServingMetrics {
       help: '1 when the live inputs drifted from the training profile (PSI and KS both over their thresholds on a feature)',
       labelNames: ['model', 'version'],
       registers,
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const t of telemetry()) {
@@ -124,6 +127,7 @@ export class ServingMetrics {
       help: "The version's registered holdout accuracy",
       labelNames: ['model', 'version'],
       registers,
+      aggregator: 'first',
     });
     this.queueWait = new BoundHistogram({
       name: 'quiver_queue_wait_seconds',
@@ -174,6 +178,7 @@ export class ServingMetrics {
       name: 'quiver_pool_utilization',
       help: 'Batches in flight on the workers over what they can take',
       registers,
+      aggregator: 'average',
       collect() {
         const p = pool?.();
         this.set(p === undefined || p.capacity === 0 ? 0 : p.inflight / p.capacity);
@@ -196,6 +201,7 @@ export class ServingMetrics {
         help,
         labelNames: ['model', 'version'],
         registers,
+        aggregator: 'average',
         collect() {
           this.reset();
           for (const t of telemetry()) this.set({ model: t.name, version: String(t.version) }, value(t));
@@ -217,6 +223,7 @@ export class ServingMetrics {
       name: 'quiver_uptime_seconds',
       help: 'Seconds since the server started',
       registers,
+      aggregator: 'max',
       collect() {
         this.set((Date.now() - started) / 1000);
       },
@@ -297,8 +304,17 @@ export class ServingMetrics {
     };
   }
 
+  /**
+   * The exposition text /metrics answers: this registry's, or, in a process of a multi-process
+   * server, every process's summed (cluster-child.ts asks the primary for it).
+   */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return this.aggregated?.() ?? this.registry.metrics();
+  }
+
+  /** From now on text() answers `source`'s text (a cluster's sum) instead of this registry's. */
+  aggregateWith(source: () => Promise<string>): void {
+    this.aggregated = source;
   }
 
   get contentType(): string {

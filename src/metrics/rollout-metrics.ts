@@ -16,6 +16,7 @@ export function registerRolloutMetrics(registry: Registry, source: () => Feedbac
     help: "Percent of the model's requests a running rollout's candidate gets (canary: routed to it; shadow: copied to it)",
     labelNames: ['model', 'version'],
     registers,
+    aggregator: 'first',
     collect() {
       this.reset();
       for (const [model, r] of source()?.router.all() ?? []) this.set({ model, version: String(r.candidate) }, r.weight);
@@ -26,6 +27,7 @@ export function registerRolloutMetrics(registry: Registry, source: () => Feedbac
     help: "Share of a shadow candidate's answers that differed from the ones the callers got (this replica's)",
     labelNames: ['model', 'version'],
     registers,
+    aggregator: 'average',
     collect() {
       this.reset();
       for (const [model, r] of source()?.router.all() ?? [])

@@ -2,14 +2,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { ServingMetrics } from './metrics.js';
+/** What the port serves: the metrics' exposition text (one process's, or a cluster's sum). */
+export interface MetricsSource {
+  text(): Promise<string>;
+  readonly contentType: string;
+}
 
 export interface MetricsServer {
   readonly port: number;
   close(): Promise<void>;
 }
 
-export async function startMetricsServer(metrics: ServingMetrics, host: string, port: number): Promise<MetricsServer> {
+export async function startMetricsServer(metrics: MetricsSource, host: string, port: number): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');

@@ -15,12 +15,14 @@ export interface Child {
   readonly registryPort: number;
   /** The registry plane's REST port (0 without one). */
   readonly registryHttpPort: number;
+  readonly metricsPort: number;
   readonly logs: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /**
- * Starts the CLI and resolves once it logs 'quiver serving' (with its port). `wrap` is a
+ * Starts the CLI and resolves once it logs 'quiver serving' (with its port; with --processes,
+ * the primary's line, which carries no `process`). `wrap` is a
  * command that runs it (e.g. `unshare ... sh -c '...; exec "$@"' sh`), execing node in the end
  * so that the child's pid stays the server's. `cwd` is the working directory it runs in.
  */
@@ -79,14 +81,17 @@ export function startCli(args: string[], env: Record<string, string> = {}, wrap:
             httpPort?: number;
             registryPort?: number | null;
             registryHttpPort?: number | null;
+            metricsPort?: number | null;
+            process?: number;
           };
-          if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined)
+          if (entry.msg === 'quiver serving' && entry.grpcPort !== undefined && entry.process === undefined)
             resolve({
               proc,
               port: entry.grpcPort,
               httpPort: entry.httpPort ?? 0,
               registryPort: entry.registryPort ?? 0,
               registryHttpPort: entry.registryHttpPort ?? 0,
+              metricsPort: entry.metricsPort ?? 0,
               logs,
               exited,
             });

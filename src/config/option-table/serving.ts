@@ -1,9 +1,11 @@
 /** The serving process: its gRPC listener, what it serves, workers and batching, queue limits, gRPC transport limits, shutdown and logs. */
 import { availableParallelism } from 'node:os';
 
-import { MiB, type OptionDef } from '../option-schema.js';
+import { MiB, type OptionDef, type Options } from '../option-schema.js';
 
 const cores = (): number => availableParallelism();
+/** Each process's share of the cores (with `processes` > 1, the processes split them evenly). */
+const coresPerProcess = (p: Partial<Record<keyof Options, unknown>>): number => Math.max(1, Math.floor(cores() / Number(p.processes ?? 1)));
 
 export const SERVING_OPTIONS: readonly OptionDef[] = [
   { key: 'grpcHost', kind: 'string', default: () => '0.0.0.0', doc: 'address the gRPC server binds' },
@@ -34,19 +36,27 @@ export const SERVING_OPTIONS: readonly OptionDef[] = [
     doc: 'write the demo model into the data dir if absent and serve it as `production-model`',
   },
   {
+    key: 'processes',
+    kind: 'int',
+    min: 1,
+    max: 256,
+    default: () => 1,
+    doc: 'server processes sharing the ports (Node cluster), each with its own event loop, worker pool and queues; 1 = this process serves alone',
+  },
+  {
     key: 'workers',
     kind: 'int',
     min: 1,
     max: 256,
-    default: () => Math.max(1, cores() - 1),
-    doc: 'inference worker threads (default: cores - 1, the main thread keeps one core for gRPC)',
+    default: (p) => Math.max(1, coresPerProcess(p) - 1),
+    doc: "inference worker threads per process (default: the process's share of the cores - 1, its main thread keeps one core for gRPC)",
   },
   {
     key: 'intraOpThreads',
     kind: 'int',
     min: 1,
     max: 256,
-    default: (p) => Math.max(1, Math.floor((cores() - 1) / Number(p.workers ?? 1))),
+    default: (p) => Math.max(1, Math.floor((coresPerProcess(p) - 1) / Number(p.workers ?? 1))),
     doc: 'onnxruntime intra-op threads per session (default: the cores left to each worker, at least 1, so workers do not oversubscribe the CPU)',
   },
   {
