@@ -4,7 +4,7 @@
  * embedded SQLite registry the processes share.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { get } from 'node:http';
 import { promisify } from 'node:util';
 
@@ -49,14 +49,14 @@ function pidsOf(child: Child): number[] {
   return [];
 }
 
-const alive = (pid: number): boolean => {
+/** Whether a process runs (a zombie, exited but not yet reaped by whoever inherited it, does not). */
+function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
-};
+}
 
 /** The processes whose working directory is `dir` (a server's processes run where it was started). */
 function processesIn(dir: string): number[] {
@@ -198,4 +198,17 @@ test('--processes: a port in use is one line and exit 1 with no process left; a 
   );
   t.is(usage?.code, 2);
   t.regex(usage?.stderr ?? '', /^quiver: .*processes.*\n$/);
+});
+
+test('--processes: when the primary is killed, its processes drain and exit, leaving none behind', async (t) => {
+  const dir = tmp('quiver-processes-');
+  const child = await startCli(['--demo', '--processes', '2', '--data-dir', 'var'], {}, [], dir);
+  const pids = pidsOf(child);
+  t.is(pids.length, 2);
+  child.proc.kill('SIGKILL');
+  await child.exited;
+  await eventually(() => processesIn(realpathSync(dir)).length === 0, 'every server process to exit');
+  t.false(pids.some(alive));
+  // Each drained (Node's cluster would otherwise exit it at once, cutting its calls).
+  t.is(child.logs.filter((l) => l.includes('"msg":"stopping: the primary is gone"')).length, 2, child.logs.join('\n'));
 });

@@ -146,21 +146,22 @@ async function serveOne(options: Options, log: Logger, inCluster: boolean): Prom
 
 /** A multi-process server: this process is the cluster primary (src/serving/cluster-primary.ts). */
 async function serveProcesses(options: Options, log: Logger): Promise<number> {
-  let primary: ClusterPrimary;
+  const primary = new ClusterPrimary(options, log);
+  // From the start: a signal while the processes start stops them too.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'signal received: draining every server process');
+    primary.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
-    primary = await ClusterPrimary.start(options, log);
+    await primary.start();
   } catch (err) {
     if (err instanceof ClusterStartFailed) throw new CliExit(err.code, err.message);
     const failure = registryFailure(options, err);
     log.fatal(failure instanceof QuiverError ? { code: failure.code } : { err }, `could not start: ${(failure as Error).message}`);
     throw new CliExit(1, `could not start: ${(failure as Error).message}`, { cause: failure });
   }
-  const onSignal = (signal: NodeJS.Signals): void => {
-    log.info({ signal }, 'signal received: draining every server process');
-    void primary.stop();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
   const code = await primary.exited;
   log.info({ code }, 'stopped');
   return code;

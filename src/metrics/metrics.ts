@@ -78,6 +78,9 @@ export class ServingMetrics {
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // Summed over a multi-process server's processes (cluster-metrics.ts), the busiest event
+    // loop is the one that limits: its lag, not prom-client's default average.
+    for (const m of this.registry.getMetricsAsArray()) if (m.name.startsWith('nodejs_eventloop_lag')) m.aggregator = 'max';
     this.predictions = new BoundCounter({
       name: 'ml_predictions_total',
       help: 'Predictions (instances) answered, by model version and status (ok or error) with the gRPC code',

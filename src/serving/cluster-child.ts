@@ -22,7 +22,8 @@ export interface ServingPorts {
 export type ChildMessage =
   | { readonly type: 'quiver:serving'; readonly ports: ServingPorts }
   | { readonly type: 'quiver:failed'; readonly message: string; readonly code: number }
-  | { readonly type: 'quiver:metrics-json'; readonly id: number; readonly metrics: object[] }
+  /** `metrics` undefined: the process could not read its registry. */
+  | { readonly type: 'quiver:metrics-json'; readonly id: number; readonly metrics?: object[] }
   | { readonly type: 'quiver:metrics-request'; readonly id: number };
 
 /** What the primary sends a process. */
@@ -37,8 +38,8 @@ export const PROCESS_INDEX_ENV = 'QUIVER_PROCESS_INDEX';
 /** How long a process waits for the primary's sum before its /metrics fails. */
 const METRICS_TIMEOUT_MS = 10_000;
 
-/** True in a process the cluster primary forked. */
-export const isClusterProcess = (): boolean => cluster.isWorker;
+/** True in a process Quiver's cluster primary forked (not another cluster manager's worker). */
+export const isClusterProcess = (): boolean => cluster.isWorker && process.env[PROCESS_INDEX_ENV] !== undefined;
 
 export class ClusterProcess {
   readonly index = Number(process.env[PROCESS_INDEX_ENV] ?? 0);
@@ -56,6 +57,11 @@ export class ClusterProcess {
       if (message.type === 'quiver:shutdown') shutdown('the primary asked');
       else if (message.type === 'quiver:collect') void this.collect(message.id);
       else if (message.type === 'quiver:metrics-text') this.answered(message);
+    });
+    // Node's cluster exits a worker at once when the primary's channel closes unexpectedly
+    // (lib/internal/cluster/child.js); marking the disconnect as expected lets it drain instead.
+    process.prependListener('disconnect', () => {
+      if (cluster.worker !== undefined) cluster.worker.exitedAfterDisconnect = true;
     });
     process.on('disconnect', () => {
       for (const p of this.pending.values()) p.reject(new Error('the cluster primary is gone'));
@@ -92,7 +98,14 @@ export class ClusterProcess {
   }
 
   private async collect(id: number): Promise<void> {
-    this.send({ type: 'quiver:metrics-json', id, metrics: this.registry === undefined ? [] : await this.registry.getMetricsAsJSON() });
+    let metrics: object[] | undefined = [];
+    try {
+      if (this.registry !== undefined) metrics = await this.registry.getMetricsAsJSON();
+    } catch {
+      // A collect function failed: the primary counts this process's last series instead.
+      metrics = undefined;
+    }
+    this.send({ type: 'quiver:metrics-json', id, ...(metrics === undefined ? {} : { metrics }) });
   }
 
   private answered(message: Extract<PrimaryMessage, { type: 'quiver:metrics-text' }>): void {

@@ -9,9 +9,9 @@
  *
  * The primary starts the first process alone (it seeds the demo model and migrates the
  * registry), then the others; it serves the metrics port with every process's metrics summed
- * (prom-client's cluster aggregation), answers a process whose /metrics is read with that sum,
- * starts a process again when one exits, and on SIGTERM or SIGINT asks each to drain and exits
- * once all have.
+ * (cluster-metrics.ts), answers a process whose /metrics is read with that sum, starts a
+ * process again when one exits, and when stopped asks each to drain and exits once all have
+ * (killing them when they outlast the grace period).
  *
  * Written by hand over node:cluster: the process managers that do this (pm2, throng) own the
  * whole process tree and logging, while a server here needs only fork, restart and drain, plus
@@ -20,25 +20,28 @@
 import cluster, { type Worker } from 'node:cluster';
 
 import type { Logger } from 'pino';
-import { AggregatorRegistry } from 'prom-client';
 
 import type { Options } from '../config/options.js';
 import { onPort } from '../config/port-in-use.js';
 import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
 import { type ChildMessage, PROCESS_INDEX_ENV, type PrimaryMessage, type ServingPorts } from './cluster-child.js';
+import { ClusterMetrics } from './cluster-metrics.js';
 
 /** A process that exits is started again after this long. */
 const RESTART_DELAY_MS = 1_000;
 /** More exits than this within RESTART_WINDOW_MS and the primary gives up (a crash loop). */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
-/** How long the primary waits for one process's metrics before summing without them. */
-const COLLECT_TIMEOUT_MS = 5_000;
+/** Beyond shutdownGraceMs, how long a stop waits for the processes before it kills them. */
+const STOP_MARGIN_MS = 10_000;
+/** After a process's exit, how long to wait for its channel's last messages (its start failure). */
+const CHANNEL_DRAIN_MS = 1_000;
 
 /** A process's slot: the number it keeps across restarts, and the process now in it. */
 interface Slot {
   readonly index: number;
   worker: Worker;
+  /** The process in the slot has said it serves, and has not exited. */
   serving: boolean;
 }
 
@@ -55,19 +58,19 @@ export class ClusterStartFailed extends Error {
 export class ClusterPrimary {
   private readonly slots: Slot[] = [];
   private readonly exits: number[] = [];
+  private readonly metrics = new ClusterMetrics((worker, message) => this.send(worker, message));
   private metricsServer: MetricsServer | undefined;
   private stopping = false;
+  private killTimer: NodeJS.Timeout | undefined;
   /** Every process has served once: from then on one that exits is started again, even one that never served. */
   private started = false;
-  /** The exit code so far: 1 once a crash loop ended the cluster, or a process did not drain cleanly when asked. */
+  /** The exit code so far: 1 once a crash loop ended the cluster, or a serving process did not drain cleanly. */
   private code = 0;
-  private nextCollect = 0;
-  private readonly collects = new Map<number, { waiting: Set<Worker>; metrics: object[]; done: () => void }>();
-  /** Resolves with the exit code once every process has exited (after a stop, or a crash loop). */
+  /** Resolves with the exit code once every process has exited (after a stop, a failed start or a crash loop). */
   readonly exited: Promise<number>;
   private finish!: (code: number) => void;
 
-  private constructor(
+  constructor(
     private readonly options: Options,
     private readonly log: Logger,
   ) {
@@ -75,30 +78,37 @@ export class ClusterPrimary {
     cluster.on('message', (worker, message: ChildMessage) => this.onMessage(worker, message));
   }
 
-  /** Forks the processes (the first alone), starts the metrics port, and logs 'quiver serving'. */
-  static async start(options: Options, log: Logger): Promise<ClusterPrimary> {
-    const primary = new ClusterPrimary(options, log);
+  /**
+   * Forks the processes (the first alone), starts the metrics port, and logs 'quiver serving'.
+   * Throws (once every process has exited) when one exits before it serves; returns false
+   * when stop() was called meanwhile.
+   */
+  async start(): Promise<boolean> {
     try {
-      const ports = await primary.fork(1);
-      await Promise.all(Array.from({ length: options.processes - 1 }, (_, i) => primary.fork(i + 2)));
-      primary.started = true;
-      if (options.metricsServer)
-        primary.metricsServer = await onPort(
-          options,
+      const ports = await this.fork(1);
+      await Promise.all(Array.from({ length: this.options.processes - 1 }, (_, i) => this.fork(i + 2)));
+      if (this.stopping) return false;
+      this.started = true;
+      if (this.options.metricsServer)
+        this.metricsServer = await onPort(
+          this.options,
           'metricsPort',
           startMetricsServer(
-            { text: () => primary.metricsText(), contentType: AggregatorRegistry.PROMETHEUS_CONTENT_TYPE },
-            options.metricsHost,
-            options.metricsPort,
+            { text: () => this.metrics.text(this.servingWorkers()), contentType: this.metrics.contentType },
+            this.options.metricsHost,
+            this.options.metricsPort,
           ),
         );
-      log.info(
-        { ...ports, metricsPort: primary.metricsServer?.port ?? null, processes: options.processes, pids: primary.pids() },
+      this.log.info(
+        { ...ports, metricsPort: this.metricsServer?.port ?? null, processes: this.options.processes, pids: this.pids() },
         'quiver serving',
       );
-      return primary;
+      return true;
     } catch (err) {
-      await primary.stop();
+      const asked = this.stopping;
+      if (!asked) this.stop();
+      await this.exited;
+      if (asked) return false;
       throw err;
     }
   }
@@ -107,27 +117,38 @@ export class ClusterPrimary {
     return this.slots.map((s) => s.worker.process.pid as number);
   }
 
-  get metricsPort(): number | undefined {
-    return this.metricsServer?.port;
-  }
-
-  /** Asks every process to drain (a second call kills them); resolves with the exit code once all have exited. */
-  async stop(): Promise<number> {
+  /**
+   * Asks every process to drain, and kills those still running shutdownGraceMs (plus a margin)
+   * later; a second call kills them at once. `exited` resolves once all have exited.
+   */
+  stop(): void {
     if (this.stopping) {
-      this.log.warn('second signal: killing the server processes');
-      for (const s of this.slots) if (!s.worker.isDead()) s.worker.process.kill('SIGKILL');
-      return this.exited;
+      this.log.warn('stopping again: killing the server processes');
+      this.kill();
+      return;
     }
     this.stopping = true;
     for (const s of this.slots) this.send(s.worker, { type: 'quiver:shutdown' });
+    this.killTimer = setTimeout(() => {
+      this.log.error('server processes still running after the grace period: killing them');
+      this.kill();
+    }, this.options.shutdownGraceMs + STOP_MARGIN_MS);
     this.settleIfAllExited();
-    await this.metricsServer?.close();
-    return this.exited;
+  }
+
+  private kill(): void {
+    for (const s of this.slots)
+      if (!s.worker.isDead()) {
+        this.code = 1;
+        s.worker.process.kill('SIGKILL');
+      }
   }
 
   /** Forks the process of slot `index` and resolves with its ports once it serves (rejects if it exits first). */
   private fork(index: number): Promise<ServingPorts> {
     const worker = cluster.fork({ [PROCESS_INDEX_ENV]: String(index) });
+    // A send to a process that just died fails on the channel: logged, never thrown.
+    worker.on('error', (err) => this.log.warn({ err, process: index }, 'server process channel error'));
     const existing = this.slots.find((s) => s.index === index);
     const slot: Slot = existing ?? { index, worker, serving: false };
     slot.worker = worker;
@@ -139,36 +160,59 @@ export class ClusterPrimary {
         if (message.type === 'quiver:failed') failure = message;
         if (message.type !== 'quiver:serving') return;
         slot.serving = true;
+        // A stop that came while it was starting may have found no one listening yet.
+        if (this.stopping) this.send(worker, { type: 'quiver:shutdown' });
         resolve(message.ports);
       });
-      worker.on('exit', (code, signal) => {
-        const how = signal ?? `code ${code}`;
-        this.dropFromCollects(worker);
-        if (!slot.serving)
+      // The exit can come before the channel's last messages (a start failure's): wait for the
+      // channel to close too, or a moment.
+      let exit: { code: number | null; signal: string | null } | undefined;
+      let disconnected = false;
+      let settled = false;
+      const settle = (): void => {
+        if (exit === undefined || settled) return;
+        settled = true;
+        const how = exit.signal ?? `code ${exit.code}`;
+        this.metrics.exited(worker);
+        const served = slot.serving;
+        slot.serving = false;
+        if (!served)
           reject(
             new ClusterStartFailed(
               failure?.message ?? `server process ${index} of ${this.options.processes} exited (${how}) before serving`,
               failure?.code ?? 1,
             ),
           );
-        const served = slot.serving;
-        slot.serving = false;
-        // One that never served fails the start; after the start, any is started again.
-        if (this.stopping && code !== 0) this.code = 1;
-        if (this.stopping || (!served && !this.started)) return this.settleIfAllExited();
-        this.restart(slot, how);
+        if (this.stopping) {
+          if (served && exit.code !== 0) this.code = 1;
+          this.settleIfAllExited();
+        } else if (!served && !this.started) {
+          // A failed start: start() stops the others.
+          this.settleIfAllExited();
+        } else {
+          this.restart(slot, how);
+        }
+      };
+      worker.on('disconnect', () => {
+        disconnected = true;
+        settle();
+      });
+      worker.on('exit', (code, signal) => {
+        exit = { code, signal };
+        if (disconnected) settle();
+        else setTimeout(settle, CHANNEL_DRAIN_MS);
       });
     });
   }
 
-  private restart(slot: Slot, how: string | number): void {
+  private restart(slot: Slot, how: string): void {
     const now = Date.now();
     this.exits.push(now);
     while ((this.exits[0] ?? now) < now - RESTART_WINDOW_MS) this.exits.shift();
     if (this.exits.length > MAX_RESTARTS) {
       this.log.fatal({ process: slot.index }, `server processes exited ${this.exits.length} times within a minute: stopping`);
       this.code = 1;
-      void this.stop();
+      this.stop();
       return;
     }
     this.log.error({ process: slot.index, exit: how }, `server process ${slot.index} exited; starting it again`);
@@ -182,48 +226,29 @@ export class ClusterPrimary {
   }
 
   private settleIfAllExited(): void {
-    if (this.slots.every((s) => s.worker.isDead())) this.finish(this.code);
+    if (!this.slots.every((s) => s.worker.isDead())) return;
+    clearTimeout(this.killTimer);
+    const closed = this.metricsServer?.close() ?? Promise.resolve();
+    void closed.finally(() => this.finish(this.code));
+  }
+
+  private servingWorkers(): Worker[] {
+    return this.slots.filter((s) => s.serving && !s.worker.isDead()).map((s) => s.worker);
   }
 
   private onMessage(worker: Worker, message: ChildMessage): void {
     if (message.type === 'quiver:metrics-request') {
-      this.metricsText().then(
+      this.metrics.text(this.servingWorkers()).then(
         (text) => this.send(worker, { type: 'quiver:metrics-text', id: message.id, text }),
         (err: unknown) => this.send(worker, { type: 'quiver:metrics-text', id: message.id, error: (err as Error).message }),
       );
     } else if (message.type === 'quiver:metrics-json') {
-      const collect = this.collects.get(message.id);
-      if (collect === undefined || !collect.waiting.delete(worker)) return;
-      collect.metrics.push(message.metrics);
-      if (collect.waiting.size === 0) collect.done();
+      this.metrics.answered(worker, message.id, message.metrics);
     }
   }
 
-  /** Every serving process's metrics, summed (each family by its aggregator: counters and histograms add up). */
-  private async metricsText(): Promise<string> {
-    const id = this.nextCollect++;
-    const serving = this.slots.filter((s) => s.serving && !s.worker.isDead()).map((s) => s.worker);
-    const metrics: object[] = [];
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => done(), COLLECT_TIMEOUT_MS);
-      const done = (): void => {
-        clearTimeout(timer);
-        this.collects.delete(id);
-        resolve();
-      };
-      this.collects.set(id, { waiting: new Set(serving), metrics, done });
-      for (const w of serving) this.send(w, { type: 'quiver:collect', id });
-      if (serving.length === 0) done();
-    });
-    return AggregatorRegistry.aggregate(metrics).metrics();
-  }
-
-  /** A process that exits no longer holds up a sum of metrics. */
-  private dropFromCollects(worker: Worker): void {
-    for (const c of this.collects.values()) if (c.waiting.delete(worker) && c.waiting.size === 0) c.done();
-  }
-
   private send(worker: Worker, message: PrimaryMessage): void {
-    if (worker.isConnected()) worker.send(message);
+    if (worker.isConnected())
+      worker.send(message, (err: Error | null) => err && this.log.debug({ err }, 'message to a server process lost'));
   }
 }
